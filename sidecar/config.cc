@@ -1,0 +1,95 @@
+#include "sidecar/config.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace understudy::sidecar {
+
+namespace {
+
+using ProcessingMode = envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
+
+absl::StatusOr<BodySendMode> ParseBodyMode(const ConfigNode& node, std::string_view key,
+                                           BodySendMode def) {
+  ASSIGN_OR_RETURN(std::string s, node.GetString(key, ""));
+  s = absl::AsciiStrToLower(s);
+  if (s.empty()) return def;
+  if (s == "none") return ProcessingMode::NONE;
+  if (s == "streamed") return ProcessingMode::STREAMED;
+  if (s == "buffered") return ProcessingMode::BUFFERED;
+  if (s == "buffered_partial") return ProcessingMode::BUFFERED_PARTIAL;
+  if (s == "full_duplex_streamed") return ProcessingMode::FULL_DUPLEX_STREAMED;
+  return node.Error(key, absl::StrCat("must be one of none, streamed, buffered, "
+                                      "buffered_partial, full_duplex_streamed; got \"", s, "\""));
+}
+
+absl::Status ParseExtProc(const ConfigNode& n, SidecarConfig* c) {
+  RETURN_IF_ERROR(n.CheckKeys({"listen", "unix_socket", "max_receive_message_bytes",
+                               "max_concurrent_streams", "drain_timeout", "request_body_mode",
+                               "response_body_mode"}));
+  ASSIGN_OR_RETURN(c->extproc.listen, n.GetString("listen", c->extproc.listen));
+  ASSIGN_OR_RETURN(c->extproc.unix_socket, n.GetString("unix_socket", ""));
+  if (c->extproc.listen.empty() && c->extproc.unix_socket.empty()) {
+    return n.Error("listen", "must be set unless unix_socket is");
+  }
+  ASSIGN_OR_RETURN(c->extproc.max_receive_message_bytes,
+                   n.GetInt("max_receive_message_bytes", 64 << 20, 4 << 10, 1 << 30));
+  ASSIGN_OR_RETURN(c->extproc.max_concurrent_streams,
+                   n.GetInt("max_concurrent_streams", 100000, 1, 10000000));
+  ASSIGN_OR_RETURN(c->drain_timeout, n.GetDuration("drain_timeout", absl::Seconds(10)));
+  ASSIGN_OR_RETURN(c->session.request_body_mode,
+                   ParseBodyMode(n, "request_body_mode", ProcessingMode::STREAMED));
+  ASSIGN_OR_RETURN(c->session.response_body_mode,
+                   ParseBodyMode(n, "response_body_mode", ProcessingMode::STREAMED));
+  return absl::OkStatus();
+}
+
+absl::Status ParseRouting(const ConfigNode& n, SidecarConfig* c) {
+  RETURN_IF_ERROR(n.CheckKeys({"sticky_header", "salt", "weight_percent"}));
+  ASSIGN_OR_RETURN(std::string sticky, n.GetString("sticky_header", ""));
+  c->routing.sticky_header = absl::AsciiStrToLower(sticky);
+  ASSIGN_OR_RETURN(c->routing.salt, n.GetString("salt", ""));
+  ASSIGN_OR_RETURN(double percent, n.GetDouble("weight_percent", 0, 0, 100));
+  c->routing.weight_basis_points = static_cast<int32_t>(std::lround(percent * 100));
+  return absl::OkStatus();
+}
+
+absl::Status ParseCapture(const ConfigNode& n, SidecarConfig* c) {
+  RETURN_IF_ERROR(n.CheckKeys({"max_body_bytes", "queue_capacity", "workers", "secret_headers"}));
+  ASSIGN_OR_RETURN(c->capture.max_body_bytes,
+                   n.GetInt("max_body_bytes", 1 << 20, 0, int64_t{1} << 30));
+  ASSIGN_OR_RETURN(c->capture.queue_capacity, n.GetInt("queue_capacity", 4096, 1, 1 << 22));
+  ASSIGN_OR_RETURN(int64_t workers, n.GetInt("workers", 1, 1, 64));
+  c->capture.workers = static_cast<int>(workers);
+  ASSIGN_OR_RETURN(std::vector<std::string> secrets, n.GetStringList("secret_headers"));
+  for (std::string& s : secrets) s = absl::AsciiStrToLower(s);
+  c->session.secret_headers = std::move(secrets);
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
+  SidecarConfig c;
+  RETURN_IF_ERROR(root.CheckKeys({"extproc", "admin", "routing", "capture"}));
+  RETURN_IF_ERROR(ParseExtProc(root.Child("extproc"), &c));
+  const ConfigNode admin = root.Child("admin");
+  RETURN_IF_ERROR(admin.CheckKeys({"listen"}));
+  ASSIGN_OR_RETURN(c.admin_listen, admin.GetString("listen", c.admin_listen));
+  RETURN_IF_ERROR(ParseRouting(root.Child("routing"), &c));
+  RETURN_IF_ERROR(ParseCapture(root.Child("capture"), &c));
+  c.session.sticky_header = c.routing.sticky_header;
+  c.session.max_body_bytes = c.capture.max_body_bytes;
+  return c;
+}
+
+absl::StatusOr<SidecarConfig> LoadSidecarConfig(const std::string& path) {
+  ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::ParseFile(path));
+  return ParseSidecarConfig(root);
+}
+
+}  // namespace understudy::sidecar

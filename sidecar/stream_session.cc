@@ -1,0 +1,286 @@
+#include "sidecar/stream_session.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "common/strings.h"
+
+namespace understudy::sidecar {
+
+namespace ep = envoy::service::ext_proc::v3;
+using ProcessingMode = envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
+
+absl::StatusOr<StreamRole> ParseStreamRole(std::string_view value) {
+  if (value.empty() || value == "full") return StreamRole::kFull;
+  if (value == "route") return StreamRole::kRoute;
+  if (value == "observe") return StreamRole::kObserve;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "x-understudy-role: unknown role \"", Av(value), "\" (expected route, observe or full)"));
+}
+
+bool IsSecretHeader(std::string_view name, const std::vector<std::string>& extra) {
+  static constexpr std::string_view kBuiltIn[] = {
+      "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"};
+  for (std::string_view s : kBuiltIn) {
+    if (name == s) return true;
+  }
+  return std::find(extra.begin(), extra.end(), name) != extra.end();
+}
+
+namespace {
+
+// HeaderValueOf reads a header the way Envoy 1.27+ sends it (raw_value),
+// falling back to the legacy `value` field for older Envoys.
+const std::string& HeaderValueOf(const envoy::config::core::v3::HeaderValue& h) {
+  return h.raw_value().empty() ? h.value() : h.raw_value();
+}
+
+const char* DirName(bool request_dir) { return request_dir ? "request" : "response"; }
+
+std::string ArmName(understudy::v1::Arm arm) {
+  return arm == understudy::v1::ARM_CANDIDATE ? "candidate" : "production";
+}
+
+}  // namespace
+
+StreamSession::StreamSession(StreamRole role, const SessionOptions& options,
+                             const rollout::Router& router, const Clock& clock,
+                             ExtProcStats& stats)
+    : role_(role), options_(options), router_(router), clock_(clock), stats_(stats) {
+  req_.mode = options.request_body_mode;
+  resp_.mode = options.response_body_mode;
+  exchange_.set_source(understudy::v1::SOURCE_LIVE);
+  exchange_.set_response_headers_offset_micros(-1);
+  exchange_.set_first_body_byte_offset_micros(-1);
+  exchange_.set_end_offset_micros(-1);
+}
+
+int64_t StreamSession::OffsetMicros() const {
+  return absl::ToInt64Microseconds(clock_.Now() - start_);
+}
+
+absl::Status StreamSession::OnMessage(const ep::ProcessingRequest& request,
+                                      std::vector<ep::ProcessingResponse>* replies) {
+  stats_.messages_received.Add();
+  if (!started_) {
+    started_ = true;
+    start_ = clock_.Now();
+    exchange_.set_start_unix_micros(absl::ToUnixMicros(start_));
+  }
+  // protocol_config comes only on the first message and reports the
+  // effective body modes; older Envoys never send it (then: config).
+  if (request.has_protocol_config()) {
+    req_.mode = request.protocol_config().request_body_mode();
+    resp_.mode = request.protocol_config().response_body_mode();
+  }
+  // Observability mode is judged per message (EXTPROC.md §3.5): never reply.
+  const bool reply = !request.observability_mode();
+  if (!reply) stats_.observability_messages.Add();
+
+  switch (request.request_case()) {
+    case ep::ProcessingRequest::kRequestHeaders:
+      return OnHeaders(true, request.request_headers(), reply, replies);
+    case ep::ProcessingRequest::kResponseHeaders:
+      return OnHeaders(false, request.response_headers(), reply, replies);
+    case ep::ProcessingRequest::kRequestBody:
+      return OnBody(true, request.request_body(), reply, replies);
+    case ep::ProcessingRequest::kResponseBody:
+      return OnBody(false, request.response_body(), reply, replies);
+    case ep::ProcessingRequest::kRequestTrailers:
+      return OnTrailers(true, request.request_trailers(), reply, replies);
+    case ep::ProcessingRequest::kResponseTrailers:
+      return OnTrailers(false, request.response_trailers(), reply, replies);
+    case ep::ProcessingRequest::REQUEST_NOT_SET:
+      break;
+  }
+  stats_.unknown_messages.Add();
+  return absl::InvalidArgumentError(
+      "ProcessingRequest carries no request part (unknown or empty message)");
+}
+
+absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h, bool reply,
+                                      std::vector<ep::ProcessingResponse>* replies) {
+  Direction& d = request_dir ? req_ : resp_;
+  if (d.headers_seen || d.any_body || d.trailers_seen || d.ended) {
+    stats_.spurious_messages.Add();
+    return absl::FailedPreconditionError(absl::StrCat(
+        DirName(request_dir), "_headers out of order: ",
+        d.headers_seen ? "headers already received" : "body or trailers already received"));
+  }
+  d.headers_seen = true;
+  if (h.end_of_stream()) d.ended = true;
+
+  understudy::v1::HttpMessage* msg =
+      request_dir ? exchange_.mutable_request() : exchange_.mutable_response();
+  std::string sticky_value;
+  std::string request_id;
+  for (const auto& header : h.headers().headers()) {
+    const std::string& key = header.key();
+    const std::string& value = HeaderValueOf(header);
+    if (request_dir) {
+      if (key == ":method") exchange_.set_method(value);
+      else if (key == ":path") exchange_.set_path(value);
+      else if (key == ":authority") exchange_.set_authority(value);
+      else if (key == kRequestIdHeader) request_id = value;
+      else if (key == "traceparent") exchange_.set_traceparent(value);
+      else if (key == kArmHeader && role_ == StreamRole::kObserve) {
+        exchange_.set_arm(value == "candidate" ? understudy::v1::ARM_CANDIDATE
+                                               : understudy::v1::ARM_PRODUCTION);
+      }
+      if (!options_.sticky_header.empty() && key == options_.sticky_header) sticky_value = value;
+    } else if (key == ":status") {
+      int code = 0;
+      for (char c : value) code = (c >= '0' && c <= '9') ? code * 10 + (c - '0') : code;
+      exchange_.set_status_code(code);
+    }
+    if (Records() && !IsSecretHeader(key, options_.secret_headers)) {
+      understudy::v1::Header* out = msg->add_headers();
+      out->set_key(key);
+      out->set_value(value);
+    }
+  }
+  if (request_dir) exchange_.set_request_id(request_id);
+  if (!request_dir) exchange_.set_response_headers_offset_micros(OffsetMicros());
+  if (d.ended) {
+    msg->set_complete(true);
+    if (!request_dir) exchange_.set_end_offset_micros(OffsetMicros());
+  }
+
+  ep::ProcessingResponse* out = nullptr;
+  if (reply) {
+    out = &replies->emplace_back();
+    ep::HeadersResponse* hr =
+        request_dir ? out->mutable_request_headers() : out->mutable_response_headers();
+    hr->mutable_response();  // an empty CommonResponse: continue unchanged
+  }
+  if (request_dir && role_ != StreamRole::kObserve) {
+    // The route decision: a hash and an atomic load.
+    const std::string& key = sticky_value.empty() ? request_id : sticky_value;
+    const understudy::v1::Arm arm = router_.Assign(key);
+    decided_arm_ = arm;
+    exchange_.set_arm(arm);
+    (arm == understudy::v1::ARM_CANDIDATE ? stats_.route_candidate : stats_.route_production)
+        .Add();
+    if (out != nullptr) {
+      ep::CommonResponse* common = out->mutable_request_headers()->mutable_response();
+      // raw_value only, `append` unset (= overwrite); Envoy reads nothing
+      // else (EXTPROC.md §3.6), and the route cache must be cleared for the
+      // new header to pick the cluster (§3.7).
+      auto* option = common->mutable_header_mutation()->add_set_headers();
+      option->mutable_header()->set_key(std::string(kArmHeader));
+      option->mutable_header()->set_raw_value(ArmName(arm));
+      common->set_clear_route_cache(true);
+    }
+  }
+  return absl::OkStatus();
+}
+
+void StreamSession::AppendBody(understudy::v1::HttpMessage* msg, const std::string& chunk) {
+  msg->set_body_bytes_seen(msg->body_bytes_seen() + static_cast<int64_t>(chunk.size()));
+  const int64_t room = options_.max_body_bytes - static_cast<int64_t>(msg->body().size());
+  if (room >= static_cast<int64_t>(chunk.size())) {
+    msg->mutable_body()->append(chunk);
+    return;
+  }
+  if (room > 0) msg->mutable_body()->append(chunk, 0, static_cast<size_t>(room));
+  if (!msg->body_truncated()) {
+    msg->set_body_truncated(true);
+    stats_.bodies_truncated.Add();
+  }
+}
+
+absl::Status StreamSession::OnBody(bool request_dir, const ep::HttpBody& b, bool reply,
+                                   std::vector<ep::ProcessingResponse>* replies) {
+  Direction& d = request_dir ? req_ : resp_;
+  if (d.ended || d.trailers_seen) {
+    stats_.spurious_messages.Add();
+    return absl::FailedPreconditionError(absl::StrCat(
+        DirName(request_dir), "_body out of order: the ", DirName(request_dir),
+        d.trailers_seen ? " trailers were already received" : " already ended"));
+  }
+  d.any_body = true;
+  understudy::v1::HttpMessage* msg =
+      request_dir ? exchange_.mutable_request() : exchange_.mutable_response();
+  if (!request_dir && exchange_.first_body_byte_offset_micros() < 0 && !b.body().empty()) {
+    exchange_.set_first_body_byte_offset_micros(OffsetMicros());
+  }
+  if (Records()) AppendBody(msg, b.body());
+  if (b.end_of_stream()) {
+    d.ended = true;
+    msg->set_complete(true);
+  } else if (d.mode == ProcessingMode::BUFFERED_PARTIAL) {
+    // Envoy sends one partial chunk and passes the rest through unseen.
+    d.ended = true;
+    if (Records() && !msg->body_truncated()) {
+      msg->set_body_truncated(true);
+      stats_.bodies_truncated.Add();
+    }
+  }
+  if (!request_dir && d.ended) exchange_.set_end_offset_micros(OffsetMicros());
+
+  if (reply) {
+    ep::ProcessingResponse& out = replies->emplace_back();
+    ep::BodyResponse* br = request_dir ? out.mutable_request_body() : out.mutable_response_body();
+    if (d.mode == ProcessingMode::FULL_DUPLEX_STREAMED) {
+      // Envoy forwards only what we send back: pass each chunk through
+      // unchanged, end_of_stream on the last (EXTPROC.md §3.2).
+      auto* streamed = br->mutable_response()->mutable_body_mutation()->mutable_streamed_response();
+      streamed->set_body(b.body());
+      streamed->set_end_of_stream(b.end_of_stream());
+    } else {
+      br->mutable_response();  // continue unchanged
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StreamSession::OnTrailers(bool request_dir, const ep::HttpTrailers& t, bool reply,
+                                       std::vector<ep::ProcessingResponse>* replies) {
+  Direction& d = request_dir ? req_ : resp_;
+  if (d.trailers_seen || d.ended) {
+    stats_.spurious_messages.Add();
+    return absl::FailedPreconditionError(absl::StrCat(
+        DirName(request_dir), "_trailers out of order: the ", DirName(request_dir),
+        " already ended"));
+  }
+  d.trailers_seen = true;
+  d.ended = true;
+  understudy::v1::HttpMessage* msg =
+      request_dir ? exchange_.mutable_request() : exchange_.mutable_response();
+  msg->set_complete(true);
+  if (Records()) {
+    for (const auto& header : t.trailers().headers()) {
+      if (IsSecretHeader(header.key(), options_.secret_headers)) continue;
+      understudy::v1::Header* out = msg->add_trailers();
+      out->set_key(header.key());
+      out->set_value(HeaderValueOf(header));
+    }
+  }
+  if (!request_dir) exchange_.set_end_offset_micros(OffsetMicros());
+  if (reply) {
+    ep::ProcessingResponse& out = replies->emplace_back();
+    if (request_dir) {
+      out.mutable_request_trailers();
+    } else {
+      out.mutable_response_trailers();
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::optional<understudy::v1::Exchange> StreamSession::TakeCompletedExchange() {
+  if (!Records() || exchange_taken_ || !resp_.ended) return std::nullopt;
+  exchange_taken_ = true;
+  return std::move(exchange_);
+}
+
+std::optional<understudy::v1::Exchange> StreamSession::OnStreamEnd() {
+  if (!Records() || exchange_taken_ || !started_) return std::nullopt;
+  exchange_taken_ = true;
+  exchange_.set_incomplete(!resp_.ended);
+  if (exchange_.end_offset_micros() < 0) exchange_.set_end_offset_micros(OffsetMicros());
+  return std::move(exchange_);
+}
+
+}  // namespace understudy::sidecar

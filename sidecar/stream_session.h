@@ -1,0 +1,128 @@
+// sidecar/stream_session.h
+// The per-stream ext_proc state machine, free of gRPC so it can be tested
+// message by message. One StreamSession lives for one gRPC Process stream,
+// i.e. one HTTP request/response pair (EXTPROC.md §3.1).
+//
+// It decides the arm on request_headers (route and full roles), produces
+// exactly the replies Envoy expects for each processing mode (none in
+// observability mode), rejects out-of-order messages, and assembles the
+// exchange (observe and full roles).
+//
+// Thread safety: none; the reactor calls it from one read callback at a time.
+#ifndef UNDERSTUDY_SIDECAR_STREAM_SESSION_H_
+#define UNDERSTUDY_SIDECAR_STREAM_SESSION_H_
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "envoy/service/ext_proc/v3/external_processor.pb.h"
+#include "rollout/router.h"
+#include "sidecar/stats.h"
+#include "understudy/v1/exchange.pb.h"
+
+namespace understudy::sidecar {
+
+// What the Envoy filter that opened the stream uses it for (gRPC initial
+// metadata `x-understudy-role`, absent → kFull).
+enum class StreamRole { kRoute, kObserve, kFull };
+
+// ParseStreamRole maps the metadata value; unknown values are an error.
+absl::StatusOr<StreamRole> ParseStreamRole(std::string_view value);
+
+inline constexpr std::string_view kArmHeader = "x-understudy-arm";
+inline constexpr std::string_view kRoleMetadata = "x-understudy-role";
+inline constexpr std::string_view kRequestIdHeader = "x-request-id";
+
+using BodySendMode =
+    envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::BodySendMode;
+
+struct SessionOptions {
+  // Header whose value makes assignment sticky (e.g. "x-user-id"); empty or
+  // absent on a request → x-request-id.
+  std::string sticky_header;
+  // Bodies beyond this many bytes per direction are truncated and flagged.
+  int64_t max_body_bytes = 1 << 20;
+  // Body modes assumed when Envoy sends no protocol_config (before 1.34).
+  BodySendMode request_body_mode = envoy::extensions::filters::http::ext_proc::v3::
+      ProcessingMode::STREAMED;
+  BodySendMode response_body_mode = envoy::extensions::filters::http::ext_proc::v3::
+      ProcessingMode::STREAMED;
+  // Lower-case header names never captured (secrets), on top of the
+  // built-in list (authorization, proxy-authorization, cookie, set-cookie,
+  // x-api-key, api-key).
+  std::vector<std::string> secret_headers;
+};
+
+// IsSecretHeader reports whether `name` (lower-case) is never stored.
+bool IsSecretHeader(std::string_view name, const std::vector<std::string>& extra);
+
+class StreamSession {
+ public:
+  StreamSession(StreamRole role, const SessionOptions& options,
+                const rollout::Router& router, const Clock& clock, ExtProcStats& stats);
+
+  // OnMessage handles one ProcessingRequest and appends the replies to send
+  // (zero or one) to *replies. A non-OK status means the stream must be
+  // closed with it: FailedPrecondition for an out-of-order message,
+  // InvalidArgument for a message with no request part.
+  [[nodiscard]] absl::Status OnMessage(
+      const envoy::service::ext_proc::v3::ProcessingRequest& request,
+      std::vector<envoy::service::ext_proc::v3::ProcessingResponse>* replies);
+
+  // TakeCompletedExchange returns the exchange once the response has fully
+  // arrived (observe and full roles only), then never again.
+  std::optional<understudy::v1::Exchange> TakeCompletedExchange();
+
+  // OnStreamEnd is called when the stream ends for any reason; it returns
+  // the exchange if it was not taken yet and anything was observed, marked
+  // incomplete when the response did not finish.
+  std::optional<understudy::v1::Exchange> OnStreamEnd();
+
+  StreamRole role() const { return role_; }
+  // The arm decided on request_headers (route/full roles), if any.
+  std::optional<understudy::v1::Arm> decided_arm() const { return decided_arm_; }
+
+ private:
+  struct Direction {
+    bool headers_seen = false;
+    bool trailers_seen = false;
+    bool ended = false;
+    bool any_body = false;
+    BodySendMode mode = envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::NONE;
+  };
+  using ProcessingRequest = envoy::service::ext_proc::v3::ProcessingRequest;
+  using ProcessingResponse = envoy::service::ext_proc::v3::ProcessingResponse;
+
+  absl::Status OnHeaders(bool request_dir, const envoy::service::ext_proc::v3::HttpHeaders& h,
+                         bool reply, std::vector<ProcessingResponse>* replies);
+  absl::Status OnBody(bool request_dir, const envoy::service::ext_proc::v3::HttpBody& b,
+                      bool reply, std::vector<ProcessingResponse>* replies);
+  absl::Status OnTrailers(bool request_dir, const envoy::service::ext_proc::v3::HttpTrailers& t,
+                          bool reply, std::vector<ProcessingResponse>* replies);
+  void AppendBody(understudy::v1::HttpMessage* msg, const std::string& chunk);
+  int64_t OffsetMicros() const;
+  bool Records() const { return role_ != StreamRole::kRoute; }
+
+  const StreamRole role_;
+  const SessionOptions& options_;
+  const rollout::Router& router_;
+  const Clock& clock_;
+  ExtProcStats& stats_;
+
+  bool started_ = false;
+  absl::Time start_;
+  Direction req_;
+  Direction resp_;
+  std::optional<understudy::v1::Arm> decided_arm_;
+  understudy::v1::Exchange exchange_;
+  bool exchange_taken_ = false;
+};
+
+}  // namespace understudy::sidecar
+
+#endif  // UNDERSTUDY_SIDECAR_STREAM_SESSION_H_

@@ -1,0 +1,137 @@
+// tests/support/envoy_driver.h
+// An Envoy-faithful data plane for tests, benches and `understudy replay`:
+// it plays one HTTP request through a chain of ext_proc filters exactly as
+// Envoy's ext_proc filter would (shared/EXTPROC.md §3), routes it to the
+// upstream cluster picked by the (possibly mutated) request headers, and
+// streams the upstream's answer back through the filters.
+//
+// It checks every reply as Envoy would and records each breach as a
+// violation: a reply of the wrong arm (spurious), a header set through
+// `value` instead of `raw_value` (or both), any reply in observability mode,
+// `streamed_response` outside FULL_DUPLEX_STREAMED or a plain body inside it,
+// a missing reply within message_timeout, or a stream ended with an error.
+//
+// Example:
+//   EnvoyDriver driver(channel, FilterChain::TwoFilter(), {{"production", &prod},
+//                                                         {"candidate", &cand}});
+//   absl::StatusOr<DriverResult> r = driver.Send(request);
+//   EXPECT_TRUE(r->violations.empty());
+//   EXPECT_EQ(r->cluster, "candidate");
+//
+// Thread safety: Send may be called from many threads at once.
+#ifndef UNDERSTUDY_TESTS_SUPPORT_ENVOY_DRIVER_H_
+#define UNDERSTUDY_TESTS_SUPPORT_ENVOY_DRIVER_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "envoy/extensions/filters/http/ext_proc/v3/processing_mode.pb.h"
+
+namespace understudy::envoy_driver {
+
+using ProcessingMode = envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// FilterConfig mirrors the fields of Envoy's ExternalProcessor filter config
+// that change what goes on the wire.
+struct FilterConfig {
+  std::string name = "understudy";
+  // grpc_service.initial_metadata; empty map sends none.
+  std::map<std::string, std::string> initial_metadata;
+  bool observability_mode = false;
+  bool failure_mode_allow = true;
+  absl::Duration message_timeout = absl::Milliseconds(200);
+  ProcessingMode processing_mode;
+  // Envoy ≥ 1.34 sends protocol_config on the first message (not in
+  // observability mode).
+  bool send_protocol_config = true;
+  // BUFFERED_PARTIAL: how much of the body is sent before passing the rest.
+  size_t partial_buffer_bytes = 16 * 1024;
+};
+
+struct FilterChain {
+  std::vector<FilterConfig> filters;
+  // The recommended set-up: `understudy-route` (headers only, blocking)
+  // then `understudy-observe` (observability mode, STREAMED both ways).
+  static FilterChain TwoFilter();
+  // Envoy before 1.31: one blocking filter with the given body mode both
+  // ways (default STREAMED), role metadata absent (→ full).
+  static FilterChain SingleFilter(
+      ProcessingMode::BodySendMode body_mode = ProcessingMode::STREAMED,
+      bool send_trailers = false);
+};
+
+struct HttpRequest {
+  std::string method = "POST";
+  std::string path = "/v1/chat/completions";
+  std::string authority = "llm.internal";
+  Headers headers;                   // x-request-id is added if absent
+  std::vector<std::string> body_chunks;  // as the downstream codec delivers them
+  Headers trailers;
+};
+
+// UpstreamCall streams one answer: on_headers once (status + headers), then
+// on_chunk per body chunk as it arrives. Returns when the answer is complete
+// or failed (transport errors are reported as a status).
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  virtual absl::Status Call(const HttpRequest& request, const std::string& body,
+                            const std::function<void(int, const Headers&)>& on_headers,
+                            const std::function<void(const std::string&)>& on_chunk) = 0;
+};
+
+// CurlUpstream talks real HTTP/1.1 to base_url (e.g. http://127.0.0.1:9001).
+std::unique_ptr<Upstream> NewCurlUpstream(std::string base_url,
+                                          absl::Duration timeout = absl::Seconds(60));
+
+struct DriverResult {
+  std::string request_id;
+  std::string cluster;               // the upstream the router picked
+  std::string arm_header;            // x-understudy-arm after the filters ("" if unset)
+  int status = 0;
+  Headers response_headers;
+  std::string body;                  // what the downstream client received
+  absl::Duration latency;            // request start → last body byte
+  absl::Duration time_to_first_byte; // request start → first body byte (-1 ns if none)
+  std::vector<std::string> violations;
+  int streams_opened = 0;
+  bool failed_open = false;          // a filter failed and failure_mode_allow let it pass
+};
+
+class EnvoyDriver {
+ public:
+  EnvoyDriver(std::shared_ptr<grpc::Channel> channel, FilterChain chain,
+              std::map<std::string, Upstream*> clusters,
+              std::string arm_header = "x-understudy-arm",
+              std::string default_cluster = "production");
+
+  // Send plays one request through the chain. Errors only for things a
+  // real Envoy would answer with a local reply and no upstream call (e.g.
+  // the chosen cluster does not exist); protocol breaches are violations.
+  absl::StatusOr<DriverResult> Send(const HttpRequest& request);
+
+  const FilterChain& chain() const { return chain_; }
+
+ private:
+  std::shared_ptr<grpc::Channel> channel_;
+  FilterChain chain_;
+  std::map<std::string, Upstream*> clusters_;
+  std::string arm_header_;
+  std::string default_cluster_;
+};
+
+// NewRequestId returns a random UUIDv4 like Envoy's x-request-id.
+std::string NewRequestId();
+
+}  // namespace understudy::envoy_driver
+
+#endif  // UNDERSTUDY_TESTS_SUPPORT_ENVOY_DRIVER_H_
