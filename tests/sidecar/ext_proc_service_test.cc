@@ -1,0 +1,273 @@
+// The real gRPC ext_proc service on 127.0.0.1:0, driven by the
+// Envoy-faithful driver with real HTTP upstreams, in every set-up and mode.
+#include "sidecar/ext_proc_service.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/mutex.h"
+#include "tests/common/test_util.h"
+#include "tests/support/envoy_driver.h"
+#include "tests/support/extproc_stream.h"
+#include "tests/support/test_upstream.h"
+
+namespace understudy::sidecar {
+namespace {
+
+namespace ep = envoy::service::ext_proc::v3;
+namespace ed = envoy_driver;
+using Mode = envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
+
+// RecordingSink keeps what it is given; capacity 0 rejects everything.
+class RecordingSink final : public ExchangeSink {
+ public:
+  explicit RecordingSink(size_t capacity = 1 << 20) : capacity_(capacity) {}
+  bool Submit(understudy::v1::Exchange&& e) override {
+    absl::MutexLock lock(&mu_);
+    if (exchanges_.size() >= capacity_) return false;
+    exchanges_.push_back(std::move(e));
+    return true;
+  }
+  // WaitFor blocks until n exchanges arrived (streams end asynchronously).
+  std::vector<understudy::v1::Exchange> WaitFor(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return exchanges_.size() >= n; };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
+    return exchanges_;
+  }
+
+ private:
+  const size_t capacity_;
+  absl::Mutex mu_;
+  std::vector<understudy::v1::Exchange> exchanges_ ABSL_GUARDED_BY(mu_);
+};
+
+class ExtProcServiceTest : public ::testing::Test {
+ protected:
+  void StartServer(size_t sink_capacity = 1 << 20) {
+    sink_ = std::make_unique<RecordingSink>(sink_capacity);
+    service_ = std::make_unique<ExtProcService>(options_, router_, *sink_, RealClock::Default(),
+                                                stats_);
+    ExtProcServerOptions server_options;
+    server_options.listen = "127.0.0.1:0";
+    auto server = ExtProcServer::Start(server_options, *service_);
+    ASSERT_OK(server);
+    server_ = std::move(*server);
+    channel_ = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
+                                   grpc::InsecureChannelCredentials());
+  }
+  void SetUp() override { StartServer(); }
+
+  ed::EnvoyDriver Driver(ed::FilterChain chain) {
+    return ed::EnvoyDriver(channel_, std::move(chain),
+                           {{"production", production_.get()}, {"candidate", candidate_.get()}});
+  }
+  static ed::HttpRequest ChatRequest(bool stream, const std::string& user = "") {
+    ed::HttpRequest r;
+    if (!user.empty()) r.headers.emplace_back("x-user-id", user);
+    r.headers.emplace_back("authorization", "Bearer sk-test-not-stored");
+    std::string body = std::string("{\"model\":\"gpt\",\"stream\":") + (stream ? "true" : "false") +
+                       ",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    r.body_chunks = {body.substr(0, 10), body.substr(10)};
+    return r;
+  }
+
+  SessionOptions options_;
+  rollout::Router router_{"", 0};
+  ExtProcStats stats_;
+  ed::TestUpstream production_http_{"production"};
+  ed::TestUpstream candidate_http_{"candidate"};
+  std::unique_ptr<ed::Upstream> production_ = ed::NewCurlUpstream(production_http_.url());
+  std::unique_ptr<ed::Upstream> candidate_ = ed::NewCurlUpstream(candidate_http_.url());
+  std::unique_ptr<RecordingSink> sink_;
+  std::unique_ptr<ExtProcService> service_;
+  std::unique_ptr<ExtProcServer> server_;
+  std::shared_ptr<grpc::Channel> channel_;
+};
+
+// Two-filter set-up at 100%: the route stream sends the request to the
+// candidate cluster, the observe stream is never answered, and exactly one
+// exchange (from the observe stream) carries the streamed SSE answer.
+TEST_F(ExtProcServiceTest, TwoFilterSetupRoutesToCandidateAndRecordsOneExchange) {
+  router_.SetWeightBasisPoints(10000);
+  ed::EnvoyDriver driver = Driver(ed::FilterChain::TwoFilter());
+  auto r = driver.Send(ChatRequest(/*stream=*/true, "alice"));
+  ASSERT_OK(r);
+  EXPECT_THAT(r->violations, ::testing::IsEmpty());
+  EXPECT_EQ(r->cluster, "candidate");
+  EXPECT_EQ(r->status, 200);
+  EXPECT_THAT(r->body, ::testing::HasSubstr("data: [DONE]"));
+  EXPECT_EQ(candidate_http_.requests(), 1);
+  EXPECT_EQ(production_http_.requests(), 0);
+  EXPECT_EQ(r->streams_opened, 2);
+
+  auto exchanges = sink_->WaitFor(1);
+  ASSERT_EQ(exchanges.size(), 1u);
+  const auto& e = exchanges[0];
+  EXPECT_EQ(e.request_id(), r->request_id);
+  EXPECT_EQ(e.arm(), understudy::v1::ARM_CANDIDATE);
+  EXPECT_EQ(e.response().body(), r->body);
+  EXPECT_EQ(e.request().body(), ChatRequest(true).body_chunks[0] + ChatRequest(true).body_chunks[1]);
+  EXPECT_GE(e.first_body_byte_offset_micros(), e.response_headers_offset_micros());
+  EXPECT_FALSE(e.incomplete());
+  EXPECT_EQ(e.SerializeAsString().find("sk-test-not-stored"), std::string::npos);
+  EXPECT_EQ(stats_.spurious_messages.Get(), 0u);
+  EXPECT_GT(stats_.observability_messages.Get(), 0u);
+}
+
+// At 0% everything stays on production.
+TEST_F(ExtProcServiceTest, ZeroWeightKeepsEveryoneOnProduction) {
+  ed::EnvoyDriver driver = Driver(ed::FilterChain::TwoFilter());
+  for (int i = 0; i < 5; ++i) {
+    auto r = driver.Send(ChatRequest(false, "user-" + std::to_string(i)));
+    ASSERT_OK(r);
+    EXPECT_THAT(r->violations, ::testing::IsEmpty());
+    EXPECT_EQ(r->cluster, "production");
+    EXPECT_THAT(r->body, ::testing::HasSubstr(production_http_.Answer()));
+  }
+  EXPECT_EQ(stats_.route_production.Get(), 5u);
+}
+
+// The single blocking filter (Envoy before 1.31) in every body mode: every
+// message answered with the right arm, the client gets the upstream's bytes,
+// and the exchange is recorded.
+TEST_F(ExtProcServiceTest, SingleFilterWorksInEveryBodyMode) {
+  router_.SetWeightBasisPoints(10000);
+  const Mode::BodySendMode modes[] = {Mode::NONE, Mode::STREAMED, Mode::BUFFERED,
+                                      Mode::BUFFERED_PARTIAL, Mode::FULL_DUPLEX_STREAMED};
+  size_t expected_exchanges = 0;
+  for (Mode::BodySendMode mode : modes) {
+    for (bool stream : {false, true}) {
+      SCOPED_TRACE(::testing::Message() << "mode " << Mode::BodySendMode_Name(mode)
+                                        << " stream " << stream);
+      ed::EnvoyDriver driver = Driver(ed::FilterChain::SingleFilter(mode));
+      auto r = driver.Send(ChatRequest(stream, "bob"));
+      ASSERT_OK(r);
+      EXPECT_THAT(r->violations, ::testing::IsEmpty());
+      EXPECT_EQ(r->cluster, "candidate");
+      EXPECT_EQ(r->status, 200);
+      if (stream) {
+        EXPECT_THAT(r->body, ::testing::HasSubstr("data: [DONE]"));
+      } else {
+        EXPECT_THAT(r->body, ::testing::HasSubstr(candidate_http_.Answer()));
+      }
+      ++expected_exchanges;
+      auto exchanges = sink_->WaitFor(expected_exchanges);
+      ASSERT_EQ(exchanges.size(), expected_exchanges);
+      EXPECT_EQ(exchanges.back().arm(), understudy::v1::ARM_CANDIDATE);
+      if (mode != Mode::NONE) EXPECT_FALSE(exchanges.back().response().body().empty());
+    }
+  }
+  EXPECT_EQ(stats_.spurious_messages.Get(), 0u);
+}
+
+// Trailers in STREAMED mode (gRPC-style upstreams) are answered too.
+TEST_F(ExtProcServiceTest, RequestTrailersAreAnswered) {
+  ed::EnvoyDriver driver = Driver(ed::FilterChain::SingleFilter(Mode::STREAMED, true));
+  ed::HttpRequest req = ChatRequest(false);
+  req.trailers = {{"x-checksum", "abc"}};
+  auto r = driver.Send(req);
+  ASSERT_OK(r);
+  EXPECT_THAT(r->violations, ::testing::IsEmpty());
+  EXPECT_EQ(r->status, 200);
+}
+
+// A full pipeline queue drops the exchange and counts it; the stream and
+// the client's request are unaffected.
+TEST_F(ExtProcServiceTest, FullQueueDropsAndCountsWithoutBlocking) {
+  server_.reset();
+  StartServer(/*sink_capacity=*/0);
+  ed::EnvoyDriver driver = Driver(ed::FilterChain::TwoFilter());
+  for (int i = 0; i < 3; ++i) {
+    auto r = driver.Send(ChatRequest(false));
+    ASSERT_OK(r);
+    EXPECT_THAT(r->violations, ::testing::IsEmpty());
+    EXPECT_EQ(r->status, 200);
+  }
+  for (int i = 0; i < 100 && stats_.exchanges_dropped.Get() < 3; ++i) {
+    absl::SleepFor(absl::Milliseconds(10));  // streams end asynchronously
+  }
+  EXPECT_EQ(stats_.exchanges_dropped.Get(), 3u);
+  EXPECT_EQ(stats_.exchanges_submitted.Get(), 0u);
+}
+
+// Garbage bytes are not a ProcessingRequest: the stream ends with
+// INVALID_ARGUMENT and the malformed counter moves; the server lives on.
+TEST_F(ExtProcServiceTest, MalformedProtobufEndsStreamWithInvalidArgument) {
+  ed::ExtProcStream stream(channel_, {});
+  stream.SendRaw(std::string("\xff\xff\xff\xff\x0f", 5));
+  grpc::Status end = stream.Close();
+  EXPECT_EQ(end.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(end.error_message(), ::testing::HasSubstr("malformed ProcessingRequest"));
+  EXPECT_EQ(stats_.malformed_messages.Get(), 1u);
+  auto r = Driver(ed::FilterChain::TwoFilter()).Send(ChatRequest(false));
+  ASSERT_OK(r);
+  EXPECT_THAT(r->violations, ::testing::IsEmpty());
+}
+
+// Two request_headers on one stream: the first is answered, then the stream
+// is closed with FAILED_PRECONDITION and counted as spurious.
+TEST_F(ExtProcServiceTest, OutOfOrderStreamIsClosedWithFailedPrecondition) {
+  ed::ExtProcStream stream(channel_, {{"x-understudy-role", "route"}});
+  ep::ProcessingRequest headers;
+  headers.mutable_request_headers()->mutable_headers()->add_headers()->set_key("x-request-id");
+  stream.Send(headers);
+  stream.Send(headers);
+  auto first = stream.Next(absl::Seconds(5));
+  ASSERT_OK(first);
+  EXPECT_TRUE(first->has_request_headers());
+  grpc::Status end = stream.Close();
+  EXPECT_EQ(end.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(end.error_message(), ::testing::HasSubstr("request_headers out of order"));
+  EXPECT_EQ(stats_.spurious_messages.Get(), 1u);
+}
+
+// An unknown role in the initial metadata is refused at once.
+TEST_F(ExtProcServiceTest, UnknownRoleIsRefused) {
+  ed::ExtProcStream stream(channel_, {{"x-understudy-role", "spy"}});
+  grpc::Status end = stream.Close();
+  EXPECT_EQ(end.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(end.error_message(), ::testing::HasSubstr("unknown role"));
+}
+
+// Envoy resets the stream right after the last reply it needs: that is the
+// normal end, and a full stream cancelled mid-response still yields an
+// exchange marked incomplete.
+TEST_F(ExtProcServiceTest, EnvoyCancelIsANormalEndAndKeepsAnIncompleteExchange) {
+  ed::ExtProcStream stream(channel_, {});
+  ep::ProcessingRequest headers;
+  auto* h = headers.mutable_request_headers()->mutable_headers()->add_headers();
+  h->set_key("x-request-id");
+  h->set_raw_value("cancelled-1");
+  headers.mutable_request_headers()->set_end_of_stream(true);
+  stream.Send(headers);
+  ASSERT_OK(stream.Next(absl::Seconds(5)));
+  stream.Cancel();
+  auto exchanges = sink_->WaitFor(1);
+  ASSERT_EQ(exchanges.size(), 1u);
+  EXPECT_EQ(exchanges[0].request_id(), "cancelled-1");
+  EXPECT_TRUE(exchanges[0].incomplete());
+  EXPECT_EQ(stats_.malformed_messages.Get(), 0u);
+  EXPECT_EQ(stats_.spurious_messages.Get(), 0u);
+}
+
+// Drain lets an open stream finish within the bound and then returns.
+TEST_F(ExtProcServiceTest, DrainWaitsForOpenStreamsThenStops) {
+  ed::ExtProcStream stream(channel_, {{"x-understudy-role", "route"}});
+  ep::ProcessingRequest headers;
+  headers.mutable_request_headers()->mutable_headers()->add_headers()->set_key("x-request-id");
+  stream.Send(headers);
+  ASSERT_OK(stream.Next(absl::Seconds(5)));
+  std::thread closer([&] {
+    absl::SleepFor(absl::Milliseconds(50));
+    EXPECT_TRUE(stream.Close().ok());
+  });
+  const absl::Time start = absl::Now();
+  server_->Drain(absl::Seconds(5));
+  closer.join();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(stats_.streams_active.Get(), 0);
+}
+
+}  // namespace
+}  // namespace understudy::sidecar

@@ -1,0 +1,342 @@
+// StreamSession, message by message, for every processing mode.
+#include "sidecar/stream_session.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/common/test_util.h"
+
+namespace understudy::sidecar {
+namespace {
+
+namespace ep = envoy::service::ext_proc::v3;
+using Mode = envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
+using ::understudy::testing::StatusIs;
+
+class StreamSessionTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<StreamSession> NewSession(StreamRole role) {
+    return std::make_unique<StreamSession>(role, options_, router_, clock_, stats_);
+  }
+
+  static ep::ProcessingRequest Headers(bool request_dir,
+                                       std::vector<std::pair<std::string, std::string>> headers,
+                                       bool eos = false) {
+    ep::ProcessingRequest r;
+    ep::HttpHeaders* h = request_dir ? r.mutable_request_headers() : r.mutable_response_headers();
+    for (auto& [k, v] : headers) {
+      auto* hv = h->mutable_headers()->add_headers();
+      hv->set_key(k);
+      hv->set_raw_value(v);
+    }
+    h->set_end_of_stream(eos);
+    return r;
+  }
+  static ep::ProcessingRequest Body(bool request_dir, std::string data, bool eos) {
+    ep::ProcessingRequest r;
+    ep::HttpBody* b = request_dir ? r.mutable_request_body() : r.mutable_response_body();
+    b->set_body(std::move(data));
+    b->set_end_of_stream(eos);
+    return r;
+  }
+  static ep::ProcessingRequest WithModes(ep::ProcessingRequest r, Mode::BodySendMode req,
+                                         Mode::BodySendMode resp) {
+    r.mutable_protocol_config()->set_request_body_mode(req);
+    r.mutable_protocol_config()->set_response_body_mode(resp);
+    return r;
+  }
+  static ep::ProcessingRequest Observed(ep::ProcessingRequest r) {
+    r.set_observability_mode(true);
+    return r;
+  }
+
+  // Send expects success and returns the replies.
+  std::vector<ep::ProcessingResponse> Send(StreamSession& s, const ep::ProcessingRequest& r) {
+    std::vector<ep::ProcessingResponse> replies;
+    EXPECT_OK(s.OnMessage(r, &replies));
+    return replies;
+  }
+
+  SessionOptions options_;
+  rollout::Router router_{"", 0};
+  ManualClock clock_;
+  ExtProcStats stats_;
+};
+
+// Headers-only route stream: one request_headers reply that sets the arm via
+// raw_value only and clears the route cache; no exchange is produced.
+TEST_F(StreamSessionTest, RouteStreamSetsArmWithRawValueAndClearsRouteCache) {
+  router_.SetWeightBasisPoints(10000);
+  auto s = NewSession(StreamRole::kRoute);
+  auto replies = Send(*s, Headers(true, {{":path", "/v1/chat"}, {"x-request-id", "r1"}}, true));
+  ASSERT_EQ(replies.size(), 1u);
+  ASSERT_TRUE(replies[0].has_request_headers());
+  const ep::CommonResponse& common = replies[0].request_headers().response();
+  EXPECT_TRUE(common.clear_route_cache());
+  ASSERT_EQ(common.header_mutation().set_headers_size(), 1);
+  const auto& option = common.header_mutation().set_headers(0);
+  EXPECT_EQ(option.header().key(), "x-understudy-arm");
+  EXPECT_EQ(option.header().raw_value(), "candidate");
+  EXPECT_TRUE(option.header().value().empty());
+  EXPECT_FALSE(option.has_append());
+  EXPECT_EQ(stats_.route_candidate.Get(), 1u);
+  EXPECT_FALSE(s->OnStreamEnd().has_value());
+}
+
+// The configured sticky header decides the arm; without it, x-request-id.
+TEST_F(StreamSessionTest, StickyHeaderDecidesTheArmWithRequestIdFallback) {
+  options_.sticky_header = "x-user-id";
+  router_.SetWeightBasisPoints(5000);
+  int same = 0;
+  for (int i = 0; i < 200; ++i) {
+    const std::string user = "user-" + std::to_string(i);
+    auto a = NewSession(StreamRole::kRoute);
+    auto b = NewSession(StreamRole::kRoute);
+    Send(*a, Headers(true, {{"x-user-id", user}, {"x-request-id", "ra" + std::to_string(i)}}));
+    Send(*b, Headers(true, {{"x-user-id", user}, {"x-request-id", "rb" + std::to_string(i)}}));
+    same += a->decided_arm() == b->decided_arm();
+    EXPECT_EQ(a->decided_arm(), router_.Assign(user));
+  }
+  EXPECT_EQ(same, 200);  // same user, different requests: same arm
+  auto c = NewSession(StreamRole::kRoute);
+  Send(*c, Headers(true, {{"x-request-id", "only-id"}}));
+  EXPECT_EQ(c->decided_arm(), router_.Assign("only-id"));
+}
+
+// BUFFERED both ways on a full stream: one reply per message with the
+// matching arm, and a complete exchange with bodies and timings.
+TEST_F(StreamSessionTest, BufferedFullStreamAnswersEachMessageAndAssemblesExchange) {
+  auto s = NewSession(StreamRole::kFull);
+  auto r1 = Send(*s, WithModes(Headers(true, {{":method", "POST"}, {":path", "/v1/chat/completions"},
+                                              {"x-request-id", "req-9"},
+                                              {"authorization", "Bearer secret"},
+                                              {"traceparent", "00-abc-def-01"}}),
+                               Mode::BUFFERED, Mode::BUFFERED));
+  ASSERT_EQ(r1.size(), 1u);
+  EXPECT_TRUE(r1[0].has_request_headers());
+  auto r2 = Send(*s, Body(true, "{\"model\":\"m\"}", true));
+  ASSERT_EQ(r2.size(), 1u);
+  EXPECT_TRUE(r2[0].has_request_body());
+  EXPECT_FALSE(r2[0].request_body().response().body_mutation().has_streamed_response());
+  clock_.Advance(absl::Milliseconds(120));
+  auto r3 = Send(*s, Headers(false, {{":status", "200"}, {"content-type", "application/json"}}));
+  ASSERT_EQ(r3.size(), 1u);
+  EXPECT_TRUE(r3[0].has_response_headers());
+  EXPECT_FALSE(s->TakeCompletedExchange().has_value());
+  clock_.Advance(absl::Milliseconds(30));
+  auto r4 = Send(*s, Body(false, "{\"choices\":[]}", true));
+  ASSERT_EQ(r4.size(), 1u);
+  EXPECT_TRUE(r4[0].has_response_body());
+
+  std::optional<understudy::v1::Exchange> e = s->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->request_id(), "req-9");
+  EXPECT_EQ(e->method(), "POST");
+  EXPECT_EQ(e->path(), "/v1/chat/completions");
+  EXPECT_EQ(e->traceparent(), "00-abc-def-01");
+  EXPECT_EQ(e->status_code(), 200);
+  EXPECT_EQ(e->request().body(), "{\"model\":\"m\"}");
+  EXPECT_EQ(e->response().body(), "{\"choices\":[]}");
+  EXPECT_TRUE(e->response().complete());
+  EXPECT_FALSE(e->incomplete());
+  EXPECT_EQ(e->response_headers_offset_micros(), 120000);
+  EXPECT_EQ(e->first_body_byte_offset_micros(), 150000);
+  EXPECT_EQ(e->end_offset_micros(), 150000);
+  for (const auto& h : e->request().headers()) EXPECT_NE(h.key(), "authorization");
+  EXPECT_FALSE(s->TakeCompletedExchange().has_value());  // taken once
+  EXPECT_FALSE(s->OnStreamEnd().has_value());
+}
+
+// STREAMED: each chunk gets exactly one response_body reply, in order.
+TEST_F(StreamSessionTest, StreamedModeAnswersEveryChunk) {
+  auto s = NewSession(StreamRole::kFull);
+  Send(*s, WithModes(Headers(true, {{"x-request-id", "r"}}, true), Mode::STREAMED, Mode::STREAMED));
+  Send(*s, Headers(false, {{":status", "200"}}));
+  for (int i = 0; i < 5; ++i) {
+    auto replies = Send(*s, Body(false, "data: " + std::to_string(i) + "\n\n", false));
+    ASSERT_EQ(replies.size(), 1u);
+    EXPECT_TRUE(replies[0].has_response_body());
+  }
+  auto last = Send(*s, Body(false, "", true));
+  ASSERT_EQ(last.size(), 1u);
+  auto e = s->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->response().body(), "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n");
+}
+
+// FULL_DUPLEX_STREAMED: every chunk comes back as streamed_response with the
+// same bytes, end_of_stream on the last.
+TEST_F(StreamSessionTest, FullDuplexPassesChunksThroughAsStreamedResponse) {
+  auto s = NewSession(StreamRole::kFull);
+  Send(*s, WithModes(Headers(true, {{"x-request-id", "r"}}), Mode::FULL_DUPLEX_STREAMED,
+                     Mode::FULL_DUPLEX_STREAMED));
+  auto a = Send(*s, Body(true, "part-1", false));
+  auto b = Send(*s, Body(true, "part-2", true));
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  const auto& sa = a[0].request_body().response().body_mutation().streamed_response();
+  const auto& sb = b[0].request_body().response().body_mutation().streamed_response();
+  EXPECT_EQ(sa.body(), "part-1");
+  EXPECT_FALSE(sa.end_of_stream());
+  EXPECT_EQ(sb.body(), "part-2");
+  EXPECT_TRUE(sb.end_of_stream());
+}
+
+// BUFFERED_PARTIAL: the single partial chunk is answered, and the captured
+// body is flagged truncated since Envoy passes the rest through unseen.
+TEST_F(StreamSessionTest, BufferedPartialFlagsTheBodyAsPartial) {
+  auto s = NewSession(StreamRole::kFull);
+  Send(*s, WithModes(Headers(true, {{"x-request-id", "r"}}, true), Mode::NONE,
+                     Mode::BUFFERED_PARTIAL));
+  Send(*s, Headers(false, {{":status", "200"}}));
+  auto replies = Send(*s, Body(false, "first 16 KiB...", false));
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(replies[0].has_response_body());
+  auto e = s->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_TRUE(e->response().body_truncated());
+}
+
+// Observability mode: nothing is ever answered, yet the exchange is built,
+// with the arm taken from the header the route filter set.
+TEST_F(StreamSessionTest, ObservabilityModeNeverReplies) {
+  auto s = NewSession(StreamRole::kObserve);
+  EXPECT_TRUE(Send(*s, Observed(Headers(true, {{"x-request-id", "r"},
+                                               {"x-understudy-arm", "candidate"}})))
+                  .empty());
+  EXPECT_TRUE(Send(*s, Observed(Body(true, "{}", true))).empty());
+  EXPECT_TRUE(Send(*s, Observed(Headers(false, {{":status", "503"}}))).empty());
+  EXPECT_TRUE(Send(*s, Observed(Body(false, "oops", true))).empty());
+  EXPECT_EQ(stats_.observability_messages.Get(), 4u);
+  auto e = s->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->arm(), understudy::v1::ARM_CANDIDATE);
+  EXPECT_EQ(e->status_code(), 503);
+}
+
+// Trailers are answered with the trailers arm and end the direction.
+TEST_F(StreamSessionTest, TrailersAreAnsweredAndEndTheResponse) {
+  auto s = NewSession(StreamRole::kFull);
+  Send(*s, Headers(true, {{"x-request-id", "r"}}, true));
+  Send(*s, Headers(false, {{":status", "200"}}));
+  Send(*s, Body(false, "x", false));
+  ep::ProcessingRequest t;
+  auto* h = t.mutable_response_trailers()->mutable_trailers()->add_headers();
+  h->set_key("grpc-status");
+  h->set_raw_value("0");
+  auto replies = Send(*s, t);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(replies[0].has_response_trailers());
+  auto e = s->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  ASSERT_EQ(e->response().trailers_size(), 1);
+  EXPECT_EQ(e->response().trailers(0).value(), "0");
+}
+
+// Out-of-order messages are refused with FailedPrecondition and counted.
+TEST_F(StreamSessionTest, OutOfOrderMessagesAreRefusedAndCounted) {
+  auto s = NewSession(StreamRole::kFull);
+  Send(*s, Headers(true, {{"x-request-id", "r"}}));
+  std::vector<ep::ProcessingResponse> replies;
+  EXPECT_THAT(s->OnMessage(Headers(true, {{"x-request-id", "again"}}), &replies),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "request_headers out of order"));
+  auto s2 = NewSession(StreamRole::kFull);
+  Send(*s2, Headers(true, {{"x-request-id", "r"}}, /*eos=*/true));
+  EXPECT_THAT(s2->OnMessage(Body(true, "late", false), &replies),
+              StatusIs(absl::StatusCode::kFailedPrecondition, "request_body out of order"));
+  EXPECT_EQ(stats_.spurious_messages.Get(), 2u);
+  EXPECT_TRUE(replies.empty());
+}
+
+// A message with no request part is refused as unknown.
+TEST_F(StreamSessionTest, EmptyMessageIsRefusedAsUnknown) {
+  auto s = NewSession(StreamRole::kFull);
+  std::vector<ep::ProcessingResponse> replies;
+  EXPECT_THAT(s->OnMessage(ep::ProcessingRequest(), &replies),
+              StatusIs(absl::StatusCode::kInvalidArgument, "no request part"));
+  EXPECT_EQ(stats_.unknown_messages.Get(), 1u);
+}
+
+// Bodies over the limit keep a prefix, are flagged, and count every byte.
+TEST_F(StreamSessionTest, OversizedBodiesAreTruncatedAndFlagged) {
+  options_.max_body_bytes = 10;
+  auto s = NewSession(StreamRole::kFull);
+  Send(*s, Headers(true, {{"x-request-id", "r"}}));
+  Send(*s, Body(true, "0123456", false));
+  Send(*s, Body(true, "789abcdef", false));
+  Send(*s, Body(true, "ghijklmno", true));
+  Send(*s, Headers(false, {{":status", "200"}}, true));
+  auto e = s->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->request().body(), "0123456789");
+  EXPECT_TRUE(e->request().body_truncated());
+  EXPECT_EQ(e->request().body_bytes_seen(), 25);
+  EXPECT_EQ(stats_.bodies_truncated.Get(), 1u);
+}
+
+// Envoy ≤ 1.26 sent `value` only; it is still read.
+TEST_F(StreamSessionTest, LegacyValueFieldIsReadWhenRawValueIsEmpty) {
+  auto s = NewSession(StreamRole::kFull);
+  ep::ProcessingRequest r;
+  auto* h = r.mutable_request_headers()->mutable_headers()->add_headers();
+  h->set_key("x-request-id");
+  h->set_value("legacy-id");
+  Send(*s, r);
+  auto e = s->OnStreamEnd();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->request_id(), "legacy-id");
+  EXPECT_TRUE(e->incomplete());  // the response never arrived
+}
+
+// Configured secret headers are never captured, on top of the built-ins.
+TEST_F(StreamSessionTest, SecretHeadersAreNeverCaptured) {
+  options_.secret_headers = {"x-tenant-token"};
+  auto s = NewSession(StreamRole::kFull);
+  Send(*s, Headers(true, {{"x-request-id", "r"}, {"x-tenant-token", "t0p"}, {"cookie", "c=1"},
+                          {"x-api-key", "k"}, {"proxy-authorization", "p"}, {"accept", "*/*"}},
+                   true));
+  Send(*s, Headers(false, {{":status", "200"}, {"set-cookie", "s=1"}}, true));
+  auto e = s->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  std::string all = e->SerializeAsString();
+  for (const char* secret : {"t0p", "c=1", "s=1"}) {
+    EXPECT_EQ(all.find(secret), std::string::npos) << secret;
+  }
+  ASSERT_EQ(e->request().headers_size(), 2);  // x-request-id and accept
+}
+
+// Role metadata values map to roles; absent means full; others are refused.
+TEST(StreamRoleTest, ParsesRoleMetadata) {
+  EXPECT_EQ(*ParseStreamRole(""), StreamRole::kFull);
+  EXPECT_EQ(*ParseStreamRole("route"), StreamRole::kRoute);
+  EXPECT_EQ(*ParseStreamRole("observe"), StreamRole::kObserve);
+  EXPECT_THAT(ParseStreamRole("watch"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "unknown role \"watch\""));
+}
+
+// Raising the weight only adds users to the candidate (monotone), and the
+// share matches the weight.
+TEST(RouterTest, AssignmentIsStickyAndMonotone) {
+  rollout::Router router("salt", 100);
+  std::vector<bool> at1, at5;
+  for (int i = 0; i < 20000; ++i) {
+    at1.push_back(router.Assign("user-" + std::to_string(i)) == understudy::v1::ARM_CANDIDATE);
+  }
+  router.SetWeightBasisPoints(500);
+  int n1 = 0, n5 = 0;
+  for (int i = 0; i < 20000; ++i) {
+    bool c = router.Assign("user-" + std::to_string(i)) == understudy::v1::ARM_CANDIDATE;
+    if (at1[i]) EXPECT_TRUE(c) << "user-" << i << " left the candidate when the weight rose";
+    n1 += at1[i];
+    n5 += c;
+  }
+  EXPECT_NEAR(n1 / 20000.0, 0.01, 0.003);
+  EXPECT_NEAR(n5 / 20000.0, 0.05, 0.006);
+  EXPECT_EQ(rollout::StickyBucket("salt", "user-7"), rollout::StickyBucket("salt", "user-7"));
+  EXPECT_EQ(router.Assign(""), understudy::v1::ARM_PRODUCTION);
+  router.SetWeightBasisPoints(20000);
+  EXPECT_EQ(router.WeightBasisPoints(), 10000);
+}
+
+}  // namespace
+}  // namespace understudy::sidecar
