@@ -1,0 +1,212 @@
+// compare_bench: bit-parallel LCS vs the plain O(n·m) DP on ~1k-token
+// answers, and full Compare pairs/s, measured in the same run. Prints the
+// LCS speed-up ratio at the end.
+//
+//   build-compare/bench/compare/compare_bench
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "compare/compare.h"
+#include "compare/text_diff.h"
+
+namespace understudy::compare {
+namespace {
+
+// A ~1k-token pair of realistic-ish prose: the candidate rewrites ~15% of the
+// production's words, drops and inserts a few, and changes some numbers.
+struct Pair {
+  std::string production, candidate;
+};
+
+Pair MakePair(int words, uint32_t seed) {
+  static const char* kVocab[] = {
+      "the",     "model",   "answer",  "request",  "latency", "Paris",   "France", "capital",
+      "river",   "Seine",   "city",    "people",   "million", "about",   "which",  "is",
+      "are",     "was",     "in",      "on",       "for",     "with",    "and",    "or",
+      "not",     "service", "deploy",  "rollout",  "shadow",  "compare", "token",  "output",
+      "input",   "cost",    "price",   "customer", "support", "ticket",  "refund", "order",
+      "policy",  "days",    "within",  "return",   "item",    "account", "email",  "password",
+      "reset",   "link",    "click",   "button",   "settings", "page",   "open",   "close",
+      "a",       "an",      "this",    "that",     "it",      "we",      "you",    "they"};
+  constexpr int kVocabSize = sizeof(kVocab) / sizeof(kVocab[0]);
+  std::mt19937 rng(seed);
+  std::vector<std::string> a;
+  for (int i = 0; i < words; ++i) {
+    int r = static_cast<int>(rng() % 100);
+    if (r < 4) {
+      a.push_back(std::to_string(rng() % 1000));
+    } else if (r < 10) {
+      a.push_back(".");
+    } else if (r < 14) {
+      a.push_back(",");
+    } else {
+      a.push_back(kVocab[rng() % kVocabSize]);
+    }
+  }
+  std::vector<std::string> b;
+  for (const std::string& w : a) {
+    int r = static_cast<int>(rng() % 100);
+    if (r < 10) {
+      b.push_back(kVocab[rng() % kVocabSize]);  // substitution
+    } else if (r < 13) {
+      continue;  // deletion
+    } else if (r < 16) {
+      b.push_back(w);
+      b.push_back(kVocab[rng() % kVocabSize]);  // insertion
+    } else {
+      b.push_back(w);
+    }
+  }
+  Pair p;
+  for (const std::string& w : a) (p.production += w) += ' ';
+  for (const std::string& w : b) (p.candidate += w) += ' ';
+  return p;
+}
+
+struct IdPair {
+  std::vector<uint32_t> a, b;
+  uint32_t alphabet;
+};
+
+IdPair Ids(const Pair& p) {
+  internal::Interner in(false);
+  IdPair out;
+  for (const auto& t : internal::Tokenize(p.production, in)) out.a.push_back(t.id);
+  out.alphabet = in.size();
+  for (const auto& t : internal::Tokenize(p.candidate, in)) out.b.push_back(t.id);
+  return out;
+}
+
+const std::vector<IdPair>& IdPairs() {
+  static const auto* pairs = [] {
+    auto* v = new std::vector<IdPair>;
+    for (uint32_t s = 0; s < 16; ++s) v->push_back(Ids(MakePair(1000, s)));
+    return v;
+  }();
+  return *pairs;
+}
+
+std::map<std::string, double>& Rates() {
+  static auto* m = new std::map<std::string, double>;
+  return *m;
+}
+
+// LCS-F1 from token ids with the bit-parallel LCS (match table included).
+void BM_LcsBitParallel(benchmark::State& state) {
+  const auto& pairs = IdPairs();
+  size_t i = 0;
+  for (auto _ : state) {
+    const IdPair& p = pairs[i++ % pairs.size()];
+    int lcs = internal::LcsLengthBitParallel(p.a, p.b, p.alphabet);
+    benchmark::DoNotOptimize(internal::LcsF1(lcs, p.a.size(), p.b.size()));
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["pairs/s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_LcsBitParallel);
+
+// The O(n·m) dynamic-programming baseline on the same pairs.
+void BM_LcsDp(benchmark::State& state) {
+  const auto& pairs = IdPairs();
+  size_t i = 0;
+  for (auto _ : state) {
+    const IdPair& p = pairs[i++ % pairs.size()];
+    int lcs = internal::LcsLengthDp(p.a, p.b);
+    benchmark::DoNotOptimize(internal::LcsF1(lcs, p.a.size(), p.b.size()));
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["pairs/s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_LcsDp);
+
+// Full Compare (all comparators, verdict, findings) on ~1k-token text pairs.
+void BM_CompareFull(benchmark::State& state) {
+  std::vector<std::pair<ModelAnswer, ModelAnswer>> answers;
+  for (uint32_t s = 0; s < 16; ++s) {
+    Pair p = MakePair(1000, 100 + s);
+    ModelAnswer a, b;
+    a.text = p.production;
+    b.text = p.candidate;
+    a.finish_reason = b.finish_reason = "stop";
+    a.model = "gpt-4o";
+    b.model = "gpt-4o-mini";
+    a.usage = {800, 1000, 0};
+    b.usage = {800, 1050, 0};
+    answers.emplace_back(std::move(a), std::move(b));
+  }
+  CompareOptions options;
+  options.prices["gpt-4o"] = {2.5, 10, -1};
+  options.prices["gpt-4o-mini"] = {0.15, 0.6, -1};
+  if (!CompileRefusalPatterns(&options).ok()) state.SkipWithError("bad patterns");
+  CompareContext ctx;
+  ctx.production_latency_micros = 900000;
+  ctx.candidate_latency_micros = 700000;
+  size_t i = 0;
+  for (auto _ : state) {
+    const auto& [a, b] = answers[i++ % answers.size()];
+    benchmark::DoNotOptimize(Compare(a, b, options, ctx));
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["pairs/s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_CompareFull);
+
+// Parsing a streamed ~1k-token OpenAI answer fed in 64-byte chunks.
+void BM_ParseOpenAISse(benchmark::State& state) {
+  Pair p = MakePair(1000, 7);
+  std::string body;
+  std::string text = p.production;
+  for (size_t i = 0; i < text.size(); i += 20) {
+    body += "data: {\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":"
+            "[{\"index\":0,\"delta\":{\"content\":\"" + text.substr(i, 20) +
+            "\"},\"finish_reason\":null}]}\n\n";
+  }
+  body += "data: [DONE]\n\n";
+  for (auto _ : state) {
+    AnswerParser parser;
+    for (size_t i = 0; i < body.size(); i += 64) parser.Feed(std::string_view(body).substr(i, 64));
+    benchmark::DoNotOptimize(parser.Finish());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * body.size()));
+}
+BENCHMARK(BM_ParseOpenAISse);
+
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& r : runs) {
+      auto it = r.counters.find("pairs/s");
+      if (it != r.counters.end()) Rates()[r.benchmark_name()] = it->second.value;
+    }
+    ConsoleReporter::ReportRuns(runs);
+  }
+};
+
+}  // namespace
+}  // namespace understudy::compare
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  understudy::compare::RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  auto& rates = understudy::compare::Rates();
+  double bp = rates["BM_LcsBitParallel"], dp = rates["BM_LcsDp"], full = rates["BM_CompareFull"];
+  if (bp > 0 && dp > 0) {
+    std::printf("\nLCS on ~1k-token pairs: bit-parallel %.0f pairs/s, DP %.0f pairs/s, ratio %.1fx"
+                " (goal >= 20k pairs/s and >= 20x)\n", bp, dp, bp / dp);
+  }
+  if (full > 0 && dp > 0) {
+    std::printf("Full Compare: %.0f pairs/s (goal >= 5k), %.1fx the DP LCS alone\n", full,
+                full / dp);
+  }
+  benchmark::Shutdown();
+  return 0;
+}

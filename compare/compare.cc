@@ -1,0 +1,540 @@
+// Compare: runs every comparator on a production/candidate pair and derives
+// the verdict.
+#include <re2/re2.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/strings.h"
+#include "compare/compare.h"
+#include "compare/json_diff.h"
+#include "compare/text_diff.h"
+
+namespace understudy::compare {
+
+namespace {
+
+using understudy::v1::Comparison;
+using understudy::v1::Finding;
+
+constexpr size_t kMaxSpanChars = 160;
+constexpr size_t kMaxSpans = 3;
+
+std::string Clip(std::string_view s, size_t max = kMaxSpanChars) {
+  if (s.size() <= max) return std::string(s);
+  // Do not cut inside a UTF-8 sequence.
+  size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return absl::StrCat(Av(s.substr(0, cut)), "...");
+}
+
+const ModelPrice* FindPrice(const CompareOptions& o, const std::string& model) {
+  if (model.empty() || o.prices.empty()) return nullptr;
+  auto it = o.prices.find(model);
+  if (it != o.prices.end()) return &it->second;
+  const ModelPrice* best = nullptr;
+  size_t best_len = 0;
+  for (const auto& [name, price] : o.prices) {
+    if (name.size() > best_len && model.compare(0, name.size(), name) == 0) {
+      best = &price;
+      best_len = name.size();
+    }
+  }
+  return best;
+}
+
+double Cost(const ModelPrice& p, const Usage& u) {
+  const double cached_price = p.cached_input_per_million >= 0 ? p.cached_input_per_million
+                                                              : p.input_per_million;
+  const int64_t cached = std::min(u.cached_tokens, u.input_tokens);
+  return (static_cast<double>(u.input_tokens - cached) * p.input_per_million +
+          static_cast<double>(cached) * cached_price +
+          static_cast<double>(u.output_tokens) * p.output_per_million) /
+         1e6;
+}
+
+double Ratio(double a, double b) {
+  if (a <= 0 && b <= 0) return 1.0;
+  return std::min(a, b) / std::max(a, b);
+}
+
+// Refusals open the answer; matching only its first kRefusalWindow bytes
+// keeps long answers cheap (RE2 is linear but not free).
+constexpr size_t kRefusalWindow = 1024;
+
+bool Refused(const std::string& text, const std::vector<std::unique_ptr<re2::RE2>>& patterns) {
+  const re2::StringPiece window(text.data(), std::min(text.size(), kRefusalWindow));
+  for (const auto& re : patterns) {
+    if (re2::RE2::PartialMatch(window, *re)) return true;
+  }
+  return false;
+}
+
+class Builder {
+ public:
+  Builder(const CompareOptions& options, const CompareContext& ctx, Comparison* out)
+      : options_(options), ctx_(ctx), out_(out) {}
+
+  // Score adds a comparator score; a difference within production's own
+  // noise is marked noise_explained.
+  understudy::v1::ComparatorScore* Score(const std::string& name, double score,
+                                         std::string explanation, bool applicable = true) {
+    auto* s = out_->add_scores();
+    s->set_name(name);
+    s->set_score(std::clamp(std::isnan(score) ? 0.0 : score, 0.0, 1.0));
+    s->set_explanation(std::move(explanation));
+    s->set_applicable(applicable);
+    s->set_noise_explained(applicable && s->score() < 1.0 && Explained(name, 1.0 - s->score()));
+    return s;
+  }
+
+  void AddFinding(const std::string& comparator, std::string kind, std::string path,
+                  std::string production, std::string candidate, std::string message,
+                  bool major) {
+    Finding f;
+    f.set_kind(std::move(kind));
+    f.set_path(std::move(path));
+    f.set_production(std::move(production));
+    f.set_candidate(std::move(candidate));
+    f.set_message(std::move(message));
+    f.set_major(major);
+    findings_.push_back(std::move(f));
+    comparators_.push_back(comparator);
+  }
+
+  // Flush resolves noise_explained (scores may be added after their
+  // findings) and copies the capped, ordered findings into the output.
+  void Flush() {
+    for (size_t i = 0; i < findings_.size(); ++i) {
+      findings_[i].set_noise_explained(ExplainedComparator(comparators_[i]));
+    }
+    // Major findings first, then by insertion order (stable): deterministic.
+    std::stable_sort(findings_.begin(), findings_.end(),
+                     [](const Finding& a, const Finding& b) { return a.major() > b.major(); });
+    for (size_t i = 0; i < findings_.size() && i < static_cast<size_t>(options_.max_findings);
+         ++i) {
+      *out_->add_findings() = findings_[i];
+    }
+  }
+
+  const std::vector<Finding>& findings() const { return findings_; }
+
+ private:
+  bool Explained(const std::string& name, double diff) const {
+    if (ctx_.noise == nullptr) return false;
+    std::optional<double> level = ctx_.noise->NoiseLevel(name, out_->request_kind());
+    if (!level) return false;
+    return diff <= *level * (1 + options_.noise_relative_margin) + options_.noise_absolute_margin;
+  }
+  bool ExplainedComparator(const std::string& name) const {
+    for (const auto& s : out_->scores()) {
+      if (s.name() == name) return s.noise_explained();
+    }
+    return false;
+  }
+
+  const CompareOptions& options_;
+  const CompareContext& ctx_;
+  Comparison* out_;
+  std::vector<Finding> findings_;
+  std::vector<std::string> comparators_;
+};
+
+std::string ErrorText(const ModelAnswer& a) {
+  if (a.error) return absl::StrCat(a.error->type, ": ", a.error->message);
+  return "stream truncated or malformed";
+}
+
+std::string SpanText(std::string_view text, const std::vector<internal::Token>& tokens,
+                     uint32_t begin, uint32_t end) {
+  if (begin >= end) return "";
+  size_t from = tokens[begin].begin;
+  size_t to = tokens[end - 1].begin + tokens[end - 1].size;
+  return Clip(text.substr(from, to - from));
+}
+
+// CompareText scores the text. With `structured` (both answers are valid
+// JSON, diffed by CompareJson) it adds no salient or span findings, which
+// would repeat the JSON paths.
+void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOptions& o,
+                 bool structured, Builder& b, double* similarity, bool* exact) {
+  const std::string np = internal::NormaliseText(p.text, o.case_sensitive);
+  const std::string nc = internal::NormaliseText(c.text, o.case_sensitive);
+  *exact = np == nc;
+  b.Score("exact", *exact ? 1 : 0, *exact ? "normalised texts are equal" : "normalised texts differ");
+
+  // Tokens hashed to dense ids once; production first so that candidate ids
+  // outside production's alphabet match nothing in the LCS.
+  internal::Interner interner(o.case_sensitive);
+  std::vector<internal::Token> tp = internal::Tokenize(p.text, interner);
+  const uint32_t alphabet = interner.size();
+  std::vector<internal::Token> tc = internal::Tokenize(c.text, interner);
+  std::vector<uint32_t> ip(tp.size()), ic(tc.size());
+  for (size_t i = 0; i < tp.size(); ++i) ip[i] = tp[i].id;
+  for (size_t i = 0; i < tc.size(); ++i) ic[i] = tc[i].id;
+  const int lcs = internal::LcsLengthBitParallel(ip, ic, alphabet);
+  const double f1 = internal::LcsF1(lcs, ip.size(), ic.size());
+  b.Score("lcs_f1", f1,
+          absl::StrFormat("LCS %d of %d/%d tokens, ROUGE-L F1 %.3f", lcs, ip.size(), ic.size(), f1));
+  const double chrf = *exact ? 1.0 : internal::Chrf(np, nc, o.chrf_order, o.chrf_beta);
+  b.Score("chrf", chrf, absl::StrFormat("chrF%g (orders 1..%d) %.3f", o.chrf_beta, o.chrf_order, chrf));
+  *similarity = (f1 + chrf) / 2;
+  auto* sim = b.Score("similarity", *similarity,
+                      absl::StrFormat("mean of lcs_f1 and chrf: %.3f", *similarity));
+  (void)sim;
+
+  const double ratio = Ratio(static_cast<double>(tp.size()), static_cast<double>(tc.size()));
+  b.Score("length_ratio", ratio,
+          absl::StrFormat("%d vs %d tokens (ratio %.2f)", tp.size(), tc.size(), ratio),
+          !tp.empty() || !tc.empty());
+  if (ratio < o.min_length_ratio && !structured) {
+    b.AddFinding("length_ratio", "length", "",
+                 absl::StrCat(tp.size(), " tokens"), absl::StrCat(tc.size(), " tokens"),
+                 absl::StrFormat("candidate is %.0f%% of production's length",
+                                 tp.empty() ? 0.0 : 100.0 * tc.size() / tp.size()),
+                 false);
+  }
+
+  // Salient tokens: numbers, names, identifiers, URLs, negations.
+  auto sp = internal::ExtractSalient(p.text, o.case_sensitive);
+  auto sc = internal::ExtractSalient(c.text, o.case_sensitive);
+  internal::SalientDiff sd = internal::DiffSalient(sp, sc, o.numeric_tolerance);
+  const size_t differing = sd.only_a.size() + sd.only_b.size();
+  const double salient_score =
+      sd.total == 0 ? 1.0 : 1.0 - static_cast<double>(differing) / static_cast<double>(sd.total);
+  b.Score("salient", salient_score,
+          absl::StrFormat("%d of %d salient tokens differ", differing, sd.total), sd.total > 0);
+  if (structured) return;
+  // Pair removals with additions of the same kind: "Paris" → "Lyon".
+  std::vector<bool> used(sd.only_b.size(), false);
+  for (const internal::Salient& a : sd.only_a) {
+    const internal::Salient* match = nullptr;
+    for (size_t j = 0; j < sd.only_b.size(); ++j) {
+      if (!used[j] && sd.only_b[j].kind == a.kind) {
+        used[j] = true;
+        match = &sd.only_b[j];
+        break;
+      }
+    }
+    const char* kind = internal::SalientKindName(a.kind);
+    if (match != nullptr) {
+      b.AddFinding("salient", "salient_token", absl::StrCat("char ", a.begin), a.display,
+                   match->display,
+                   absl::StrCat(kind, " changed: \"", a.display, "\" -> \"", match->display, "\""),
+                   true);
+    } else {
+      b.AddFinding("salient", "salient_token", absl::StrCat("char ", a.begin), a.display, "",
+                   absl::StrCat(kind, " \"", a.display, "\" missing in candidate"), true);
+    }
+  }
+  for (size_t j = 0; j < sd.only_b.size(); ++j) {
+    if (used[j]) continue;
+    const internal::Salient& s = sd.only_b[j];
+    b.AddFinding("salient", "salient_token", absl::StrCat("char ", s.begin), "", s.display,
+                 absl::StrCat(internal::SalientKindName(s.kind), " \"", s.display,
+                              "\" only in candidate"),
+                 true);
+  }
+
+  // Differing spans, largest first.
+  if (!*exact) {
+    for (const internal::Span& s : internal::DifferingSpans(tp, tc, kMaxSpans)) {
+      b.AddFinding("similarity", "text_span",
+                   absl::StrCat("tokens ", s.a_begin, "..", s.a_end, " / ", s.b_begin, "..",
+                                s.b_end),
+                   SpanText(p.text, tp, s.a_begin, s.a_end),
+                   SpanText(c.text, tc, s.b_begin, s.b_end), "text differs", false);
+    }
+  }
+}
+
+// CompareJson diffs the answers' JSON; returns true when both are valid JSON.
+bool CompareJson(const ModelAnswer& p, const ModelAnswer& c, const CompareOptions& o,
+                 const CompareContext& ctx, Builder& b) {
+  std::optional<std::string_view> jp = internal::ExtractJson(p.text);
+  std::optional<std::string_view> jc = internal::ExtractJson(c.text);
+  const bool expected = ctx.request.json_expected;
+  if (!expected && !jp && !jc) {
+    b.Score("json", 1, "neither answer is JSON", false);
+    return false;
+  }
+  internal::JsonDiffOptions jo;
+  jo.numeric_tolerance = o.numeric_tolerance;
+  jo.case_sensitive = o.case_sensitive;
+  jo.ignore_paths = o.json_ignore_paths;
+  jo.max_entries = static_cast<size_t>(o.max_findings);
+  internal::JsonDiffResult r = internal::DiffJson(jp.value_or(""), jc.value_or(""), jo);
+  if (!r.production_valid || !r.candidate_valid) {
+    if (!r.production_valid && !r.candidate_valid) {
+      b.Score("json", expected ? 1 : 1, "neither answer is valid JSON", expected);
+      if (expected) {
+        b.AddFinding("json", "json_invalid", "$", Clip(p.text), Clip(c.text),
+                     "JSON was requested but neither answer is valid JSON", false);
+      }
+      return false;
+    }
+    const bool cand_bad = !r.candidate_valid;
+    const std::string err = cand_bad ? r.candidate_error : r.production_error;
+    b.Score("json", 0,
+            absl::StrCat(cand_bad ? "candidate" : "production", " answer is not valid JSON: ", err));
+    b.AddFinding("json", expected ? "json_invalid" : "json_missing", "$", Clip(p.text),
+                 Clip(c.text),
+                 absl::StrCat(cand_bad ? "candidate" : "production",
+                              expected ? " answer is not valid JSON although JSON was requested ("
+                                       : " answer is not JSON while the other is (",
+                              err, ")"),
+                 cand_bad || !expected);
+    return false;
+  }
+  b.Score("json", r.Score(),
+          absl::StrFormat("%d of %d JSON leaves differ", r.differing, r.leaves));
+  for (const internal::JsonDiffEntry& e : r.entries) {
+    std::string msg;
+    if (e.kind == "json_added") {
+      msg = absl::StrCat(e.path, " only in candidate: ", e.candidate);
+    } else if (e.kind == "json_removed") {
+      msg = absl::StrCat(e.path, " missing in candidate (production: ", e.production, ")");
+    } else if (e.kind == "json_type_changed") {
+      msg = absl::StrCat(e.path, " changed type: ", e.production, " -> ", e.candidate);
+    } else {
+      msg = absl::StrCat(e.path, " changed: ", e.production, " -> ", e.candidate);
+    }
+    b.AddFinding("json", e.kind, e.path, e.production, e.candidate, std::move(msg), true);
+  }
+  return true;
+}
+
+void CompareToolCalls(const ModelAnswer& p, const ModelAnswer& c, const CompareOptions& o,
+                      Builder& b) {
+  if (p.tool_calls.empty() && c.tool_calls.empty()) {
+    b.Score("tool_calls", 1, "no tool calls", false);
+    return;
+  }
+  internal::JsonDiffOptions jo;
+  jo.numeric_tolerance = o.numeric_tolerance;
+  jo.case_sensitive = true;
+  jo.ignore_paths = o.json_ignore_paths;
+  jo.max_entries = static_cast<size_t>(o.max_findings);
+  std::vector<bool> used(c.tool_calls.size(), false);
+  size_t matched = 0;
+  double arg_score_sum = 0;
+  for (size_t i = 0; i < p.tool_calls.size(); ++i) {
+    const ToolCall& pt = p.tool_calls[i];
+    size_t j = 0;
+    while (j < c.tool_calls.size() && (used[j] || c.tool_calls[j].name != pt.name)) ++j;
+    const std::string where = absl::StrCat("tool_calls[", i, "](", pt.name, ")");
+    if (j == c.tool_calls.size()) {
+      b.AddFinding("tool_calls", "tool_call_missing", where, Clip(pt.arguments_json), "",
+                   absl::StrCat("candidate does not call ", pt.name), true);
+      continue;
+    }
+    used[j] = true;
+    ++matched;
+    const ToolCall& ct = c.tool_calls[j];
+    if (pt.arguments_json == ct.arguments_json) {
+      arg_score_sum += 1;
+      continue;
+    }
+    internal::JsonDiffResult r = internal::DiffJson(pt.arguments_json, ct.arguments_json, jo);
+    if (!r.production_valid || !r.candidate_valid) {
+      b.AddFinding("tool_calls", "tool_args_invalid", where, Clip(pt.arguments_json),
+                   Clip(ct.arguments_json),
+                   absl::StrCat(pt.name, " arguments are not valid JSON in ",
+                                r.candidate_valid ? "production" : "candidate"),
+                   !r.candidate_valid);
+      continue;
+    }
+    arg_score_sum += r.Score();
+    for (const internal::JsonDiffEntry& e : r.entries) {
+      std::string path = absl::StrCat(where, e.path.substr(1));
+      b.AddFinding("tool_calls", e.kind, path, e.production, e.candidate,
+                   absl::StrCat(pt.name, " argument ", e.path, ": ",
+                                e.production.empty() ? "(absent)" : e.production, " -> ",
+                                e.candidate.empty() ? "(absent)" : e.candidate),
+                   true);
+    }
+  }
+  for (size_t j = 0; j < c.tool_calls.size(); ++j) {
+    if (used[j]) continue;
+    b.AddFinding("tool_calls", "tool_call_extra", absl::StrCat("candidate.tool_calls[", j, "]"),
+                 "", Clip(c.tool_calls[j].arguments_json),
+                 absl::StrCat("candidate also calls ", c.tool_calls[j].name), true);
+  }
+  const double total = static_cast<double>(p.tool_calls.size() + c.tool_calls.size());
+  const double score = total == 0 ? 1.0 : (2.0 * static_cast<double>(matched) / total) *
+                                               (matched == 0 ? 0.0 : arg_score_sum / matched);
+  b.Score("tool_calls", score,
+          absl::StrFormat("%d of %d/%d calls matched by name; mean argument score %.3f", matched,
+                          p.tool_calls.size(), c.tool_calls.size(),
+                          matched == 0 ? 0.0 : arg_score_sum / matched));
+}
+
+}  // namespace
+
+std::string_view VerdictName(understudy::v1::Verdict verdict) {
+  switch (verdict) {
+    case understudy::v1::VERDICT_EQUIVALENT:
+      return "equivalent";
+    case understudy::v1::VERDICT_MINOR_DIFF:
+      return "minor_diff";
+    case understudy::v1::VERDICT_MAJOR_DIFF:
+      return "major_diff";
+    case understudy::v1::VERDICT_CANDIDATE_ERROR:
+      return "candidate_error";
+    case understudy::v1::VERDICT_PRODUCTION_ERROR:
+      return "production_error";
+    case understudy::v1::VERDICT_BOTH_ERROR:
+      return "both_error";
+    default:
+      return "unspecified";
+  }
+}
+
+Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,
+                   const CompareOptions& options, const CompareContext& ctx) {
+  Comparison out;
+  out.set_request_id(ctx.request_id);
+  out.set_time_unix_micros(ctx.time_unix_micros);
+  out.set_live_arm(ctx.live_arm);
+  out.set_production_model(!production.model.empty() ? production.model : ctx.request.model);
+  out.set_candidate_model(candidate.model);
+  out.set_production_latency_micros(ctx.production_latency_micros);
+  out.set_candidate_latency_micros(ctx.candidate_latency_micros);
+  out.set_production_ttft_micros(ctx.production_ttft_micros);
+  out.set_candidate_ttft_micros(ctx.candidate_ttft_micros);
+  const bool json_kind = ctx.request.json_expected ||
+                         internal::ExtractJson(production.text).has_value();
+  out.set_request_kind(json_kind ? "json" : "text");
+  Builder b(options, ctx, &out);
+
+  // Cost, latency and time to first token apply whatever the verdict.
+  const ModelPrice* pp = FindPrice(options, out.production_model());
+  const ModelPrice* cp = FindPrice(options, out.candidate_model());
+  if (pp != nullptr) out.set_production_cost(Cost(*pp, production.usage));
+  if (cp != nullptr) out.set_candidate_cost(Cost(*cp, candidate.usage));
+  auto add_delta = [&](const char* name, double prod, double cand, bool applicable,
+                       const char* unit, double scale) {
+    b.Score(name, Ratio(prod, cand),
+            applicable ? absl::StrFormat("production %.6g%s, candidate %.6g%s (%+.1f%%)",
+                                         prod / scale, unit, cand / scale, unit,
+                                         prod > 0 ? 100.0 * (cand - prod) / prod : 0.0)
+                       : "unknown",
+            applicable);
+  };
+  add_delta("cost", out.production_cost(), out.candidate_cost(), pp != nullptr && cp != nullptr,
+            "", 1);
+  add_delta("latency", static_cast<double>(ctx.production_latency_micros),
+            static_cast<double>(ctx.candidate_latency_micros),
+            ctx.production_latency_micros > 0 && ctx.candidate_latency_micros > 0, " ms", 1000);
+  add_delta("ttft", static_cast<double>(ctx.production_ttft_micros),
+            static_cast<double>(ctx.candidate_ttft_micros),
+            ctx.production_ttft_micros > 0 && ctx.candidate_ttft_micros > 0, " ms", 1000);
+
+  const bool prod_bad = production.error.has_value() || !production.stream_ok;
+  const bool cand_bad = candidate.error.has_value() || !candidate.stream_ok;
+  if (prod_bad || cand_bad) {
+    if (prod_bad) {
+      b.AddFinding("error", "error", "production", ErrorText(production), "",
+                   absl::StrCat("production failed: ", ErrorText(production)), true);
+    }
+    if (cand_bad) {
+      b.AddFinding("error", "error", "candidate", "", ErrorText(candidate),
+                   absl::StrCat("candidate failed: ", ErrorText(candidate)), true);
+    }
+    b.Flush();
+    out.set_verdict(prod_bad && cand_bad ? understudy::v1::VERDICT_BOTH_ERROR
+                    : cand_bad           ? understudy::v1::VERDICT_CANDIDATE_ERROR
+                                         : understudy::v1::VERDICT_PRODUCTION_ERROR);
+    return out;
+  }
+
+  // Refusal on one side only.
+  std::shared_ptr<const std::vector<std::unique_ptr<re2::RE2>>> refusals =
+      options.compiled_refusals;
+  if (!refusals && !options.refusal_patterns.empty()) {
+    CompareOptions copy;
+    copy.refusal_patterns = options.refusal_patterns;
+    if (CompileRefusalPatterns(&copy).ok()) refusals = copy.compiled_refusals;
+  }
+  const bool prod_refused = refusals && Refused(production.text, *refusals);
+  const bool cand_refused = refusals && Refused(candidate.text, *refusals);
+  b.Score("refusal", prod_refused == cand_refused ? 1 : 0,
+          prod_refused && cand_refused ? "both refused"
+          : prod_refused               ? "only production refused"
+          : cand_refused               ? "only candidate refused"
+                                       : "neither refused",
+          refusals != nullptr);
+  if (prod_refused != cand_refused) {
+    b.AddFinding("refusal", "refusal", "", Clip(production.text), Clip(candidate.text),
+                 cand_refused ? "candidate refused; production answered"
+                              : "production refused; candidate answered",
+                 true);
+  }
+
+  // Finish reason.
+  const bool finish_same = production.finish_reason == candidate.finish_reason;
+  b.Score("finish_reason", finish_same ? 1 : 0,
+          absl::StrCat("production \"", production.finish_reason, "\", candidate \"",
+                       candidate.finish_reason, "\""),
+          !production.finish_reason.empty() || !candidate.finish_reason.empty());
+  if (!finish_same) {
+    const bool major = !production.finish_reason.empty() && !candidate.finish_reason.empty();
+    b.AddFinding("finish_reason", "finish_reason", "", production.finish_reason,
+                 candidate.finish_reason,
+                 absl::StrCat("finish reason differs: ", production.finish_reason, " -> ",
+                              candidate.finish_reason),
+                 major);
+  }
+
+  CompareToolCalls(production, candidate, options, b);
+  const bool structured = CompareJson(production, candidate, options, ctx, b);
+  double similarity = 1;
+  bool exact = true;
+  CompareText(production, candidate, options, structured, b, &similarity, &exact);
+  b.Flush();
+
+  // Verdict.
+  const bool identical = exact && finish_same && production.tool_calls.size() ==
+                                                     candidate.tool_calls.size() &&
+                         std::equal(production.tool_calls.begin(), production.tool_calls.end(),
+                                    candidate.tool_calls.begin(),
+                                    [](const ToolCall& x, const ToolCall& y) {
+                                      return x.name == y.name &&
+                                             x.arguments_json == y.arguments_json;
+                                    });
+  // For two JSON answers the JSON diff, not the text, measures similarity.
+  const std::string sim_name = structured ? "json" : "similarity";
+  bool sim_explained = false;
+  for (const auto& s : out.scores()) {
+    if (s.name() == sim_name) {
+      sim_explained = s.noise_explained();
+      if (structured) similarity = s.score();
+    }
+  }
+  bool major = false, minor = false;
+  for (const Finding& f : b.findings()) {
+    if (f.noise_explained()) continue;
+    if (f.major()) {
+      major = true;
+    } else if (f.kind() != "text_span") {
+      minor = true;
+    }
+  }
+  understudy::v1::Verdict verdict;
+  if (identical) {
+    verdict = understudy::v1::VERDICT_EQUIVALENT;
+  } else if (major || (similarity < options.major_similarity && !sim_explained)) {
+    verdict = understudy::v1::VERDICT_MAJOR_DIFF;
+  } else if ((similarity >= options.equivalent_similarity || sim_explained) && !minor) {
+    verdict = understudy::v1::VERDICT_EQUIVALENT;
+  } else {
+    verdict = understudy::v1::VERDICT_MINOR_DIFF;
+  }
+  out.set_verdict(verdict);
+  return out;
+}
+
+}  // namespace understudy::compare

@@ -1,0 +1,295 @@
+// compare/compare.h
+// Compares a production LLM answer with a candidate (shadow) one and tells a
+// real regression from the noise a model shows against itself. Parses OpenAI
+// Chat Completions and Anthropic Messages responses (JSON or SSE, detected),
+// runs LLM-aware comparators (exact, ROUGE-L LCS-F1, chrF, salient tokens,
+// JSON structure, tool calls, finish reason, refusal, length, cost, latency)
+// and returns an understudy.v1.Comparison with scores, findings and a verdict.
+// A pure library: no file or network I/O, no clock reads (times come in).
+//
+// Example:
+//   ASSIGN_OR_RETURN(CompareOptions options, ParseCompareOptions(root.Child("compare")));
+//   ASSIGN_OR_RETURN(RequestInfo request, ParseRequest(request_body));
+//   AnswerParser parser;
+//   for (std::string_view chunk : response_chunks) parser.Feed(chunk);
+//   ASSIGN_OR_RETURN(ModelAnswer candidate, parser.Finish());
+//   CompareContext ctx;
+//   ctx.request = request;
+//   understudy::v1::Comparison c = Compare(production, candidate, options, ctx);
+//   if (c.verdict() == understudy::v1::VERDICT_MAJOR_DIFF) { ... }
+//
+// Thread safety: free functions are thread-safe; CompareOptions is immutable
+// after parsing and may be shared. AnswerParser and NoiseModel are
+// thread-compatible (one thread at a time per object; const methods may run
+// concurrently).
+#ifndef UNDERSTUDY_COMPARE_COMPARE_H_
+#define UNDERSTUDY_COMPARE_COMPARE_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/config_node.h"
+#include "understudy/v1/compare.pb.h"
+
+namespace re2 {
+class RE2;
+}  // namespace re2
+
+namespace understudy::compare {
+
+// ---------------------------------------------------------------- answers --
+
+enum class WireFormat { kUnknown, kOpenAIJson, kOpenAISse, kAnthropicJson, kAnthropicSse };
+
+struct ToolCall {
+  std::string id;
+  std::string name;
+  std::string arguments_json;  // as sent (OpenAI) or minified input (Anthropic)
+  bool operator==(const ToolCall& o) const {
+    return id == o.id && name == o.name && arguments_json == o.arguments_json;
+  }
+};
+
+struct Usage {
+  int64_t input_tokens = 0;
+  int64_t output_tokens = 0;
+  int64_t cached_tokens = 0;  // OpenAI cached_tokens / Anthropic cache_read_input_tokens
+  bool operator==(const Usage& o) const {
+    return input_tokens == o.input_tokens && output_tokens == o.output_tokens &&
+           cached_tokens == o.cached_tokens;
+  }
+};
+
+struct AnswerError {
+  std::string type;  // e.g. "rate_limit_error", "overloaded_error", "http_500"
+  std::string message;
+  bool operator==(const AnswerError& o) const { return type == o.type && message == o.message; }
+};
+
+// ModelAnswer is one model response in a wire-independent shape.
+struct ModelAnswer {
+  std::string text;  // concatenated text content of the first choice
+  std::vector<ToolCall> tool_calls;
+  // Normalised: "stop", "length", "tool_calls", "content_filter", or the raw
+  // value when unknown; "" when none was sent. Anthropic end_turn and
+  // stop_sequence → "stop", max_tokens → "length", tool_use → "tool_calls",
+  // refusal → "content_filter".
+  std::string finish_reason;
+  Usage usage;
+  std::string model;
+  std::string system_fingerprint;
+  std::optional<AnswerError> error;  // set for error bodies and error events
+  // False when a stream ended without its terminator ([DONE] / message_stop)
+  // or carried a malformed event. Always true for JSON bodies.
+  bool stream_ok = true;
+  WireFormat format = WireFormat::kUnknown;
+
+  // FromError builds an answer that carries only an error, for callers that
+  // could not get or parse a body: ModelAnswer::FromError("unparseable", msg).
+  static ModelAnswer FromError(std::string type, std::string message);
+
+  bool operator==(const ModelAnswer& o) const;
+  bool operator!=(const ModelAnswer& o) const { return !(*this == o); }
+};
+
+// AnswerParser parses a response body fed in chunks of any size; chunk
+// boundaries may fall anywhere (inside a UTF-8 sequence, a JSON string or a
+// `data:` line). The result equals ParseAnswer on the whole body.
+//
+//   AnswerParser p;
+//   p.Feed("data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"}}]}\n\nda");
+//   p.Feed("ta: [DONE]\n\n");
+//   absl::StatusOr<ModelAnswer> a = p.Finish();  // a->text == "Hi"
+//
+// SSE events are parsed as soon as they are complete, so memory stays
+// bounded by one event; JSON bodies are buffered until Finish().
+// Thread-compatible.
+class AnswerParser {
+ public:
+  // `http_status` is the upstream status code, 0 when unknown. With a status
+  // >= 400 an unparseable body becomes an error answer ("http_<code>")
+  // instead of an error status.
+  explicit AnswerParser(int http_status = 0);
+  ~AnswerParser();
+  AnswerParser(AnswerParser&&) noexcept;
+  AnswerParser& operator=(AnswerParser&&) noexcept;
+
+  // Feed appends a chunk. Feeding after Finish() is ignored.
+  void Feed(std::string_view chunk);
+  // Finish ends the body and returns the answer. A truncated or partly
+  // broken stream is returned with stream_ok == false. Returns
+  // InvalidArgument when the body is empty, is neither JSON nor SSE, or is
+  // not an OpenAI or Anthropic response. Call once.
+  [[nodiscard]] absl::StatusOr<ModelAnswer> Finish();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// ParseAnswer parses a whole body (JSON or SSE; OpenAI or Anthropic).
+// Same contract as AnswerParser::Finish.
+[[nodiscard]] absl::StatusOr<ModelAnswer> ParseAnswer(std::string_view body,
+                                                      int http_status = 0);
+
+// RequestInfo is what Compare needs from the request body.
+struct RequestInfo {
+  std::string model;           // "" when absent
+  bool stream = false;         // "stream": true
+  bool json_expected = false;  // response_format json_object / json_schema
+};
+
+// ParseRequest reads an OpenAI or Anthropic request body. InvalidArgument
+// when the body is not a JSON object or a known field has the wrong type.
+[[nodiscard]] absl::StatusOr<RequestInfo> ParseRequest(std::string_view body);
+
+// ---------------------------------------------------------------- options --
+
+struct ModelPrice {
+  double input_per_million = 0;   // currency units per 1M input tokens
+  double output_per_million = 0;  // per 1M output tokens
+  double cached_input_per_million = -1;  // < 0: same as input
+};
+
+// CompareOptions is the typed `compare:` config section.
+struct CompareOptions {
+  // Text similarity (mean of LCS-F1 and chrF) at or above which an answer
+  // with no findings is equivalent, and below which it is a major diff.
+  double equivalent_similarity = 0.95;
+  double major_similarity = 0.5;
+  // A length ratio (shorter/longer) below this is a finding.
+  double min_length_ratio = 0.5;
+  bool case_sensitive = false;
+  // Numbers (in JSON and salient tokens) are equal when
+  // |a-b| <= numeric_tolerance * max(1, |a|, |b|).
+  double numeric_tolerance = 1e-9;
+  // JSON paths ignored by the JSON diff, e.g. "$.id", "$.items[*].ts"; `*`
+  // matches any run of characters except '.'.
+  std::vector<std::string> json_ignore_paths;
+  // RE2 patterns that mark a refusal (any match in the first 1 KiB).
+  std::vector<std::string> refusal_patterns = DefaultRefusalPatterns();
+  // Model name (or prefix, longest wins) → price.
+  std::map<std::string, ModelPrice> prices;
+  int chrf_order = 6;       // character n-gram orders 1..chrf_order
+  double chrf_beta = 2.0;   // recall weight
+  int max_findings = 20;
+  // Noise: a difference counts only when it exceeds the production noise
+  // level (quantile `noise_quantile` of 1 - score) by both margins:
+  // diff > noise * (1 + noise_relative_margin) + noise_absolute_margin.
+  double noise_quantile = 0.95;
+  int64_t noise_min_samples = 20;
+  double noise_relative_margin = 0.25;
+  double noise_absolute_margin = 0.02;
+
+  // Compiled refusal_patterns; ParseCompareOptions and CompileRefusalPatterns
+  // fill it. When null, Compare compiles the patterns itself (slower).
+  std::shared_ptr<const std::vector<std::unique_ptr<re2::RE2>>> compiled_refusals;
+
+  static std::vector<std::string> DefaultRefusalPatterns();
+};
+
+// CompileRefusalPatterns compiles options->refusal_patterns; InvalidArgument
+// naming the bad pattern. Call after editing patterns by hand.
+[[nodiscard]] absl::Status CompileRefusalPatterns(CompareOptions* options);
+
+// ParseCompareOptions parses the `compare:` section (an undefined node gives
+// the defaults). Errors are InvalidArgument naming the key path, e.g.
+// "compare.thresholds.equivalent: must be in [0, 1], got 2".
+//
+//   compare:
+//     thresholds: {equivalent: 0.95, major: 0.5, length_ratio: 0.5}
+//     case_sensitive: false
+//     numeric_tolerance: 1e-6
+//     json_ignore_paths: ["$.id", "$.items[*].created"]
+//     refusal_patterns: ["(?i)I can(no|')t help"]
+//     prices: {gpt-4o: {input: 2.5, output: 10, cached_input: 1.25}}
+//     chrf: {order: 6, beta: 2}
+//     max_findings: 20
+//     noise: {quantile: 0.95, min_samples: 20, relative_margin: 0.25,
+//             absolute_margin: 0.02}
+[[nodiscard]] absl::StatusOr<CompareOptions> ParseCompareOptions(
+    const understudy::ConfigNode& node);
+
+// ------------------------------------------------------------------ noise --
+
+// NoiseModel learns how much production disagrees with itself: per
+// comparator, a histogram of (1 - score) over production-vs-production
+// comparisons, overall and per request kind ("json" / "text"). Compare asks
+// it for the noise level (a quantile) of each comparator.
+//
+//   NoiseModel noise(/*quantile=*/0.95, /*min_samples=*/20);
+//   noise.Observe(Compare(production_a, production_b, options, ctx));
+//   ctx.noise = &noise;  // later comparisons mark noise-explained findings
+//
+// Thread-compatible: Observe needs external synchronisation against every
+// other call; const methods may run concurrently with each other. Results
+// depend only on the multiset of observations (deterministic).
+class NoiseModel {
+ public:
+  explicit NoiseModel(double quantile = 0.95, int64_t min_samples = 20);
+
+  // Observe records one production-vs-production comparison.
+  void Observe(const understudy::v1::Comparison& production_vs_production);
+  // NoiseLevel returns the quantile of (1 - score) for `comparator`, from
+  // the `request_kind` histogram when it has min_samples, else from the
+  // overall one, else nullopt.
+  std::optional<double> NoiseLevel(std::string_view comparator,
+                                   std::string_view request_kind) const;
+  // Samples counts observations of `comparator` ("" kind = overall).
+  int64_t Samples(std::string_view comparator, std::string_view request_kind = "") const;
+
+ private:
+  static constexpr int kBins = 200;
+  struct Histogram {
+    int64_t count = 0;
+    std::vector<int64_t> bins = std::vector<int64_t>(kBins + 1, 0);
+  };
+  std::optional<double> Quantile(const Histogram& h) const;
+  double quantile_;
+  int64_t min_samples_;
+  // key: kind + '/' + comparator; kind "" is overall.
+  absl::flat_hash_map<std::string, Histogram> hist_;
+};
+
+// ---------------------------------------------------------------- compare --
+
+// CompareContext carries what is known besides the two answers. Times are
+// microseconds, 0 when unknown.
+struct CompareContext {
+  std::string request_id;
+  int64_t time_unix_micros = 0;
+  RequestInfo request;
+  int64_t production_latency_micros = 0;
+  int64_t candidate_latency_micros = 0;
+  int64_t production_ttft_micros = 0;
+  int64_t candidate_ttft_micros = 0;
+  understudy::v1::Arm live_arm = understudy::v1::ARM_PRODUCTION;
+  const NoiseModel* noise = nullptr;  // not owned; may be null
+};
+
+// Compare scores `candidate` against `production`. Scores (name, in [0,1]):
+// exact, lcs_f1, chrf, salient, json, tool_calls, finish_reason, refusal,
+// length_ratio, cost, latency, ttft. Verdict: candidate_error /
+// production_error / both_error when an answer has an error or a broken
+// stream; else equivalent when the normalised answers are equal or the text
+// similarity is >= equivalent_similarity with no finding beyond noise;
+// major_diff on a major finding or similarity < major_similarity beyond
+// noise; else minor_diff. Deterministic; Compare(x, x) is equivalent for
+// any answer without an error.
+understudy::v1::Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,
+                                   const CompareOptions& options, const CompareContext& ctx);
+
+// VerdictName returns "equivalent", "minor_diff", ... for a verdict.
+std::string_view VerdictName(understudy::v1::Verdict verdict);
+
+}  // namespace understudy::compare
+
+#endif  // UNDERSTUDY_COMPARE_COMPARE_H_

@@ -1,0 +1,99 @@
+// compare/text_diff.h (internal to compare/; other modules use compare.h)
+// Text comparators: tokenisation into dense ids, bit-parallel LCS (Hyyrö's
+// formulation of Allison–Dix) and its O(n·m) DP baseline, chrF, salient
+// tokens and differing spans.
+#ifndef UNDERSTUDY_COMPARE_TEXT_DIFF_H_
+#define UNDERSTUDY_COMPARE_TEXT_DIFF_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/types/span.h"
+
+namespace understudy::compare::internal {
+
+// NormaliseText collapses whitespace runs to one space, trims both ends and,
+// when !case_sensitive, lower-cases ASCII letters.
+std::string NormaliseText(std::string_view text, bool case_sensitive);
+
+struct Token {
+  uint32_t begin = 0;  // byte offset in the text
+  uint32_t size = 0;
+  uint32_t id = 0;     // dense id from the Interner
+  bool word = false;   // letters/digits/underscore (or non-ASCII bytes)
+};
+
+// Interner maps token text (case-folded unless case_sensitive) to dense ids
+// 0, 1, 2, ... in first-seen order, via a 64-bit hash of the token.
+class Interner {
+ public:
+  explicit Interner(bool case_sensitive) : case_sensitive_(case_sensitive) {}
+  uint32_t Intern(std::string_view token);
+  uint32_t size() const { return static_cast<uint32_t>(ids_.size()); }
+
+ private:
+  bool case_sensitive_;
+  absl::flat_hash_map<uint64_t, uint32_t> ids_;
+};
+
+// Tokenize splits text into word tokens and single punctuation characters
+// (whitespace dropped), interning each.
+std::vector<Token> Tokenize(std::string_view text, Interner& interner);
+
+// LcsLengthBitParallel returns the LCS length of two id sequences in
+// O(ceil(|a|/64) * |b|). Ids of `a` must be < alphabet_size; ids of `b`
+// that are >= alphabet_size match nothing (they do not occur in `a`).
+// Intern `a` before `b` to get this property.
+int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b,
+                         uint32_t alphabet_size);
+// LcsLengthDp is the plain O(|a|·|b|) dynamic programme (the baseline).
+int LcsLengthDp(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b);
+
+// LcsF1 is ROUGE-L F1 from an LCS length: 2PR/(P+R); 1 when both are empty.
+double LcsF1(int lcs, size_t len_a, size_t len_b);
+
+// Chrf is the character n-gram F-score (orders 1..order, whitespace
+// removed, recall weighted by beta) of two normalised texts; 1 when both
+// are empty. Symmetric when beta == 1.
+double Chrf(std::string_view a, std::string_view b, int order, double beta);
+
+enum class SalientKind { kNumber, kEntity, kIdentifier, kUrl, kNegation };
+const char* SalientKindName(SalientKind kind);
+
+struct Salient {
+  SalientKind kind;
+  std::string key;      // normalised form used for matching
+  std::string display;  // as written
+  uint32_t begin = 0;
+};
+
+// ExtractSalient finds numbers, capitalised names, code identifiers, URLs
+// and negations in a text.
+std::vector<Salient> ExtractSalient(std::string_view text, bool case_sensitive);
+
+struct SalientDiff {
+  std::vector<Salient> only_a;
+  std::vector<Salient> only_b;
+  size_t total = 0;  // |a| + |b|
+};
+// DiffSalient returns the multiset difference (order does not matter;
+// numbers equal within `numeric_tolerance`).
+SalientDiff DiffSalient(const std::vector<Salient>& a, const std::vector<Salient>& b,
+                        double numeric_tolerance);
+
+struct Span {
+  uint32_t a_begin, a_end;  // token index ranges [begin, end)
+  uint32_t b_begin, b_end;
+};
+// DifferingSpans aligns the token sequences on tokens unique to both
+// (patience diff), trims equal ends of each gap, and returns the gaps that
+// still differ, largest first, at most `max_spans`.
+std::vector<Span> DifferingSpans(const std::vector<Token>& a, const std::vector<Token>& b,
+                                 size_t max_spans);
+
+}  // namespace understudy::compare::internal
+
+#endif  // UNDERSTUDY_COMPARE_TEXT_DIFF_H_

@@ -1,0 +1,128 @@
+// Tests for compare/text_diff.cc: LCS, chrF, salient tokens, spans.
+#include "compare/text_diff.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <random>
+
+namespace understudy::compare::internal {
+namespace {
+
+class TextDiffTest : public ::testing::Test {
+ protected:
+  std::vector<uint32_t> Ids(const std::vector<Token>& t) {
+    std::vector<uint32_t> out;
+    for (const Token& x : t) out.push_back(x.id);
+    return out;
+  }
+};
+
+// The bit-parallel LCS must agree with the DP on random sequences of all sizes.
+TEST_F(TextDiffTest, BitParallelLcsMatchesDynamicProgramme) {
+  std::mt19937 rng(42);
+  for (int trial = 0; trial < 300; ++trial) {
+    size_t m = rng() % 200, n = rng() % 200;
+    uint32_t alphabet = 1 + rng() % 12;
+    std::vector<uint32_t> a(m), b(n);
+    for (auto& x : a) x = rng() % alphabet;
+    // b uses a wider alphabet: ids >= alphabet occur only in b.
+    for (auto& x : b) x = rng() % (alphabet + 3);
+    ASSERT_EQ(LcsLengthBitParallel(a, b, alphabet + 3), LcsLengthDp(a, b)) << trial;
+    // Ids outside a's alphabet may be passed with the tight bound as well.
+    ASSERT_EQ(LcsLengthBitParallel(a, b, alphabet), LcsLengthDp(a, b)) << trial;
+  }
+}
+
+// Word boundaries at exactly 64 and 128 tokens carry correctly.
+TEST_F(TextDiffTest, BitParallelLcsHandlesWordBoundaries) {
+  for (size_t m : {63u, 64u, 65u, 127u, 128u, 129u}) {
+    std::vector<uint32_t> a(m), b(m);
+    for (size_t i = 0; i < m; ++i) a[i] = b[i] = static_cast<uint32_t>(i % 7);
+    EXPECT_EQ(LcsLengthBitParallel(a, b, 7), static_cast<int>(m));
+    b.erase(b.begin() + m / 2);
+    EXPECT_EQ(LcsLengthBitParallel(a, b, 7), static_cast<int>(m - 1));
+  }
+}
+
+// Tokens are case-folded for ids, numbers keep their decimal point.
+TEST_F(TextDiffTest, TokenizerFoldsCaseAndKeepsNumbersWhole) {
+  Interner in(false);
+  std::string text = "Pay 1,250.50 EUR, don't wait!";
+  auto t = Tokenize(text, in);
+  std::vector<std::string> words;
+  for (const Token& x : t) words.push_back(text.substr(x.begin, x.size));
+  EXPECT_THAT(words, ::testing::ElementsAre("Pay", "1,250.50", "EUR", ",", "don't", "wait", "!"));
+  Interner in2(false);
+  EXPECT_EQ(in2.Intern("Paris"), in2.Intern("PARIS"));
+  EXPECT_NE(in2.Intern("Paris"), in2.Intern("Lyon"));
+}
+
+// chrF is 1 for equal texts, 0 for disjoint ones, and in between otherwise.
+TEST_F(TextDiffTest, ChrfRanksCloseTextsAboveDistantOnes) {
+  EXPECT_DOUBLE_EQ(Chrf("hello world", "hello world", 6, 2), 1.0);
+  EXPECT_DOUBLE_EQ(Chrf("aaaa", "zzzz", 6, 2), 0.0);
+  double close = Chrf("the cat sat on the mat", "the cat sat on a mat", 6, 2);
+  double far = Chrf("the cat sat on the mat", "quantum physics lecture", 6, 2);
+  EXPECT_GT(close, 0.6);
+  EXPECT_LT(far, 0.3);
+  EXPECT_DOUBLE_EQ(Chrf("abc def", "def abc", 6, 1), Chrf("def abc", "abc def", 6, 1));
+}
+
+// "Paris" → "Lyon" and "36" → "37" are salient; reordering is not.
+TEST_F(TextDiffTest, SalientDiffCatchesNamesAndNumbersButNotReordering) {
+  auto a = ExtractSalient("The meeting is in Paris at 36 Rue Cler on March 3.", false);
+  auto b = ExtractSalient("The meeting is in Lyon at 37 Rue Cler on March 3.", false);
+  SalientDiff d = DiffSalient(a, b, 1e-9);
+  ASSERT_EQ(d.only_a.size(), 2u);
+  EXPECT_EQ(d.only_a[0].display, "Paris");
+  EXPECT_EQ(d.only_a[1].display, "36");
+  ASSERT_EQ(d.only_b.size(), 2u);
+  auto c = ExtractSalient("On March 3, the meeting at 36 Rue Cler is in Paris.", false);
+  EXPECT_TRUE(DiffSalient(a, c, 1e-9).only_a.empty());
+  EXPECT_TRUE(DiffSalient(a, c, 1e-9).only_b.empty());
+}
+
+// Negations, URLs, identifiers and tolerant numbers.
+TEST_F(TextDiffTest, SalientFindsNegationsUrlsIdentifiersAndToleratesNumbers) {
+  auto a = ExtractSalient("You should not call `parse_config` before https://ex.com/a.", false);
+  auto b = ExtractSalient("You should call `parse_config` before https://ex.com/b.", false);
+  SalientDiff d = DiffSalient(a, b, 1e-9);
+  std::vector<SalientKind> kinds;
+  for (const Salient& s : d.only_a) kinds.push_back(s.kind);
+  EXPECT_THAT(kinds, ::testing::ElementsAre(SalientKind::kNegation, SalientKind::kUrl));
+  auto x = ExtractSalient("pi is 3.14159", false);
+  auto y = ExtractSalient("pi is 3.1416", false);
+  EXPECT_FALSE(DiffSalient(x, y, 1e-9).only_a.empty());
+  EXPECT_TRUE(DiffSalient(x, y, 1e-4).only_a.empty());
+  auto z = ExtractSalient("It costs 36.0 dollars", false);
+  auto w = ExtractSalient("It costs 36 dollars", false);
+  EXPECT_TRUE(DiffSalient(z, w, 0).only_a.empty());
+}
+
+// The differing span around a single changed word is found.
+TEST_F(TextDiffTest, DifferingSpansLocateTheChange) {
+  Interner in(false);
+  std::string a = "alpha beta gamma delta epsilon zeta";
+  std::string b = "alpha beta GAMMA2 delta epsilon zeta";
+  auto ta = Tokenize(a, in);
+  auto tb = Tokenize(b, in);
+  auto spans = DifferingSpans(ta, tb, 3);
+  ASSERT_EQ(spans.size(), 1u);
+  EXPECT_EQ(spans[0].a_begin, 2u);
+  EXPECT_EQ(spans[0].a_end, 3u);
+  EXPECT_EQ(spans[0].b_begin, 2u);
+  EXPECT_EQ(spans[0].b_end, 3u);
+  EXPECT_TRUE(DifferingSpans(ta, ta, 3).empty());
+}
+
+// Normalisation collapses whitespace and folds case on request.
+TEST_F(TextDiffTest, NormaliseCollapsesWhitespace) {
+  EXPECT_EQ(NormaliseText("  Hello \n\n  World  \t", false), "hello world");
+  EXPECT_EQ(NormaliseText("Hello  World", true), "Hello World");
+  EXPECT_DOUBLE_EQ(LcsF1(0, 0, 0), 1.0);
+  EXPECT_DOUBLE_EQ(LcsF1(3, 4, 4), 0.75);
+}
+
+}  // namespace
+}  // namespace understudy::compare::internal
