@@ -1,0 +1,71 @@
+// storage/privacy.h (internal)
+// Scrubber removes secrets from an exchange before it is stored: secret
+// headers always, bodies per BodyMode. Built once from PrivacyConfig.
+//
+// Thread safety: Scrub is const and may be called concurrently.
+#ifndef UNDERSTUDY_STORAGE_PRIVACY_H_
+#define UNDERSTUDY_STORAGE_PRIVACY_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "re2/re2.h"
+#include "storage/store.h"
+
+namespace understudy::storage {
+
+inline constexpr std::string_view kRedacted = "[REDACTED]";
+
+// The headers that are never stored, whatever the config says.
+const std::vector<std::string>& BuiltinSecretHeaders();
+// The patterns used in redacted mode when the config lists none.
+const std::vector<std::string>& DefaultRedactPatterns();
+
+// JsonPath is one parsed redaction path: "messages[*].content" →
+// {name "messages", all}, {name "content"}.
+struct JsonPathSegment {
+  std::string name;        // "" = no key step (path starts with [..]); "*" = any key
+  enum class Index { kNone, kAll, kOne } index = Index::kNone;
+  size_t position = 0;
+};
+using JsonPath = std::vector<JsonPathSegment>;
+
+// ParseJsonPath accepts "a.b", "$.a.b", "a[*].b", "a[2]", "*.token";
+// InvalidArgument otherwise.
+[[nodiscard]] absl::StatusOr<JsonPath> ParseJsonPath(std::string_view path);
+
+class Scrubber {
+ public:
+  // Create validates the config (paths and RE2 patterns).
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Scrubber>> Create(const PrivacyConfig& config);
+
+  // Scrub removes secret headers and trailers from both directions and
+  // applies the body mode.
+  void Scrub(v1::Exchange* exchange) const;
+
+  // RedactBody applies JSON paths (to a JSON body or to each `data:` line of
+  // an SSE body) and then the regexes; exposed for tests.
+  std::string RedactBody(std::string_view body) const;
+  bool IsSecretHeader(std::string_view lower_name) const;
+
+ private:
+  Scrubber() = default;
+  void ScrubMessage(v1::HttpMessage* message) const;
+  std::string RedactText(std::string text) const;
+
+  BodyMode mode_ = BodyMode::kRedacted;
+  absl::flat_hash_set<std::string> secret_headers_;
+  std::vector<JsonPath> paths_;
+  std::vector<std::unique_ptr<RE2>> patterns_;
+};
+
+// Sha256Hex returns the lower-case hex SHA-256 of `data`.
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace understudy::storage
+
+#endif  // UNDERSTUDY_STORAGE_PRIVACY_H_

@@ -1,0 +1,110 @@
+// Tests for the Scrubber: secret headers never survive; bodies follow the mode.
+#include "storage/privacy.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/common/test_util.h"
+
+namespace understudy::storage {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+v1::Exchange SecretExchange() {
+  v1::Exchange e;
+  e.set_request_id("r1");
+  e.set_path("/v1/chat?key=sk-abcdefghijklmnopqrstuvwx");
+  auto add = [](v1::HttpMessage* m, const char* k, const char* v) {
+    v1::Header* h = m->add_headers();
+    h->set_key(k);
+    h->set_value(v);
+  };
+  add(e.mutable_request(), "Authorization", "Bearer secret-token-1");
+  add(e.mutable_request(), "x-api-key", "secret-key-2");
+  add(e.mutable_request(), "cookie", "session=secret-3");
+  add(e.mutable_request(), "x-internal-token", "secret-4");
+  add(e.mutable_request(), "content-type", "application/json");
+  add(e.mutable_response(), "set-cookie", "id=secret-5");
+  e.mutable_request()->set_body(R"({"messages":[{"role":"user","content":"my ssn"}],"user":"bob"})");
+  e.mutable_response()->set_body("data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: [DONE]\n\n");
+  return e;
+}
+
+class PrivacyTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<Scrubber> Make(BodyMode mode) {
+    PrivacyConfig c;
+    c.body_mode = mode;
+    c.redact_json_paths = {"messages[*].content", "$.user", "choices[*].delta.content"};
+    c.redact_patterns = DefaultRedactPatterns();
+    c.secret_headers = {"X-Internal-Token"};
+    absl::StatusOr<std::unique_ptr<Scrubber>> s = Scrubber::Create(c);
+    EXPECT_OK(s);
+    return s.ok() ? *std::move(s) : nullptr;
+  }
+};
+
+// Every built-in and configured secret header is dropped in every mode.
+TEST_F(PrivacyTest, DropsSecretHeadersInEveryMode) {
+  for (BodyMode mode : {BodyMode::kFull, BodyMode::kRedacted, BodyMode::kHashOnly, BodyMode::kNone}) {
+    v1::Exchange e = SecretExchange();
+    Make(mode)->Scrub(&e);
+    std::string dump = e.DebugString();
+    for (const char* secret : {"secret-token-1", "secret-key-2", "secret-3", "secret-4", "secret-5"}) {
+      EXPECT_THAT(dump, Not(HasSubstr(secret))) << "mode " << static_cast<int>(mode);
+    }
+    ASSERT_EQ(e.request().headers_size(), 1);
+    EXPECT_EQ(e.request().headers(0).key(), "content-type");
+  }
+}
+
+// Redacted mode replaces JSON paths in a JSON body and in SSE data lines.
+TEST_F(PrivacyTest, RedactedModeReplacesJsonPathsInJsonAndSse) {
+  v1::Exchange e = SecretExchange();
+  Make(BodyMode::kRedacted)->Scrub(&e);
+  EXPECT_THAT(e.request().body(), Not(HasSubstr("my ssn")));
+  EXPECT_THAT(e.request().body(), Not(HasSubstr("bob")));
+  EXPECT_THAT(e.request().body(), HasSubstr("\"role\":\"user\""));
+  EXPECT_THAT(e.request().body(), HasSubstr("[REDACTED]"));
+  EXPECT_THAT(e.response().body(), Not(HasSubstr("\"hi\"")));
+  EXPECT_THAT(e.response().body(), HasSubstr("data: [DONE]"));
+  // The default patterns catch the key in the query string.
+  EXPECT_THAT(e.path(), Not(HasSubstr("sk-abcdef")));
+}
+
+// Regexes apply to bodies that are not JSON at all.
+TEST_F(PrivacyTest, RegexesApplyToPlainText) {
+  std::string out = Make(BodyMode::kRedacted)->RedactBody("use key sk-ABCDEFGHIJKLMNOPQRSTUV now");
+  EXPECT_EQ(out, "use key [REDACTED] now");
+}
+
+// hash_only keeps the sha256 and drops the bytes; none drops both.
+TEST_F(PrivacyTest, HashOnlyAndNoneDropBodies) {
+  v1::Exchange e = SecretExchange();
+  Make(BodyMode::kHashOnly)->Scrub(&e);
+  EXPECT_TRUE(e.request().body().empty());
+  EXPECT_EQ(e.request().body_sha256().size(), 64u);
+  v1::Exchange n = SecretExchange();
+  Make(BodyMode::kNone)->Scrub(&n);
+  EXPECT_TRUE(n.request().body().empty());
+  EXPECT_TRUE(n.request().body_sha256().empty());
+}
+
+// The SHA-256 of "abc" is the FIPS 180-2 test vector.
+TEST_F(PrivacyTest, Sha256MatchesKnownVector) {
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+// Malformed paths are rejected; wildcard keys are accepted.
+TEST_F(PrivacyTest, ParsesAndRejectsJsonPaths) {
+  EXPECT_OK(ParseJsonPath("*.token"));
+  EXPECT_OK(ParseJsonPath("a[3].b"));
+  EXPECT_FALSE(ParseJsonPath("").ok());
+  EXPECT_FALSE(ParseJsonPath("a[x]").ok());
+  EXPECT_FALSE(ParseJsonPath("a.").ok());
+}
+
+}  // namespace
+}  // namespace understudy::storage
