@@ -5,7 +5,8 @@
 # fails if the split did not happen.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/build.sh >/dev/null
+# Under ctest the tree is already built; otherwise build it.
+if [ -z "${UNDERSTUDY_SKIP_BUILD:-}" ]; then ./scripts/build.sh >/dev/null; fi
 BIN=${BUILD_DIR:-build}
 UNDERSTUDY=$BIN/sidecar/understudy
 FAKE=$BIN/examples/fake-model/fake-model
