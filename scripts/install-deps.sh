@@ -8,7 +8,7 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc protobuf-compiler libprotobuf-dev libabsl-dev
   librocksdb-dev libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev
   prometheus-cpp-dev libbenchmark-dev libgtest-dev libgmock-dev
-  libcli11-dev libcpp-httplib-dev libspdlog-dev libboost-math-dev libre2-dev
+  libcli11-dev libcpp-httplib-dev libspdlog-dev libboost-math-dev libre2-dev libssl-dev
   curl ca-certificates
 )
 
