@@ -35,10 +35,6 @@ class QueueSink final : public ExchangeSink {
   BoundedQueue<understudy::v1::Exchange>& queue_;
 };
 
-std::string ArmLabel(understudy::v1::Arm arm) {
-  return arm == understudy::v1::ARM_CANDIDATE ? "candidate" : "production";
-}
-
 int RunServe(const ServeArgs& args) {
   absl::StatusOr<SidecarConfig> config = LoadSidecarConfig(args.config);
   if (!config.ok()) {
@@ -62,7 +58,7 @@ int RunServe(const ServeArgs& args) {
       [log = args.log_exchanges](understudy::v1::Exchange e) {
         if (!log) return;
         std::fprintf(stderr, "exchange %s arm=%s status=%d path=%s latency_ms=%.1f%s\n",
-                     e.request_id().c_str(), ArmLabel(e.arm()).c_str(), e.status_code(),
+                     e.request_id().c_str(), ArmName(e.arm()).c_str(), e.status_code(),
                      e.path().c_str(), e.end_offset_micros() / 1000.0,
                      e.incomplete() ? " incomplete" : "");
       });

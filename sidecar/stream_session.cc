@@ -38,11 +38,11 @@ const std::string& HeaderValueOf(const envoy::config::core::v3::HeaderValue& h) 
 
 const char* DirName(bool request_dir) { return request_dir ? "request" : "response"; }
 
+}  // namespace
+
 std::string ArmName(understudy::v1::Arm arm) {
   return arm == understudy::v1::ARM_CANDIDATE ? "candidate" : "production";
 }
-
-}  // namespace
 
 StreamSession::StreamSession(StreamRole role, const SessionOptions& options,
                              const rollout::Router& router, const Clock& clock,

@@ -58,6 +58,9 @@ struct SessionOptions {
   std::vector<std::string> secret_headers;
 };
 
+// ArmName is the x-understudy-arm value for an arm: "candidate" or "production".
+std::string ArmName(understudy::v1::Arm arm);
+
 // IsSecretHeader reports whether `name` (lower-case) is never stored.
 bool IsSecretHeader(std::string_view name, const std::vector<std::string>& extra);
 

@@ -664,7 +664,6 @@ class CurlUpstream final : public Upstream {
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
     if (absl::StartsWith(line, "HTTP/")) {
       s->headers.clear();
-      std::vector<std::string> parts;
       size_t sp = line.find(' ');
       if (sp != std::string::npos) (void)absl::SimpleAtoi(line.substr(sp + 1, 3), &s->status);
     } else if (line.empty()) {
