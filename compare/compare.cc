@@ -31,31 +31,6 @@ std::string Clip(std::string_view s, size_t max = kMaxSpanChars) {
   return absl::StrCat(Av(s.substr(0, cut)), "...");
 }
 
-const ModelPrice* FindPrice(const CompareOptions& o, const std::string& model) {
-  if (model.empty() || o.prices.empty()) return nullptr;
-  auto it = o.prices.find(model);
-  if (it != o.prices.end()) return &it->second;
-  const ModelPrice* best = nullptr;
-  size_t best_len = 0;
-  for (const auto& [name, price] : o.prices) {
-    if (name.size() > best_len && model.compare(0, name.size(), name) == 0) {
-      best = &price;
-      best_len = name.size();
-    }
-  }
-  return best;
-}
-
-double Cost(const ModelPrice& p, const Usage& u) {
-  const double cached_price = p.cached_input_per_million >= 0 ? p.cached_input_per_million
-                                                              : p.input_per_million;
-  const int64_t cached = std::min(u.cached_tokens, u.input_tokens);
-  return (static_cast<double>(u.input_tokens - cached) * p.input_per_million +
-          static_cast<double>(cached) * cached_price +
-          static_cast<double>(u.output_tokens) * p.output_per_million) /
-         1e6;
-}
-
 double Ratio(double a, double b) {
   if (a <= 0 && b <= 0) return 1.0;
   return std::min(a, b) / std::max(a, b);
@@ -161,9 +136,7 @@ std::string SpanText(std::string_view text, const std::vector<internal::Token>& 
 // would repeat the JSON paths.
 void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOptions& o,
                  bool structured, Builder& b, double* similarity, bool* exact) {
-  const std::string np = internal::NormaliseText(p.text, o.case_sensitive);
-  const std::string nc = internal::NormaliseText(c.text, o.case_sensitive);
-  *exact = np == nc;
+  *exact = internal::NormalisedEqual(p.text, c.text, o.case_sensitive);
   b.Score("exact", *exact ? 1 : 0, *exact ? "normalised texts are equal" : "normalised texts differ");
 
   // Tokens hashed to dense ids once; production first so that candidate ids
@@ -179,7 +152,10 @@ void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
   const double f1 = internal::LcsF1(lcs, ip.size(), ic.size());
   b.Score("lcs_f1", f1,
           absl::StrFormat("LCS %d of %d/%d tokens, ROUGE-L F1 %.3f", lcs, ip.size(), ic.size(), f1));
-  const double chrf = *exact ? 1.0 : internal::Chrf(np, nc, o.chrf_order, o.chrf_beta);
+  // chrF ignores whitespace, so the raw texts (case-folded inside) give
+  // the chrF of the normalised ones.
+  const double chrf =
+      *exact ? 1.0 : internal::Chrf(p.text, c.text, o.chrf_order, o.chrf_beta, o.case_sensitive);
   b.Score("chrf", chrf, absl::StrFormat("chrF%g (orders 1..%d) %.3f", o.chrf_beta, o.chrf_order, chrf));
   *similarity = (f1 + chrf) / 2;
   auto* sim = b.Score("similarity", *similarity,
@@ -199,8 +175,8 @@ void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
   }
 
   // Salient tokens: numbers, names, identifiers, URLs, negations.
-  auto sp = internal::ExtractSalient(p.text, o.case_sensitive);
-  auto sc = internal::ExtractSalient(c.text, o.case_sensitive);
+  auto sp = internal::ExtractSalient(p.text, tp, o.case_sensitive);
+  auto sc = internal::ExtractSalient(c.text, tc, o.case_sensitive);
   internal::SalientDiff sd = internal::DiffSalient(sp, sc, o.numeric_tolerance);
   const size_t differing = sd.only_a.size() + sd.only_b.size();
   const double salient_score =
@@ -411,10 +387,10 @@ Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,
   Builder b(options, ctx, &out);
 
   // Cost, latency and time to first token apply whatever the verdict.
-  const ModelPrice* pp = FindPrice(options, out.production_model());
-  const ModelPrice* cp = FindPrice(options, out.candidate_model());
-  if (pp != nullptr) out.set_production_cost(Cost(*pp, production.usage));
-  if (cp != nullptr) out.set_candidate_cost(Cost(*cp, candidate.usage));
+  const ModelPrice* pp = PriceFor(options.prices, out.production_model());
+  const ModelPrice* cp = PriceFor(options.prices, out.candidate_model());
+  if (pp != nullptr) out.set_production_cost(UsageCost(*pp, production.usage));
+  if (cp != nullptr) out.set_candidate_cost(UsageCost(*cp, candidate.usage));
   auto add_delta = [&](const char* name, double prod, double cand, bool applicable,
                        const char* unit, double scale) {
     b.Score(name, Ratio(prod, cand),

@@ -290,6 +290,21 @@ understudy::v1::Comparison Compare(const ModelAnswer& production, const ModelAns
 // VerdictName returns "equivalent", "minor_diff", ... for a verdict.
 std::string_view VerdictName(understudy::v1::Verdict verdict);
 
+// PriceFor finds the price of `model` in `prices`: an exact name, or the
+// longest configured prefix ("gpt-4o" prices "gpt-4o-2024-08-06"). Null
+// when none matches.
+const ModelPrice* PriceFor(const std::map<std::string, ModelPrice>& prices,
+                           std::string_view model);
+
+// UsageCost is the cost of `usage` at `price` (cached input tokens at the
+// cached price when one is set).
+double UsageCost(const ModelPrice& price, const Usage& usage);
+
+// AnswerCost prices an answer by its own model name, else `request_model`;
+// nullopt when neither has a price.
+std::optional<double> AnswerCost(const ModelAnswer& answer, std::string_view request_model,
+                                 const CompareOptions& options);
+
 }  // namespace understudy::compare
 
 #endif  // UNDERSTUDY_COMPARE_COMPARE_H_

@@ -4,28 +4,63 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
-#include <map>
+#include <iterator>
 #include <tuple>
 
 namespace understudy::compare::internal {
 
 namespace {
 
-inline bool IsSpace(unsigned char c) {
+constexpr bool IsSpace(unsigned char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
-inline bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
-inline bool IsUpper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
-inline bool IsLower(unsigned char c) { return c >= 'a' && c <= 'z'; }
-inline bool IsWordByte(unsigned char c) {
+constexpr bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
+constexpr bool IsUpper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
+constexpr bool IsLower(unsigned char c) { return c >= 'a' && c <= 'z'; }
+constexpr bool IsWordByte(unsigned char c) {
   return IsDigit(c) || IsUpper(c) || IsLower(c) || c == '_' || c >= 0x80;
 }
-inline unsigned char Lower(unsigned char c) { return IsUpper(c) ? c + 32 : c; }
+constexpr unsigned char Lower(unsigned char c) { return IsUpper(c) ? c + 32 : c; }
 
-std::string LowerAscii(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(Lower(static_cast<unsigned char>(c)));
-  return out;
+// Byte classes for the tokenizer, one table lookup per byte.
+constexpr uint8_t kSpaceClass = 1, kWordClass = 2;
+struct ByteClasses {
+  uint8_t c[256] = {};
+  constexpr ByteClasses() {
+    for (int i = 0; i < 256; ++i) {
+      const unsigned char b = static_cast<unsigned char>(i);
+      c[i] = static_cast<uint8_t>((IsSpace(b) ? kSpaceClass : 0) | (IsWordByte(b) ? kWordClass : 0));
+    }
+  }
+};
+constexpr ByteClasses kClasses;
+inline bool IsSpaceFast(unsigned char c) { return kClasses.c[c] & kSpaceClass; }
+inline bool IsWordFast(unsigned char c) { return kClasses.c[c] & kWordClass; }
+
+// WordEnd returns the first index >= i in data[0, n) that is not a word
+// byte, classifying 8 bytes at a time (no branch per byte).
+inline size_t WordEnd(const char* data, size_t i, size_t n) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(data);
+  while (i + 8 <= n) {
+    uint32_t word_bits = 0;
+    for (int k = 0; k < 8; ++k) {
+      word_bits |= static_cast<uint32_t>((kClasses.c[p[i + k]] & kWordClass) != 0) << k;
+    }
+    if (word_bits != 0xFF) return i + static_cast<size_t>(__builtin_ctz(~word_bits));
+    i += 8;
+  }
+  while (i < n && IsWordFast(p[i])) ++i;
+  return i;
+}
+
+// FoldAscii8 lower-cases the ASCII letters among 8 packed bytes (SWAR).
+inline uint64_t FoldAscii8(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  const uint64_t heptets = x & (0x7F * kOnes);
+  const uint64_t ge_a = heptets + ((0x80 - 'A') * kOnes);  // high bit: byte >= 'A'
+  const uint64_t gt_z = heptets + ((0x7F - 'Z') * kOnes);  // high bit: byte > 'Z'
+  const uint64_t upper = ge_a & ~gt_z & ~x & (0x80 * kOnes);
+  return x | (upper >> 2);
 }
 
 inline uint64_t Mix(uint64_t h) {
@@ -37,7 +72,60 @@ inline uint64_t Mix(uint64_t h) {
   return h;
 }
 
+// HashToken hashes a token 8 bytes at a time (ASCII-folded unless
+// case_sensitive). Every step is a bijection of the chunk, so tokens of the
+// same length up to 8 bytes map to distinct hashes. `limit` is the end of the readable
+// buffer around the token: a whole 8-byte load is used when it fits.
+inline uint64_t HashToken(const char* p, size_t n, const char* limit, bool case_sensitive) {
+  uint64_t h = 0x243F6A8885A308D3ULL ^ (static_cast<uint64_t>(n) * 0x9E3779B97F4A7C15ULL);
+  while (n > 0) {
+    uint64_t chunk;
+    size_t take = n < 8 ? n : 8;
+    if (static_cast<size_t>(limit - p) >= 8) {
+      std::memcpy(&chunk, p, 8);
+      if (take < 8) chunk &= (uint64_t{1} << (8 * take)) - 1;  // little-endian tail
+    } else {
+      chunk = 0;
+      for (size_t k = 0; k < take; ++k) {
+        chunk |= static_cast<uint64_t>(static_cast<unsigned char>(p[k])) << (8 * k);
+      }
+    }
+    if (!case_sensitive) chunk = FoldAscii8(chunk);
+    h = Mix(h ^ chunk);
+    p += take;
+    n -= take;
+  }
+  return h;
+}
+
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "HashToken assumes little-endian loads");
+
 }  // namespace
+
+bool NormalisedEqual(std::string_view a, std::string_view b, bool case_sensitive) {
+  if (a == b) return true;
+  // Walk both texts as their normalised forms: whitespace runs read as one
+  // space, except at either end where they read as nothing.
+  size_t i = 0, j = 0;
+  const size_t na = a.size(), nb = b.size();
+  while (i < na && IsSpaceFast(static_cast<unsigned char>(a[i]))) ++i;
+  while (j < nb && IsSpaceFast(static_cast<unsigned char>(b[j]))) ++j;
+  auto next = [case_sensitive](std::string_view t, size_t& k) -> int {
+    if (k >= t.size()) return -1;
+    unsigned char c = static_cast<unsigned char>(t[k]);
+    if (IsSpaceFast(c)) {
+      while (k < t.size() && IsSpaceFast(static_cast<unsigned char>(t[k]))) ++k;
+      return k < t.size() ? ' ' : -1;
+    }
+    ++k;
+    return case_sensitive ? c : Lower(c);
+  };
+  while (true) {
+    const int x = next(a, i), y = next(b, j);
+    if (x != y) return false;
+    if (x < 0) return true;
+  }
+}
 
 std::string NormaliseText(std::string_view text, bool case_sensitive) {
   std::string out;
@@ -56,43 +144,63 @@ std::string NormaliseText(std::string_view text, bool case_sensitive) {
 }
 
 uint32_t Interner::Intern(std::string_view token) {
-  // FNV-1a, then a finaliser so ids spread in the hash map.
-  uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : token) {
-    h ^= case_sensitive_ ? c : Lower(c);
-    h *= 1099511628211ULL;
+  return InternHash(HashToken(token.data(), token.size(), token.data() + token.size(),
+                              case_sensitive_));
+}
+
+uint32_t Interner::InternHash(uint64_t hash) {
+  if (slots_.empty() || (size_ + 1) * 2 > slots_.size()) Grow();
+  const size_t mask = slots_.size() - 1;
+  size_t i = static_cast<size_t>(hash) & mask;
+  while (true) {
+    Slot& s = slots_[i];
+    if (s.id_plus_one == 0) {
+      s.hash = hash;
+      s.id_plus_one = ++size_;
+      return size_ - 1;
+    }
+    if (s.hash == hash) return s.id_plus_one - 1;
+    i = (i + 1) & mask;
   }
-  h = Mix(h ^ token.size());
-  auto [it, inserted] = ids_.try_emplace(h, static_cast<uint32_t>(ids_.size()));
-  return it->second;
+}
+
+void Interner::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(old.empty() ? 1024 : old.size() * 2, Slot{0, 0});
+  const size_t mask = slots_.size() - 1;
+  for (const Slot& s : old) {
+    if (s.id_plus_one == 0) continue;
+    size_t i = static_cast<size_t>(s.hash) & mask;
+    while (slots_[i].id_plus_one != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
 }
 
 std::vector<Token> Tokenize(std::string_view text, Interner& interner) {
   std::vector<Token> tokens;
   tokens.reserve(text.size() / 4 + 1);
   const size_t n = text.size();
+  const char* data = text.data();
   size_t i = 0;
   auto at = [&](size_t k) -> unsigned char {
-    return k < n ? static_cast<unsigned char>(text[k]) : 0;
+    return k < n ? static_cast<unsigned char>(data[k]) : 0;
   };
   while (i < n) {
-    unsigned char c = at(i);
-    if (IsSpace(c)) {
+    unsigned char c = static_cast<unsigned char>(data[i]);
+    if (IsSpaceFast(c)) {
       ++i;
       continue;
     }
     size_t begin = i;
-    bool word = IsWordByte(c);
+    bool word = IsWordFast(c);
     if (word) {
-      ++i;
+      i = WordEnd(data, i + 1, n);
       while (i < n) {
-        unsigned char d = at(i);
-        if (IsWordByte(d)) {
-          ++i;
-        } else if ((d == '.' || d == ',') && IsDigit(at(i - 1)) && IsDigit(at(i + 1))) {
-          i += 2;  // 3.14, 1,000
-        } else if (d == '\'' && IsWordByte(at(i - 1)) && IsLower(at(i + 1))) {
-          i += 2;  // don't, it's
+        unsigned char d = static_cast<unsigned char>(data[i]);
+        if ((d == '.' || d == ',') && IsDigit(at(i - 1)) && IsDigit(at(i + 1))) {
+          i = WordEnd(data, i + 2, n);  // 3.14, 1,000
+        } else if (d == '\'' && IsLower(at(i + 1))) {
+          i = WordEnd(data, i + 2, n);  // don't, it's
         } else {
           break;
         }
@@ -104,7 +212,8 @@ std::vector<Token> Tokenize(std::string_view text, Interner& interner) {
     t.begin = static_cast<uint32_t>(begin);
     t.size = static_cast<uint32_t>(i - begin);
     t.word = word;
-    t.id = interner.Intern(text.substr(begin, i - begin));
+    t.id = interner.InternHash(HashToken(data + begin, i - begin, data + n,
+                                         interner.case_sensitive_));
     tokens.push_back(t);
   }
   return tokens;
@@ -115,14 +224,29 @@ int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t
   const size_t m = a.size();
   if (m == 0 || b.empty()) return 0;
   const size_t words = (m + 63) / 64;
-  // Match vectors: bit i of peq[s] is set when a[i] == s.
-  std::vector<uint64_t> peq(static_cast<size_t>(alphabet_size) * words, 0);
+  // Match vectors: bit i of peq[s] is set when a[i] == s. The buffers are
+  // reused on this thread; peq is all zeros between calls (the words set
+  // below are cleared again before returning). Huge inputs get a buffer of
+  // their own rather than one kept for good.
+  thread_local std::vector<uint64_t> peq_buffer, v_buffer;
+  constexpr size_t kMaxKeptWords = size_t{1} << 20;  // 8 MiB
+  const size_t peq_size = static_cast<size_t>(alphabet_size) * words;
+  std::vector<uint64_t> own;
+  uint64_t* peq;
+  if (peq_size <= kMaxKeptWords) {
+    if (peq_buffer.size() < peq_size) peq_buffer.resize(peq_size, 0);
+    peq = peq_buffer.data();
+  } else {
+    own.assign(peq_size, 0);
+    peq = own.data();
+  }
   for (size_t i = 0; i < m; ++i) {
     peq[static_cast<size_t>(a[i]) * words + i / 64] |= uint64_t{1} << (i % 64);
   }
   // V starts all ones; zeros mark LCS growth (Hyyrö 2004):
   //   V' = (V + (V & M)) | (V & ~M), with carries across words.
-  std::vector<uint64_t> v(words, ~uint64_t{0});
+  v_buffer.assign(words, ~uint64_t{0});
+  uint64_t* v = v_buffer.data();
   for (uint32_t s : b) {
     if (s >= alphabet_size) continue;  // matches nothing: V unchanged
     const uint64_t* mv = &peq[static_cast<size_t>(s) * words];
@@ -144,6 +268,7 @@ int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t
     if (k == words - 1 && m % 64 != 0) x &= (uint64_t{1} << (m % 64)) - 1;
     zeros += __builtin_popcountll(x);
   }
+  for (size_t i = 0; i < m; ++i) peq[static_cast<size_t>(a[i]) * words + i / 64] = 0;
   return zeros;
 }
 
@@ -168,9 +293,23 @@ double LcsF1(int lcs, size_t len_a, size_t len_b) {
 
 namespace {
 
-// An open-addressing n-gram count table reused across calls on a thread;
-// a generation stamp avoids clearing it.
-struct NgramTable {
+// ------------------------------------------------------------------ chrF --
+constexpr int kMaxDigit = 12;  // radix digit bits, at most (36-bit keys: 3 passes)
+constexpr uint32_t kSkipChar = UINT32_MAX;  // ChrfScratch::ascii_id of whitespace
+// Scratch buffers for Chrf, reused across calls on a thread.
+struct ChrfScratch {
+  std::vector<uint32_t> a, b;       // character ids (1-based), whitespace removed
+  std::vector<uint64_t> keys, tmp;  // packed n-gram elements, radix sort buffer
+  std::vector<uint32_t> hist;       // radix histograms, one per pass
+  std::vector<uint16_t> hist16;     // the same for fewer than 65536 elements
+  std::vector<uint32_t> group_a, group_b;   // per n-gram group: counts in a, b
+  std::vector<uint8_t> group_lcp;
+  uint32_t ascii_id[128] = {};      // ASCII character → id, 0 = not seen yet
+  absl::flat_hash_map<uint32_t, uint32_t> wide_id;  // other characters → id
+  uint32_t alphabet = 0;
+
+  // Hash fallback: an open-addressing n-gram count table; a generation
+  // stamp avoids clearing it.
   struct Entry {
     uint64_t key;
     uint32_t gen;
@@ -179,21 +318,45 @@ struct NgramTable {
   };
   std::vector<Entry> entries;
   uint32_t gen = 0;
-  uint64_t mask = 0;
+  size_t mask = 0;
 
-  void Reset(size_t expected) {
+  void ResetAlphabet() {
+    std::memset(ascii_id, 0, sizeof(ascii_id));
+    for (unsigned char c : {' ', '\t', '\n', '\r', '\f', '\v'}) ascii_id[c] = kSkipChar;
+    if (!wide_id.empty()) wide_id.clear();
+    alphabet = 0;
+  }
+  // Release drops buffers grown past `max_elements` by a huge input, so a
+  // thread does not keep them for good.
+  void Release(size_t max_elements) {
+    if (keys.capacity() > max_elements || a.capacity() > max_elements ||
+        b.capacity() > max_elements) {
+      a = {};
+      b = {};
+      keys = {};
+      tmp = {};
+      group_a = {};
+      group_b = {};
+      group_lcp = {};
+    }
+    if (entries.size() > 2 * max_elements) {
+      entries = {};
+      mask = 0;
+    }
+    if (hist.size() > max_elements) hist = {};
+  }
+  void ResetTable(size_t expected) {
     size_t size = 1024;
     while (size < expected * 2) size <<= 1;
-    if (entries.size() < size || gen == UINT32_MAX) {
+    if (entries.size() != size || gen == UINT32_MAX) {
       entries.assign(size, Entry{0, 0, 0, 0});
       gen = 0;
     }
-    // Use the whole allocated table so the mask matches its size.
     mask = entries.size() - 1;
     ++gen;
   }
   Entry* Find(uint64_t key, bool insert) {
-    uint64_t i = key & mask;
+    size_t i = static_cast<size_t>(key) & mask;
     while (true) {
       Entry& e = entries[i];
       if (e.gen != gen) {
@@ -207,60 +370,293 @@ struct NgramTable {
   }
 };
 
-std::string StripSpaces(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if (!IsSpace(c)) out.push_back(static_cast<char>(c));
+// DecodeWide decodes the non-ASCII character at t[i] and advances i: the
+// code point of a valid UTF-8 sequence (no overlong forms, surrogates or
+// values past U+10FFFF), else the lone byte as 0x110000 + byte.
+inline uint32_t DecodeWide(std::string_view t, size_t& i) {
+  const unsigned char c = static_cast<unsigned char>(t[i]);
+  size_t len = 0;
+  uint32_t cp = 0;
+  unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+    cp = c & 0x1F;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    cp = c & 0x0F;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    cp = c & 0x07;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
   }
-  return out;
+  if (len == 0 || len > t.size() - i) {
+    ++i;
+    return 0x110000 + c;
+  }
+  for (size_t k = 1; k < len; ++k) {
+    const unsigned char d = static_cast<unsigned char>(t[i + k]);
+    if (d < (k == 1 ? lo : 0x80) || d > (k == 1 ? hi : 0xBF)) {
+      ++i;
+      return 0x110000 + c;
+    }
+    cp = (cp << 6) | (d & 0x3F);
+  }
+  i += len;
+  return cp;
 }
 
-}  // namespace
-
-double Chrf(std::string_view a_text, std::string_view b_text, int order, double beta) {
-  const std::string a = StripSpaces(a_text);
-  const std::string b = StripSpaces(b_text);
-  if (a.empty() && b.empty()) return 1.0;
-  if (a.empty() || b.empty()) return 0.0;
-  order = std::clamp(order, 1, 12);
-  thread_local NgramTable table;
-  table.Reset(a.size() * static_cast<size_t>(order));
-  std::vector<uint64_t> total_a(order + 1, 0), total_b(order + 1, 0), match(order + 1, 0);
-  // n-gram keys: a running hash extended byte by byte, mixed with n.
-  auto for_each_ngram = [order](const std::string& s, auto&& fn) {
-    const size_t len = s.size();
-    for (size_t i = 0; i < len; ++i) {
-      uint64_t h = 0x9e3779b97f4a7c15ULL;
-      for (int n = 1; n <= order && i + n <= len; ++n) {
-        h = (h ^ static_cast<unsigned char>(s[i + n - 1])) * 0x100000001b3ULL;
-        uint64_t key = Mix(h + static_cast<uint64_t>(n));
-        fn(n, key);
+// ToCharIds turns a text into dense character ids (1, 2, ... shared by the
+// two texts of a Chrf call), dropping whitespace and folding ASCII case
+// unless case_sensitive. ASCII is branch-light: whitespace maps to
+// kSkipChar and is written but not kept.
+void ToCharIds(std::string_view t, bool case_sensitive, ChrfScratch& s,
+               std::vector<uint32_t>* out) {
+  out->resize(t.size() + 1);  // one spare slot: every ASCII byte is written
+  uint32_t* w = out->data();
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(t.data());
+  const unsigned char* end = p + t.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      uint32_t id = s.ascii_id[c];
+      if (id == 0) {
+        id = s.ascii_id[c] = ++s.alphabet;
+        // Both cases of a letter share one id when folding.
+        if (!case_sensitive && (IsUpper(c) || IsLower(c))) s.ascii_id[c ^ 0x20] = id;
       }
+      *w = id;
+      w += id != kSkipChar;
+    } else {
+      size_t i = static_cast<size_t>(p - reinterpret_cast<const unsigned char*>(t.data()));
+      const uint32_t cp = DecodeWide(t, i);
+      p = reinterpret_cast<const unsigned char*>(t.data()) + i;
+      auto [it, inserted] = s.wide_id.try_emplace(cp, s.alphabet + 1);
+      if (inserted) ++s.alphabet;
+      *w++ = it->second;
+    }
+  }
+  out->resize(static_cast<size_t>(w - out->data()));
+}
+
+// RadixSort sorts keys[0..n) by bits 1..kPasses * digit (LSD, kPasses
+// digits; the source bit 0 needs no order). Counters are 16-bit when n
+// allows, which keeps the histograms in L1. Returns keys or tmp, whichever
+// holds the result.
+template <int kPasses, typename Count>
+uint64_t* RadixSort(uint64_t* keys, uint64_t* tmp, size_t n, int digit, Count* hist) {
+  const size_t buckets = size_t{1} << digit;
+  const uint64_t mask = buckets - 1;
+  std::fill(hist, hist + kPasses * buckets, Count{0});
+  Count* h[kPasses];
+  int shifts[kPasses];
+  for (int p = 0; p < kPasses; ++p) {
+    h[p] = hist + p * buckets;
+    shifts[p] = 1 + p * digit;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t k = keys[i];
+    for (int p = 0; p < kPasses; ++p) ++h[p][(k >> shifts[p]) & mask];
+  }
+  uint64_t* from = keys;
+  uint64_t* to = tmp;
+  for (int p = 0; p < kPasses; ++p) {
+    Count* hp = h[p];
+    Count sum = 0;
+    bool trivial = false;
+    for (size_t d = 0; d < buckets; ++d) {
+      const Count c = hp[d];
+      trivial |= c == n;
+      hp[d] = sum;
+      sum = static_cast<Count>(sum + c);
+    }
+    if (trivial) continue;  // every element has the same digit
+    const int shift = shifts[p];
+    for (size_t i = 0; i < n; ++i) {
+      const uint64_t x = from[i];
+      to[hp[(x >> shift) & mask]++] = x;
+    }
+    std::swap(from, to);
+  }
+  return from;
+}
+
+template <typename Count>
+uint64_t* RadixSortBits(uint64_t* keys, uint64_t* tmp, size_t n, int width,
+                        std::vector<Count>* hist) {
+  const int passes = (width + kMaxDigit - 1) / kMaxDigit;
+  const int digit = (width + passes - 1) / passes;
+  hist->resize(static_cast<size_t>(passes) << digit);
+  Count* h = hist->data();
+  switch (passes) {
+    case 1: return RadixSort<1>(keys, tmp, n, digit, h);
+    case 2: return RadixSort<2>(keys, tmp, n, digit, h);
+    case 3: return RadixSort<3>(keys, tmp, n, digit, h);
+    case 4: return RadixSort<4>(keys, tmp, n, digit, h);
+    case 5: return RadixSort<5>(keys, tmp, n, digit, h);
+    case 6: return RadixSort<6>(keys, tmp, n, digit, h);
+    default: return RadixSort<7>(keys, tmp, n, digit, h);
+  }
+}
+
+// MatchesBySorting adds to match[n] (n = 1..order) the clipped n-gram
+// matches, sum over n-grams g of min(count of g in a, count in b). Every
+// text position is one element packing its next `order` characters
+// (`bits` each, first character most significant) above a source bit (0:
+// a, 1: b). Past its end a text is padded with a character of its own (0
+// for a, pad_b for b), so an n-gram that runs off the end of a text never
+// matches one of the other text. Once sorted, the elements that share an
+// n-gram are contiguous for every n at once: runs of equal elements form
+// the groups of order `order`, and merging neighbouring groups whose
+// boundary shares n characters gives the groups of order n, down to 1. The
+// inner loops are branch-free (group boundaries are unpredictable).
+// Needs order * bits + 1 <= 64 and character ids in 1..pad_b-1.
+void MatchesBySorting(ChrfScratch& s, int order, int bits, uint64_t pad_b, uint64_t* match) {
+  const size_t len_a = s.a.size(), len_b = s.b.size(), total = len_a + len_b;
+  const int width = order * bits;
+  s.keys.resize(total);
+  s.tmp.resize(total);
+  uint64_t* keys = s.keys.data();
+  auto pack = [&](const std::vector<uint32_t>& text, uint64_t pad, uint64_t source,
+                  uint64_t* out) {
+    uint64_t key = 0;  // characters i..i+order-1, built from the end
+    for (int k = 0; k < order; ++k) key |= pad << (bits * k);
+    for (size_t i = text.size(); i-- > 0;) {
+      key = (static_cast<uint64_t>(text[i]) << (bits * (order - 1))) | (key >> bits);
+      out[i] = (key << 1) | source;
     }
   };
-  for_each_ngram(a, [&](int n, uint64_t key) {
-    ++total_a[n];
-    ++table.Find(key, true)->count_a;
-  });
+  pack(s.a, 0, 0, keys);
+  pack(s.b, pad_b, 1, keys + len_a);
+
+  uint64_t* sorted = total <= UINT16_MAX
+                         ? RadixSortBits(keys, s.tmp.data(), total, width, &s.hist16)
+                         : RadixSortBits(keys, s.tmp.data(), total, width, &s.hist);
+
+  // Groups, struct-of-arrays, compacted in place level by level: counts
+  // from a and b and the characters shared with the previous group (lcp).
+  s.group_a.resize(total);
+  s.group_b.resize(total);
+  s.group_lcp.resize(total);
+  uint32_t* ga = s.group_a.data();
+  uint32_t* gb = s.group_b.data();
+  uint8_t* glcp = s.group_lcp.data();
+  // chars[b]: whole characters in b bits (a table: no division per element).
+  uint8_t chars[65];
+  for (int b = 0; b <= 64; ++b) chars[b] = static_cast<uint8_t>(b / bits);
+  const uint32_t full = static_cast<uint32_t>(order);
+  size_t w = 0;
+  uint32_t run_a = static_cast<uint32_t>((sorted[0] & 1) ^ 1);
+  uint32_t run_b = static_cast<uint32_t>(sorted[0] & 1);
+  uint32_t run_lcp = 0;
+  ga[0] = run_a;
+  gb[0] = run_b;
+  glcp[0] = 0;
+  for (size_t i = 1; i < total; ++i) {
+    const uint64_t prev = sorted[i - 1], cur = sorted[i];
+    // Key bits are 1..width; bit 0 (the source) is set as a sentinel so
+    // that equal keys count `width` equal bits (clz of 0 is undefined).
+    const uint32_t lcp = chars[__builtin_clzll((prev ^ cur) | 1) - (63 - width)];
+    const uint32_t fresh = lcp < full;  // starts a new group
+    const uint32_t keep = fresh - 1;    // all ones when it continues one
+    w += fresh;
+    const uint32_t from_b = static_cast<uint32_t>(cur & 1);
+    run_a = (run_a & keep) + (from_b ^ 1);
+    run_b = (run_b & keep) + from_b;
+    run_lcp = (run_lcp & keep) | (lcp & ~keep);
+    ga[w] = run_a;
+    gb[w] = run_b;
+    glcp[w] = static_cast<uint8_t>(run_lcp);
+  }
+  size_t groups = w + 1;
+  for (uint32_t n = full;; --n) {
+    uint64_t m = 0;
+    for (size_t g = 0; g < groups; ++g) m += std::min(ga[g], gb[g]);
+    match[n] += m;
+    if (n == 1) break;
+    // Merge into the groups of order n - 1.
+    w = 0;
+    run_a = ga[0];
+    run_b = gb[0];
+    run_lcp = glcp[0];
+    for (size_t g = 1; g < groups; ++g) {
+      const uint32_t fresh = glcp[g] < n - 1;
+      const uint32_t keep = fresh - 1;
+      w += fresh;
+      run_a = (run_a & keep) + ga[g];
+      run_b = (run_b & keep) + gb[g];
+      run_lcp = (run_lcp & keep) | (glcp[g] & ~keep);
+      ga[w] = run_a;
+      gb[w] = run_b;
+      glcp[w] = static_cast<uint8_t>(run_lcp);
+    }
+    groups = w + 1;
+  }
+}
+
+// MatchesByHashing is the same count through a hash table of n-gram
+// hashes, for alphabets too large to pack `order` characters in 63 bits.
+void MatchesByHashing(ChrfScratch& s, int order, uint64_t* match) {
+  s.ResetTable(s.a.size() * static_cast<size_t>(order));
+  // n-gram keys: a running hash extended character by character, mixed with n.
+  const size_t len_a = s.a.size();
+  for (size_t i = 0; i < len_a; ++i) {
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int n = 1; n <= order && i + n <= len_a; ++n) {
+      h = (h ^ s.a[i + n - 1]) * 0x100000001b3ULL;
+      ++s.Find(Mix(h + static_cast<uint64_t>(n)), true)->count_a;
+    }
+  }
   // For b, an n-gram absent from a means every longer one from the same
   // start is absent too (a inserted all prefixes), so stop extending there.
-  const size_t len_b = b.size();
+  const size_t len_b = s.b.size();
   for (size_t i = 0; i < len_b; ++i) {
     uint64_t h = 0x9e3779b97f4a7c15ULL;
-    bool present = true;
     for (int n = 1; n <= order && i + n <= len_b; ++n) {
-      ++total_b[n];
-      if (!present) continue;
-      h = (h ^ static_cast<unsigned char>(b[i + n - 1])) * 0x100000001b3ULL;
-      NgramTable::Entry* e = table.Find(Mix(h + static_cast<uint64_t>(n)), false);
-      if (e == nullptr) {
-        present = false;
-      } else if (e->count_b < e->count_a) {
+      h = (h ^ s.b[i + n - 1]) * 0x100000001b3ULL;
+      ChrfScratch::Entry* e = s.Find(Mix(h + static_cast<uint64_t>(n)), false);
+      if (e == nullptr) break;
+      if (e->count_b < e->count_a) {
         ++e->count_b;
         ++match[n];
       }
     }
+  }
+}
+
+}  // namespace
+
+double Chrf(std::string_view a_text, std::string_view b_text, int order, double beta,
+            bool case_sensitive) {
+  thread_local ChrfScratch scratch;
+  ChrfScratch& s = scratch;
+  struct ReleaseOnReturn {  // texts of over ~1M characters
+    ChrfScratch& s;
+    ~ReleaseOnReturn() { s.Release(size_t{1} << 20); }
+  } release{s};
+  s.ResetAlphabet();
+  ToCharIds(a_text, case_sensitive, s, &s.a);
+  ToCharIds(b_text, case_sensitive, s, &s.b);
+  const size_t len_a = s.a.size(), len_b = s.b.size();
+  if (len_a == 0 && len_b == 0) return 1.0;
+  if (len_a == 0 || len_b == 0) return 0.0;
+  order = std::clamp(order, 1, 12);
+  uint64_t total_a[13] = {}, total_b[13] = {}, match[13] = {};
+  for (int n = 1; n <= order; ++n) {
+    total_a[n] = len_a >= static_cast<size_t>(n) ? len_a - n + 1 : 0;
+    total_b[n] = len_b >= static_cast<size_t>(n) ? len_b - n + 1 : 0;
+  }
+  // Character ids are 1..alphabet, 0 pads a and alphabet + 1 pads b.
+  const uint64_t pad_b = uint64_t{s.alphabet} + 1;
+  int bits = 1;
+  while ((uint64_t{1} << bits) <= pad_b) ++bits;
+  if (order * bits + 1 <= 64) {
+    MatchesBySorting(s, order, bits, pad_b, match);
+  } else {
+    MatchesByHashing(s, order, match);
   }
   double p_sum = 0, r_sum = 0;
   int orders = 0;
@@ -316,14 +712,90 @@ bool IsStopword(std::string_view lower) {
   return false;
 }
 
-bool IsNegation(std::string_view lower) {
-  static constexpr std::string_view kWords[] = {"not",   "no",      "never",  "none",    "cannot",
-                                       "nor",   "neither", "nobody", "nothing", "without",
-                                       "nowhere"};
-  for (std::string_view w : kWords) {
-    if (lower == w) return true;
+// Pack8 is a word of up to 8 bytes as a little-endian integer, zero-padded
+// (word tokens never contain NUL, so equal packs are equal words).
+constexpr uint64_t Pack8(std::string_view w) {
+  uint64_t x = 0;
+  for (size_t k = 0; k < w.size() && k < 8; ++k) {
+    x |= static_cast<uint64_t>(static_cast<unsigned char>(w[k])) << (8 * k);
   }
-  return lower.size() > 3 && lower.substr(lower.size() - 3) == "n't";
+  return x;
+}
+
+// LoadToken packs text[begin, begin + n) for n <= 8, with one 8-byte load
+// when the text has 8 readable bytes from begin.
+inline uint64_t LoadToken(std::string_view text, size_t begin, size_t n) {
+  if (text.size() - begin >= 8) {
+    uint64_t x;
+    std::memcpy(&x, text.data() + begin, 8);
+    return n == 8 ? x : x & ((uint64_t{1} << (8 * n)) - 1);
+  }
+  return Pack8(text.substr(begin, n));
+}
+
+// NegationTable is a collision-free hash of the packed negation words:
+// slot (x * multiplier) >> 58 holds x. The multiplier is searched once.
+struct NegationTable {
+  uint64_t multiplier = 0;
+  uint64_t slots[64] = {};
+  NegationTable() {
+    static constexpr uint64_t kWords[] = {
+        Pack8("not"),     Pack8("no"),      Pack8("never"),   Pack8("none"),
+        Pack8("cannot"),  Pack8("nor"),     Pack8("neither"), Pack8("nobody"),
+        Pack8("nothing"), Pack8("without"), Pack8("nowhere")};
+    for (uint64_t m = 0x9E3779B97F4A7C15ULL;; m += 0x632BE59BD9B4E019ULL) {
+      multiplier = m | 1;
+      std::fill(std::begin(slots), std::end(slots), 0);
+      bool ok = true;
+      for (uint64_t w : kWords) {
+        uint64_t& slot = slots[(w * multiplier) >> 58];
+        ok &= slot == 0;
+        slot = w;
+      }
+      if (ok) return;
+    }
+  }
+};
+
+// IsNegation: `folded` is the lower-cased token packed (0 when it is longer
+// than 8 bytes; no negation word is), `s` the token as written.
+bool IsNegation(uint64_t folded, std::string_view s) {
+  static const NegationTable table;
+  const bool word = folded != 0 && table.slots[(folded * table.multiplier) >> 58] == folded;
+  const size_t n = s.size();
+  if (n <= 3) return word;
+  if (n <= 8) {
+    constexpr uint64_t kNt = Pack8("n't");
+    return word | (((folded >> (8 * (n - 3))) & 0xFFFFFF) == kNt);
+  }
+  return Lower(static_cast<unsigned char>(s[n - 3])) == 'n' && s[n - 2] == '\'' &&
+         Lower(static_cast<unsigned char>(s[n - 1])) == 't';
+}
+
+// Byte masks (high bit of each byte) of the ASCII upper- and lower-case
+// letters among 8 packed bytes.
+inline uint64_t UpperMask8(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  const uint64_t heptets = x & (0x7F * kOnes);
+  return (heptets + ((0x80 - 'A') * kOnes)) & ~(heptets + ((0x7F - 'Z') * kOnes)) & ~x &
+         (0x80 * kOnes);
+}
+inline uint64_t LowerMask8(uint64_t x) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  const uint64_t heptets = x & (0x7F * kOnes);
+  return (heptets + ((0x80 - 'a') * kOnes)) & ~(heptets + ((0x7F - 'z') * kOnes)) & ~x &
+         (0x80 * kOnes);
+}
+inline bool HasByte8(uint64_t x, unsigned char b) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  const uint64_t v = x ^ (b * kOnes);
+  return ((v - kOnes) & ~v & (0x80 * kOnes)) != 0;
+}
+
+std::string LowerString(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(Lower(static_cast<unsigned char>(c)));
+  return out;
 }
 
 std::string NumberKey(std::string_view s) {
@@ -342,6 +814,12 @@ std::string NumberKey(std::string_view s) {
 }  // namespace
 
 std::vector<Salient> ExtractSalient(std::string_view text, bool case_sensitive) {
+  Interner scratch(true);
+  return ExtractSalient(text, Tokenize(text, scratch), case_sensitive);
+}
+
+std::vector<Salient> ExtractSalient(std::string_view text, const std::vector<Token>& tokens,
+                                    bool case_sensitive) {
   std::vector<Salient> out;
   // URLs first; their bytes are then skipped by the token scan.
   std::vector<std::pair<size_t, size_t>> urls;
@@ -364,8 +842,7 @@ std::vector<Salient> ExtractSalient(std::string_view text, bool case_sensitive) 
     urls.emplace_back(pos, end);
     pos = end;
   }
-  Interner scratch(true);
-  std::vector<Token> tokens = Tokenize(text, scratch);
+  const size_t url_count = out.size();
   size_t url_i = 0;
   bool sentence_start = true;
   bool in_code = false;
@@ -376,19 +853,30 @@ std::vector<Salient> ExtractSalient(std::string_view text, bool case_sensitive) 
     if (url_i < urls.size() && tok.begin >= urls[url_i].first) continue;
     if (t > 0) {
       const Token& prev = tokens[t - 1];
-      std::string_view gap = text.substr(prev.begin + prev.size, tok.begin - prev.begin - prev.size);
-      if (gap.find('\n') != std::string_view::npos) sentence_start = true;
+      for (size_t k = prev.begin + prev.size; k < tok.begin; ++k) {
+        if (text[k] == '\n') {
+          sentence_start = true;
+          break;
+        }
+      }
     }
     if (!tok.word) {
-      if (s == "`") in_code = !in_code;
-      if (s == "." || s == "!" || s == "?" || s == ":" || s == "#" || s == "*" || s == "-" ||
-          s == ">" || s == "|") {
-        sentence_start = true;
+      if (s.size() == 1) {
+        switch (s[0]) {
+          case '`':
+            in_code = !in_code;
+            break;
+          case '.': case '!': case '?': case ':': case '#': case '*': case '-': case '>':
+          case '|':
+            sentence_start = true;
+            break;
+          default:
+            break;
+        }
       }
       continue;
     }
     const unsigned char c0 = static_cast<unsigned char>(s[0]);
-    const std::string lower = LowerAscii(s);
     const uint32_t begin = tok.begin;
     bool was_start = sentence_start;
     sentence_start = false;
@@ -396,15 +884,27 @@ std::vector<Salient> ExtractSalient(std::string_view text, bool case_sensitive) 
       out.push_back({SalientKind::kNumber, NumberKey(s), std::string(s), begin});
       continue;
     }
-    if (IsNegation(lower)) {
-      out.push_back({SalientKind::kNegation, lower, std::string(s), begin});
+    // Words of up to 8 bytes are tested 8 bytes at a time.
+    const bool short_token = s.size() <= 8;
+    const uint64_t raw = short_token ? LoadToken(text, tok.begin, s.size()) : 0;
+    if (IsNegation(short_token ? FoldAscii8(raw) : 0, s)) {
+      out.push_back({SalientKind::kNegation, LowerString(s), std::string(s), begin});
       continue;
     }
-    bool has_underscore = s.find('_') != std::string_view::npos;
+    bool has_underscore = false;
     bool camel = false;
-    for (size_t k = 1; k < s.size(); ++k) {
-      if (IsLower(static_cast<unsigned char>(s[k - 1])) && IsUpper(static_cast<unsigned char>(s[k]))) {
-        camel = true;
+    bool has_upper = false;
+    if (short_token) {
+      const uint64_t upper = UpperMask8(raw);
+      has_upper = upper != 0;
+      has_underscore = HasByte8(raw, '_');
+      camel = ((LowerMask8(raw) << 8) & upper) != 0;  // a lower-case letter, then an upper
+    } else {
+      for (size_t k = 0; k < s.size(); ++k) {
+        const unsigned char ck = static_cast<unsigned char>(s[k]);
+        has_upper |= IsUpper(ck);
+        has_underscore |= ck == '_';
+        camel |= k > 0 && IsUpper(ck) && IsLower(static_cast<unsigned char>(s[k - 1]));
       }
     }
     bool call = tok.begin + tok.size < text.size() && text[tok.begin + tok.size] == '(';
@@ -412,13 +912,19 @@ std::vector<Salient> ExtractSalient(std::string_view text, bool case_sensitive) 
       out.push_back({SalientKind::kIdentifier, std::string(s), std::string(s), begin});
       continue;
     }
-    if (IsUpper(c0) && s.size() > 1 && !(was_start && IsStopword(lower))) {
-      out.push_back({SalientKind::kEntity, case_sensitive ? std::string(s) : lower,
+    if (!has_upper) continue;  // not a name either
+    if (IsUpper(c0) && s.size() > 1 && !(was_start && IsStopword(LowerString(s)))) {
+      out.push_back({SalientKind::kEntity, case_sensitive ? std::string(s) : LowerString(s),
                      std::string(s), begin});
     }
   }
-  std::sort(out.begin(), out.end(),
-            [](const Salient& x, const Salient& y) { return x.begin < y.begin; });
+  // URLs and tokens are each in text order and never share a start.
+  if (url_count > 0) {
+    std::inplace_merge(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(url_count),
+                       out.end(), [](const Salient& x, const Salient& y) {
+                         return x.begin < y.begin;
+                       });
+  }
   return out;
 }
 
@@ -426,21 +932,38 @@ SalientDiff DiffSalient(const std::vector<Salient>& a, const std::vector<Salient
                         double numeric_tolerance) {
   SalientDiff d;
   d.total = a.size() + b.size();
-  std::map<std::pair<int, std::string_view>, std::vector<size_t>> pool;
-  for (size_t i = 0; i < a.size(); ++i) {
-    pool[{static_cast<int>(a[i].kind), a[i].key}].push_back(i);
-  }
+  // a's indices by (kind, key, index): each key's occurrences are one run,
+  // consumed front first (order of appearance, for determinism).
+  auto less_key = [](const Salient& x, const Salient& y) {
+    if (x.kind != y.kind) return x.kind < y.kind;
+    return x.key < y.key;
+  };
+  std::vector<uint32_t> order(a.size());
+  for (uint32_t i = 0; i < a.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
+    if (less_key(a[x], a[y])) return true;
+    if (less_key(a[y], a[x])) return false;
+    return x < y;
+  });
+  std::vector<uint32_t> next_free(a.size());  // at a run's first slot: its next unused slot
+  for (uint32_t k = 0; k < order.size(); ++k) next_free[k] = k;
   std::vector<bool> used_a(a.size(), false);
   std::vector<size_t> left_b;
   for (size_t j = 0; j < b.size(); ++j) {
-    auto it = pool.find({static_cast<int>(b[j].kind), b[j].key});
-    if (it != pool.end() && !it->second.empty()) {
-      // Match in order of appearance for determinism.
-      used_a[it->second.front()] = true;
-      it->second.erase(it->second.begin());
-    } else {
-      left_b.push_back(j);
+    auto it = std::lower_bound(order.begin(), order.end(), b[j],
+                               [&](uint32_t i, const Salient& v) { return less_key(a[i], v); });
+    bool matched = false;
+    if (it != order.end() && !less_key(b[j], a[*it])) {
+      const uint32_t run = static_cast<uint32_t>(it - order.begin());
+      uint32_t& slot = next_free[run];
+      if (slot < order.size() && !less_key(a[order[run]], a[order[slot]]) &&
+          !less_key(a[order[slot]], a[order[run]])) {
+        used_a[order[slot]] = true;
+        ++slot;
+        matched = true;
+      }
     }
+    if (!matched) left_b.push_back(j);
   }
   // Numbers that differ only within tolerance still match.
   constexpr size_t kMaxTolerancePairs = 256;
@@ -479,23 +1002,45 @@ std::vector<Span> DifferingSpans(const std::vector<Token>& a, const std::vector<
   struct Occ {
     uint32_t count_a = 0, count_b = 0, pos_a = 0, pos_b = 0;
   };
-  absl::flat_hash_map<uint32_t, Occ> occ;
-  occ.reserve(a.size() + b.size());
-  for (uint32_t i = 0; i < a.size(); ++i) {
-    Occ& o = occ[a[i].id];
-    ++o.count_a;
-    o.pos_a = i;
-  }
-  for (uint32_t j = 0; j < b.size(); ++j) {
-    auto it = occ.find(b[j].id);
-    if (it == occ.end()) continue;
-    ++it->second.count_b;
-    it->second.pos_b = j;
-  }
   std::vector<std::pair<uint32_t, uint32_t>> pairs;
-  for (uint32_t i = 0; i < a.size(); ++i) {
-    const Occ& o = occ[a[i].id];
-    if (o.count_a == 1 && o.count_b == 1) pairs.emplace_back(o.pos_a, o.pos_b);
+  // Ids from an Interner are dense: index a vector by id when they are.
+  uint32_t max_id = 0;
+  for (const Token& t : a) max_id = std::max(max_id, t.id);
+  if (max_id <= 4 * (a.size() + b.size()) + 1024) {
+    std::vector<Occ> occ(static_cast<size_t>(max_id) + 1);
+    for (uint32_t i = 0; i < a.size(); ++i) {
+      Occ& o = occ[a[i].id];
+      ++o.count_a;
+      o.pos_a = i;
+    }
+    for (uint32_t j = 0; j < b.size(); ++j) {
+      if (b[j].id > max_id) continue;  // not in a
+      Occ& o = occ[b[j].id];
+      ++o.count_b;
+      o.pos_b = j;
+    }
+    for (uint32_t i = 0; i < a.size(); ++i) {
+      const Occ& o = occ[a[i].id];
+      if (o.count_a == 1 && o.count_b == 1) pairs.emplace_back(o.pos_a, o.pos_b);
+    }
+  } else {
+    absl::flat_hash_map<uint32_t, Occ> occ;
+    occ.reserve(a.size() + b.size());
+    for (uint32_t i = 0; i < a.size(); ++i) {
+      Occ& o = occ[a[i].id];
+      ++o.count_a;
+      o.pos_a = i;
+    }
+    for (uint32_t j = 0; j < b.size(); ++j) {
+      auto it = occ.find(b[j].id);
+      if (it == occ.end()) continue;
+      ++it->second.count_b;
+      it->second.pos_b = j;
+    }
+    for (uint32_t i = 0; i < a.size(); ++i) {
+      const Occ& o = occ[a[i].id];
+      if (o.count_a == 1 && o.count_b == 1) pairs.emplace_back(o.pos_a, o.pos_b);
+    }
   }
   // Longest increasing subsequence of pos_b (pairs are sorted by pos_a).
   std::vector<size_t> tails, prev(pairs.size(), SIZE_MAX);

@@ -19,6 +19,10 @@ namespace understudy::compare::internal {
 // when !case_sensitive, lower-cases ASCII letters.
 std::string NormaliseText(std::string_view text, bool case_sensitive);
 
+// NormalisedEqual is NormaliseText(a, cs) == NormaliseText(b, cs) without
+// building either string; it stops at the first difference.
+bool NormalisedEqual(std::string_view a, std::string_view b, bool case_sensitive);
+
 struct Token {
   uint32_t begin = 0;  // byte offset in the text
   uint32_t size = 0;
@@ -27,16 +31,27 @@ struct Token {
 };
 
 // Interner maps token text (case-folded unless case_sensitive) to dense ids
-// 0, 1, 2, ... in first-seen order, via a 64-bit hash of the token.
+// 0, 1, 2, ... in first-seen order, via a 64-bit hash of the token (for a
+// given length of up to 8 bytes a bijection, so such tokens never collide).
 class Interner {
  public:
   explicit Interner(bool case_sensitive) : case_sensitive_(case_sensitive) {}
   uint32_t Intern(std::string_view token);
-  uint32_t size() const { return static_cast<uint32_t>(ids_.size()); }
+  uint32_t size() const { return size_; }
 
  private:
+  friend std::vector<Token> Tokenize(std::string_view text, Interner& interner);
+  // InternHash returns the id of a token hash (see HashToken in the .cc).
+  uint32_t InternHash(uint64_t hash);
+  void Grow();
+
+  struct Slot {
+    uint64_t hash;
+    uint32_t id_plus_one;  // 0: empty
+  };
   bool case_sensitive_;
-  absl::flat_hash_map<uint64_t, uint32_t> ids_;
+  uint32_t size_ = 0;
+  std::vector<Slot> slots_;  // open addressing, power-of-two size
 };
 
 // Tokenize splits text into word tokens and single punctuation characters
@@ -55,10 +70,16 @@ int LcsLengthDp(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b);
 // LcsF1 is ROUGE-L F1 from an LCS length: 2PR/(P+R); 1 when both are empty.
 double LcsF1(int lcs, size_t len_a, size_t len_b);
 
-// Chrf is the character n-gram F-score (orders 1..order, whitespace
-// removed, recall weighted by beta) of two normalised texts; 1 when both
-// are empty. Symmetric when beta == 1.
-double Chrf(std::string_view a, std::string_view b, int order, double beta);
+// Chrf is the character n-gram F-score (orders 1..order, clamped to
+// 1..12; whitespace removed; recall weighted by beta) of two texts; 1 when
+// both are empty. Symmetric when beta == 1. Characters are Unicode code
+// points of the UTF-8 text (a byte that does not start a valid sequence is
+// a character of its own); with !case_sensitive ASCII letters are folded,
+// so Chrf(a, b, o, beta, false) == Chrf(NormaliseText(a, false),
+// NormaliseText(b, false), o, beta). Allocation-free after warm-up (scratch
+// buffers are thread_local); thread-safe.
+double Chrf(std::string_view a, std::string_view b, int order, double beta,
+            bool case_sensitive = true);
 
 enum class SalientKind { kNumber, kEntity, kIdentifier, kUrl, kNegation };
 const char* SalientKindName(SalientKind kind);
@@ -73,6 +94,10 @@ struct Salient {
 // ExtractSalient finds numbers, capitalised names, code identifiers, URLs
 // and negations in a text.
 std::vector<Salient> ExtractSalient(std::string_view text, bool case_sensitive);
+// The same from the text's tokens (Tokenize(text, any interner)), so callers
+// that already tokenised the text do not tokenise it again.
+std::vector<Salient> ExtractSalient(std::string_view text, const std::vector<Token>& tokens,
+                                    bool case_sensitive);
 
 struct SalientDiff {
   std::vector<Salient> only_a;

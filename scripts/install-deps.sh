@@ -10,6 +10,7 @@ PACKAGES=(
   prometheus-cpp-dev libbenchmark-dev libgtest-dev libgmock-dev
   libcli11-dev libcpp-httplib-dev libspdlog-dev libboost-math-dev libre2-dev libssl-dev
   curl ca-certificates
+  chromium prometheus fonts-dejavu-core
 )
 
 missing=()

@@ -11,9 +11,11 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "sidecar/commands.h"
 #include "tests/support/envoy_driver.h"
 
@@ -31,6 +33,11 @@ struct ReplayArgs {
   std::string sticky_header = "x-user-id";
   int concurrency = 1;
   std::string output = "text";
+  double duration_s = 0;   // > 0: loop over the file for this long
+  double rate = 0;         // > 0: requests per second (all workers together)
+  int users = 0;           // > 0: each request gets a random user-<k>, k < users
+  double progress_s = 0;   // > 0: print a summary line this often, not per request
+  uint64_t seed = 1;
 };
 
 // ParseTrafficLine turns one JSONL line into a request. Fields: path,
@@ -117,39 +124,97 @@ int RunReplay(const ReplayArgs& args) {
   int violations = 0, failures = 0;
   nlohmann::json rows = nlohmann::json::array();
   std::atomic<size_t> next{0};
+  const bool looping = args.duration_s > 0;
+  const bool quiet = args.progress_s > 0 || looping;
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + absl::Seconds(args.duration_s);
+  std::map<std::string, int> errors_per_cluster;  // status >= 500 or 0
+  std::mt19937_64 rng(args.seed);
   auto worker = [&] {
-    for (size_t i = next++; i < requests.size(); i = next++) {
-      absl::StatusOr<ed::DriverResult> r = driver.Send(requests[i]);
+    while (true) {
+      const size_t n = next++;
+      if (!looping && n >= requests.size()) return;
+      if (looping && absl::Now() >= deadline) return;
+      if (args.rate > 0) {  // pace: request n is due at start + n/rate
+        absl::Time due = start + absl::Seconds(static_cast<double>(n) / args.rate);
+        absl::SleepFor(due - absl::Now());
+        if (looping && absl::Now() >= deadline) return;
+      }
+      const size_t i = n % requests.size();
+      ed::HttpRequest request = requests[i];
+      if (args.users > 0) {
+        uint64_t k;
+        {
+          std::lock_guard<std::mutex> lock(mu);
+          k = rng() % static_cast<uint64_t>(args.users);
+        }
+        bool replaced = false;
+        for (auto& [key, v] : request.headers) {
+          if (key == args.sticky_header) {
+            v = absl::StrCat("user-", k);
+            replaced = true;
+          }
+        }
+        if (!replaced) request.headers.emplace_back(args.sticky_header, absl::StrCat("user-", k));
+      }
+      absl::StatusOr<ed::DriverResult> r = driver.Send(request);
       std::lock_guard<std::mutex> lock(mu);
       if (!r.ok()) {
         ++failures;
-        std::fprintf(stderr, "request %zu: %s\n", i + 1, std::string(r.status().message()).c_str());
+        std::fprintf(stderr, "request %zu: %s\n", n + 1, std::string(r.status().message()).c_str());
         continue;
       }
       per_cluster[r->cluster]++;
+      if (r->status >= 500 || r->status == 0) errors_per_cluster[r->cluster]++;
       violations += static_cast<int>(r->violations.size());
       std::string user;
-      for (const auto& [k, v] : requests[i].headers) {
+      for (const auto& [k, v] : request.headers) {
         if (k == args.sticky_header) user = v;
       }
-      if (args.output == "json") {
+      if (quiet) {
+        for (const std::string& v : r->violations) std::printf("VIOLATION %s\n", v.c_str());
+      } else if (args.output == "json") {
         rows.push_back({{"request_id", r->request_id}, {"user", user}, {"arm", r->cluster},
                         {"status", r->status},
                         {"latency_ms", absl::ToDoubleMilliseconds(r->latency)},
                         {"violations", r->violations}});
       } else {
-        std::printf("%4zu  user=%-10s arm=%-10s status=%d  %6.1f ms  %s\n", i + 1, user.c_str(),
+        std::printf("%4zu  user=%-10s arm=%-10s status=%d  %6.1f ms  %s\n", n + 1, user.c_str(),
                     r->cluster.c_str(), r->status, absl::ToDoubleMilliseconds(r->latency),
                     r->request_id.c_str());
         for (const std::string& v : r->violations) std::printf("      VIOLATION %s\n", v.c_str());
       }
     }
   };
+  std::atomic<bool> done{false};
+  std::thread reporter;
+  if (args.progress_s > 0) {
+    reporter = std::thread([&] {
+      std::map<std::string, int> last;
+      while (!done.load()) {
+        for (int i = 0; i < 10 && !done.load(); ++i) {
+          absl::SleepFor(absl::Seconds(args.progress_s / 10));
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        std::string line = absl::StrFormat("[%5.1fs] traffic", absl::ToDoubleSeconds(absl::Now() - start));
+        for (const auto& [cluster, count] : per_cluster) {
+          absl::StrAppendFormat(&line, "  %s %+d (5xx %d)", cluster, count - last[cluster],
+                                errors_per_cluster[cluster]);
+        }
+        last = per_cluster;
+        std::printf("%s\n", line.c_str());
+        std::fflush(stdout);
+      }
+    });
+  }
   std::vector<std::thread> threads;
   for (int t = 0; t < std::max(1, args.concurrency); ++t) threads.emplace_back(worker);
   for (std::thread& t : threads) t.join();
+  done = true;
+  if (reporter.joinable()) reporter.join();
 
-  const int total = static_cast<int>(requests.size()) - failures;
+  int total = 0;
+  for (const auto& [cluster, count] : per_cluster) total += count;
   if (args.output == "json") {
     nlohmann::json out = {{"requests", rows},
                           {"per_arm", per_cluster},
@@ -181,6 +246,14 @@ void RegisterReplayCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--sticky-header", args->sticky_header, "Header the `user` field is sent in");
   cmd->add_option("--concurrency", args->concurrency, "Requests in flight")
       ->check(CLI::Range(1, 1024));
+  cmd->add_option("--duration", args->duration_s,
+                  "Loop over the file for this many seconds (default: play it once)");
+  cmd->add_option("--rate", args->rate, "Requests per second, all workers together (0 = unpaced)");
+  cmd->add_option("--users", args->users,
+                  "Give each request a random user from this many (user-0..), as the sticky key");
+  cmd->add_option("--progress", args->progress_s,
+                  "Print a per-arm summary line every this many seconds instead of each request");
+  cmd->add_option("--seed", args->seed, "Seed for --users");
   cmd->add_option("-o,--output", args->output, "text or json")
       ->check(CLI::IsMember({"text", "json"}));
   cmd->callback([args, exit_code] { *exit_code = RunReplay(*args); });

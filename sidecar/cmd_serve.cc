@@ -11,7 +11,7 @@
 #include "sidecar/commands.h"
 #include "sidecar/config.h"
 #include "sidecar/ext_proc_service.h"
-#include "sidecar/pipeline.h"
+#include "sidecar/sidecar.h"
 
 namespace understudy::sidecar {
 
@@ -20,19 +20,10 @@ namespace {
 struct ServeArgs {
   std::string config;
   std::string listen;
+  std::string admin;
+  std::string data;
   bool log_exchanges = false;
-};
-
-// QueueSink adapts the bounded queue to the ExchangeSink interface.
-class QueueSink final : public ExchangeSink {
- public:
-  explicit QueueSink(BoundedQueue<understudy::v1::Exchange>& queue) : queue_(queue) {}
-  bool Submit(understudy::v1::Exchange&& exchange) override {
-    return queue_.TrySubmit(std::move(exchange));
-  }
-
- private:
-  BoundedQueue<understudy::v1::Exchange>& queue_;
+  bool reset_rollout = false;
 };
 
 int RunServe(const ServeArgs& args) {
@@ -42,6 +33,8 @@ int RunServe(const ServeArgs& args) {
     return kExitUsage;
   }
   if (!args.listen.empty()) config->extproc.listen = args.listen;
+  if (!args.admin.empty()) config->admin.listen = args.admin;
+  if (!args.data.empty()) config->storage.path = args.data;
 
   // Block the shutdown signals before any thread starts, so only sigwait
   // below sees them.
@@ -51,47 +44,39 @@ int RunServe(const ServeArgs& args) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  ExtProcStats stats;
-  rollout::Router router(config->routing.salt, config->routing.weight_basis_points);
-  BoundedQueue<understudy::v1::Exchange> queue(
-      static_cast<size_t>(config->capture.queue_capacity), config->capture.workers,
-      [log = args.log_exchanges](understudy::v1::Exchange e) {
-        if (!log) return;
-        std::fprintf(stderr, "exchange %s arm=%s status=%d path=%s latency_ms=%.1f%s\n",
-                     e.request_id().c_str(), ArmName(e.arm()).c_str(), e.status_code(),
-                     e.path().c_str(), e.end_offset_micros() / 1000.0,
-                     e.incomplete() ? " incomplete" : "");
-      });
-  QueueSink sink(queue);
-  ExtProcService service(config->session, router, sink, RealClock::Default(), stats);
-  absl::StatusOr<std::unique_ptr<ExtProcServer>> server =
-      ExtProcServer::Start(config->extproc, service);
-  if (!server.ok()) {
-    std::cerr << "understudy serve: " << server.status().message() << "\n";
+  const absl::Duration drain = config->drain_timeout;
+  SidecarOptions options;
+  options.log_exchanges = args.log_exchanges;
+  options.reset_rollout = args.reset_rollout;
+  absl::StatusOr<std::unique_ptr<Sidecar>> sidecar = Sidecar::Start(*std::move(config), options);
+  if (!sidecar.ok()) {
+    std::cerr << "understudy serve: " << sidecar.status().message() << "\n";
     return kExitFailure;
   }
-  std::printf("understudy: ext_proc listening on port %d%s (weight %.2f%%)\n", (*server)->port(),
-              config->extproc.unix_socket.empty()
-                  ? ""
-                  : (" and unix:" + config->extproc.unix_socket).c_str(),
-              router.WeightBasisPoints() / 100.0);
+  std::printf("understudy: ext_proc listening on port %d\n", (*sidecar)->extproc_port());
+  if ((*sidecar)->admin_port() != 0) {
+    std::printf("understudy: admin listening on 127.0.0.1:%d\n", (*sidecar)->admin_port());
+  }
+  std::printf("understudy: %s\n", (*sidecar)->StartupSummary().c_str());
   std::fflush(stdout);
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
   std::fprintf(stderr, "understudy: signal %d, draining (up to %s)\n", signal_number,
-               absl::FormatDuration(config->drain_timeout).c_str());
-  (*server)->Drain(config->drain_timeout);
-  queue.Close();
+               absl::FormatDuration(drain).c_str());
+  (*sidecar)->Shutdown(drain);
+  const ExtProcStats& stats = (*sidecar)->extproc_stats();
+  const EngineStats engine = (*sidecar)->engine().Stats();
   std::fprintf(stderr,
                "understudy: stopped; streams=%llu messages=%llu exchanges=%llu dropped=%llu "
-               "spurious=%llu malformed=%llu\n",
+               "spurious=%llu malformed=%llu comparisons=%lld\n",
                (unsigned long long)stats.streams_started.Get(),
                (unsigned long long)stats.messages_received.Get(),
                (unsigned long long)stats.exchanges_submitted.Get(),
                (unsigned long long)stats.exchanges_dropped.Get(),
                (unsigned long long)stats.spurious_messages.Get(),
-               (unsigned long long)stats.malformed_messages.Get());
+               (unsigned long long)stats.malformed_messages.Get(),
+               (long long)engine.comparisons);
   return kExitOk;
 }
 
@@ -103,7 +88,11 @@ void RegisterServeCommand(CLI::App& app, int* exit_code) {
   cmd->add_option("--config", args->config, "YAML config file")->required();
   cmd->add_option("--listen", args->listen,
                   "Override extproc.listen (host:port; port 0 picks a free port)");
+  cmd->add_option("--admin", args->admin, "Override admin.listen (host:port)");
+  cmd->add_option("--data", args->data, "Override storage.path (the RocksDB directory)");
   cmd->add_flag("--log-exchanges", args->log_exchanges, "Print one line per exchange to stderr");
+  cmd->add_flag("--reset-rollout", args->reset_rollout,
+                "Begin the stage plan again even if a rollout is stored (the log is kept)");
   cmd->callback([args, exit_code] { *exit_code = RunServe(*args); });
 }
 

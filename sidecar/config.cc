@@ -49,12 +49,15 @@ absl::Status ParseExtProc(const ConfigNode& n, SidecarConfig* c) {
 }
 
 absl::Status ParseRouting(const ConfigNode& n, SidecarConfig* c) {
-  RETURN_IF_ERROR(n.CheckKeys({"sticky_header", "salt", "weight_percent"}));
+  if (n.Child("weight_percent").IsDefined()) {
+    return n.Error("weight_percent",
+                   "the candidate's weight comes from rollout.stages (or `understudy "
+                   "set-weight`), not from routing");
+  }
+  RETURN_IF_ERROR(n.CheckKeys({"sticky_header", "salt"}));
   ASSIGN_OR_RETURN(std::string sticky, n.GetString("sticky_header", ""));
   c->routing.sticky_header = absl::AsciiStrToLower(sticky);
   ASSIGN_OR_RETURN(c->routing.salt, n.GetString("salt", ""));
-  ASSIGN_OR_RETURN(double percent, n.GetDouble("weight_percent", 0, 0, 100));
-  c->routing.weight_basis_points = static_cast<int32_t>(std::lround(percent * 100));
   return absl::OkStatus();
 }
 
@@ -75,14 +78,28 @@ absl::Status ParseCapture(const ConfigNode& n, SidecarConfig* c) {
 
 absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   SidecarConfig c;
-  RETURN_IF_ERROR(root.CheckKeys({"extproc", "admin", "routing", "capture"}));
+  RETURN_IF_ERROR(root.CheckKeys({"extproc", "admin", "routing", "capture", "feedback", "compare",
+                                  "rollout", "storage", "upstreams", "shadow", "telemetry"}));
   RETURN_IF_ERROR(ParseExtProc(root.Child("extproc"), &c));
-  const ConfigNode admin = root.Child("admin");
-  RETURN_IF_ERROR(admin.CheckKeys({"listen"}));
-  ASSIGN_OR_RETURN(c.admin_listen, admin.GetString("listen", c.admin_listen));
+  ASSIGN_OR_RETURN(c.admin, admin::ParseAdminConfig(root.Child("admin")));
   RETURN_IF_ERROR(ParseRouting(root.Child("routing"), &c));
   RETURN_IF_ERROR(ParseCapture(root.Child("capture"), &c));
+  const ConfigNode feedback = root.Child("feedback");
+  RETURN_IF_ERROR(feedback.CheckKeys({"path", "max_body_bytes"}));
+  ASSIGN_OR_RETURN(c.feedback.path, feedback.GetString("path", c.feedback.path));
+  if (!c.feedback.path.empty() && c.feedback.path[0] != '/') {
+    return feedback.Error("path", "must start with '/' (or be empty to disable)");
+  }
+  ASSIGN_OR_RETURN(c.feedback.max_body_bytes,
+                   feedback.GetInt("max_body_bytes", c.feedback.max_body_bytes, 16, 1 << 20));
+  ASSIGN_OR_RETURN(c.compare, compare::ParseCompareOptions(root.Child("compare")));
+  ASSIGN_OR_RETURN(c.rollout, rollout::ParseRolloutConfig(root.Child("rollout")));
+  ASSIGN_OR_RETURN(c.storage, storage::ParseStorageConfig(root.Child("storage")));
+  ASSIGN_OR_RETURN(c.shadow, shadow::ParseShadowConfig(root));
+  ASSIGN_OR_RETURN(c.telemetry, telemetry::ParseTelemetryConfig(root.Child("telemetry")));
   c.session.sticky_header = c.routing.sticky_header;
+  c.session.feedback_path = c.feedback.path;
+  c.session.feedback_max_body_bytes = c.feedback.max_body_bytes;
   c.session.max_body_bytes = c.capture.max_body_bytes;
   return c;
 }

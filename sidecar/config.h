@@ -14,15 +14,22 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/config_node.h"
+#include "compare/compare.h"
+#include "rollout/rollout.h"
+#include "sidecar/admin/admin.h"
 #include "sidecar/ext_proc_service.h"
+#include "sidecar/shadow/shadow.h"
 #include "sidecar/stream_session.h"
+#include "sidecar/telemetry/tracer.h"
+#include "storage/store.h"
 
 namespace understudy::sidecar {
 
+// The candidate's share of traffic is not configured here: the rollout
+// plan (`rollout.stages`) and the operator's commands set it.
 struct RoutingConfig {
   std::string sticky_header;      // empty → x-request-id
   std::string salt;               // reshuffles users between rollouts
-  int32_t weight_basis_points = 0;
 };
 
 struct CaptureConfig {
@@ -31,13 +38,26 @@ struct CaptureConfig {
   int workers = 1;
 };
 
+struct FeedbackConfig {
+  // Requests to this path (POST, JSON {"request_id","score"}) are answered
+  // by the sidecar with 204 and never reach a model. Empty disables it.
+  std::string path = "/understudy/feedback";
+  int64_t max_body_bytes = 16 << 10;
+};
+
 struct SidecarConfig {
   ExtProcServerOptions extproc;
   absl::Duration drain_timeout = absl::Seconds(10);
-  std::string admin_listen = "127.0.0.1:9901";
+  admin::AdminConfig admin;
   RoutingConfig routing;
   CaptureConfig capture;
-  SessionOptions session;         // derived from routing + capture + extproc
+  FeedbackConfig feedback;
+  compare::CompareOptions compare;
+  rollout::RolloutConfig rollout;
+  storage::StorageConfig storage;
+  shadow::ShadowConfig shadow;        // `upstreams:` and `shadow:`
+  telemetry::TelemetryConfig telemetry;
+  SessionOptions session;         // derived from routing + capture + extproc + feedback
 };
 
 // ParseSidecarConfig validates the whole document.

@@ -3,7 +3,9 @@
 
 #include <cstdio>
 
+#include "sidecar/admin/admin.h"
 #include "sidecar/commands.h"
+#include "sidecar/shadow/shadow.h"
 
 int main(int argc, char** argv) {
   using namespace understudy::sidecar;
@@ -16,6 +18,8 @@ int main(int argc, char** argv) {
   RegisterCompareCommand(app, &exit_code);
   RegisterSimulateCommand(app, &exit_code);
   RegisterExportCommand(app, &exit_code);
+  understudy::shadow::RegisterEvalCommand(app, &exit_code);
+  understudy::admin::RegisterAdminClientCommands(app, &exit_code);
   app.add_subcommand("version", "Print the version")->callback([] {
     std::printf("understudy 0.1.0\n");
   });

@@ -39,7 +39,7 @@ struct ExtProcStats {
   Counter bodies_truncated;
   Counter exchanges_submitted;
   Counter exchanges_dropped;       // pipeline queue full
-  Counter feedback_received;
+  Counter feedback_requests;       // POSTs to the feedback path seen by any stream
 };
 
 }  // namespace understudy::sidecar

@@ -38,6 +38,21 @@ const std::string& HeaderValueOf(const envoy::config::core::v3::HeaderValue& h) 
 
 const char* DirName(bool request_dir) { return request_dir ? "request" : "response"; }
 
+std::string JsonEscape(std::string_view in) {
+  std::string out;
+  for (char c : in) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string ArmName(understudy::v1::Arm arm) {
@@ -99,6 +114,33 @@ absl::Status StreamSession::OnMessage(const ep::ProcessingRequest& request,
       "ProcessingRequest carries no request part (unknown or empty message)");
 }
 
+bool StreamSession::IsFeedbackRequest(const ep::HttpHeaders& h) const {
+  if (options_.feedback_path.empty() || !options_.on_feedback) return false;
+  for (const auto& header : h.headers().headers()) {
+    if (header.key() != ":path") continue;
+    std::string_view path = HeaderValueOf(header);
+    path = path.substr(0, path.find('?'));
+    return path == options_.feedback_path;
+  }
+  return false;
+}
+
+void StreamSession::ImmediateReply(int status, std::string_view error_code,
+                                   std::string_view message,
+                                   std::vector<ProcessingResponse>* replies) {
+  feedback_answered_ = true;
+  ep::ImmediateResponse* ir = replies->emplace_back().mutable_immediate_response();
+  ir->mutable_status()->set_code(static_cast<envoy::type::v3::StatusCode>(status));
+  if (!error_code.empty()) {
+    auto* h = ir->mutable_headers()->add_set_headers()->mutable_header();
+    h->set_key("content-type");
+    h->set_raw_value("application/json");
+    ir->set_body(absl::StrCat(R"({"error":{"code":")", Av(error_code), R"(","message":")",
+                              JsonEscape(message), "\"}}"));
+  }
+  ir->set_details("understudy_feedback");
+}
+
 absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h, bool reply,
                                       std::vector<ep::ProcessingResponse>* replies) {
   Direction& d = request_dir ? req_ : resp_;
@@ -110,6 +152,36 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
   }
   d.headers_seen = true;
   if (h.end_of_stream()) d.ended = true;
+  if (request_dir && IsFeedbackRequest(h)) {
+    feedback_ = true;
+    stats_.feedback_requests.Add();
+    if (role_ == StreamRole::kObserve || !reply) return absl::OkStatus();
+    std::string_view method;
+    for (const auto& header : h.headers().headers()) {
+      if (header.key() == ":method") method = HeaderValueOf(header);
+    }
+    if (method != "POST") {
+      ImmediateReply(405, "METHOD_NOT_ALLOWED", "feedback must be POSTed as JSON", replies);
+    } else if (h.end_of_stream()) {
+      ImmediateReply(400, "INVALID_ARGUMENT",
+                     "feedback needs a JSON body {\"request_id\", \"score\"}", replies);
+    } else {
+      ProcessingResponse& out = replies->emplace_back();
+      out.mutable_request_headers()->mutable_response();
+      if (role_ == StreamRole::kRoute || req_.mode == ProcessingMode::NONE) {
+        // Ask Envoy for the body, buffered, and nothing else.
+        ProcessingMode* m = out.mutable_mode_override();
+        m->set_request_header_mode(ProcessingMode::SEND);
+        m->set_response_header_mode(ProcessingMode::SKIP);
+        m->set_request_body_mode(ProcessingMode::BUFFERED);
+        m->set_response_body_mode(ProcessingMode::NONE);
+        m->set_request_trailer_mode(ProcessingMode::SKIP);
+        m->set_response_trailer_mode(ProcessingMode::SKIP);
+        req_.mode = ProcessingMode::BUFFERED;
+      }
+    }
+    return absl::OkStatus();
+  }
 
   understudy::v1::HttpMessage* msg =
       request_dir ? exchange_.mutable_request() : exchange_.mutable_response();
@@ -200,6 +272,31 @@ absl::Status StreamSession::OnBody(bool request_dir, const ep::HttpBody& b, bool
         d.trailers_seen ? " trailers were already received" : " already ended"));
   }
   d.any_body = true;
+  if (request_dir && feedback_) {
+    if (b.end_of_stream()) d.ended = true;
+    if (role_ == StreamRole::kObserve || !reply || feedback_answered_) return absl::OkStatus();
+    if (static_cast<int64_t>(feedback_body_.size() + b.body().size()) >
+        options_.feedback_max_body_bytes) {
+      ImmediateReply(413, "PAYLOAD_TOO_LARGE",
+                     absl::StrCat("feedback body over ", options_.feedback_max_body_bytes,
+                                  " bytes"),
+                     replies);
+      return absl::OkStatus();
+    }
+    feedback_body_ += b.body();
+    if (!b.end_of_stream()) {
+      replies->emplace_back().mutable_request_body()->mutable_response();
+      return absl::OkStatus();
+    }
+    absl::Status accepted = options_.on_feedback(feedback_body_);
+    if (accepted.ok()) {
+      ImmediateReply(204, "", "", replies);
+    } else {
+      ImmediateReply(400, absl::StatusCodeToString(accepted.code()), Sv(accepted.message()),
+                     replies);
+    }
+    return absl::OkStatus();
+  }
   understudy::v1::HttpMessage* msg =
       request_dir ? exchange_.mutable_request() : exchange_.mutable_response();
   if (!request_dir && exchange_.first_body_byte_offset_micros() < 0 && !b.body().empty()) {

@@ -12,6 +12,7 @@
 #ifndef UNDERSTUDY_SIDECAR_STREAM_SESSION_H_
 #define UNDERSTUDY_SIDECAR_STREAM_SESSION_H_
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +57,15 @@ struct SessionOptions {
   // built-in list (authorization, proxy-authorization, cookie, set-cookie,
   // x-api-key, api-key).
   std::vector<std::string> secret_headers;
+  // Feedback through Envoy: a POST to `feedback_path` (query ignored) is not
+  // routed; the route/full stream asks for its body (a mode_override to
+  // BUFFERED when the filter sends no body), hands it to `on_feedback` and
+  // answers with an immediate 204 — or 400/405/413 with a JSON error. The
+  // observe stream ignores such requests. Empty path or no handler: off.
+  std::string feedback_path;
+  int64_t feedback_max_body_bytes = 16 << 10;
+  // Called on the gRPC thread; must be quick and must not block.
+  std::function<absl::Status(std::string_view body)> on_feedback;
 };
 
 // ArmName is the x-understudy-arm value for an arm: "candidate" or "production".
@@ -109,7 +119,10 @@ class StreamSession {
                           bool reply, std::vector<ProcessingResponse>* replies);
   void AppendBody(understudy::v1::HttpMessage* msg, const std::string& chunk);
   int64_t OffsetMicros() const;
-  bool Records() const { return role_ != StreamRole::kRoute; }
+  bool Records() const { return role_ != StreamRole::kRoute && !feedback_; }
+  bool IsFeedbackRequest(const envoy::service::ext_proc::v3::HttpHeaders& h) const;
+  void ImmediateReply(int status, std::string_view error_code, std::string_view message,
+                      std::vector<ProcessingResponse>* replies);
 
   const StreamRole role_;
   const SessionOptions& options_;
@@ -122,6 +135,9 @@ class StreamSession {
   Direction req_;
   Direction resp_;
   std::optional<understudy::v1::Arm> decided_arm_;
+  bool feedback_ = false;            // this stream carries a feedback POST
+  bool feedback_answered_ = false;
+  std::string feedback_body_;
   understudy::v1::Exchange exchange_;
   bool exchange_taken_ = false;
 };

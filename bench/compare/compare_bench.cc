@@ -1,17 +1,24 @@
 // compare_bench: bit-parallel LCS vs the plain O(n·m) DP on ~1k-token
-// answers, and full Compare pairs/s, measured in the same run. Prints the
-// LCS speed-up ratio at the end.
+// answers, full Compare pairs/s, and each stage of Compare's text path on
+// its own (BM_Stage/<n>, labelled), all measured in the same run. Prints
+// the LCS speed-up, full Compare pairs/s with its ratio to the DP baseline
+// (robust to machine load), and a per-stage breakdown at the end.
 //
 //   build-compare/bench/compare/compare_bench
+//   build-compare/bench/compare/compare_bench --benchmark_filter="CompareFull|LcsDp"
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <re2/re2.h>
+
 #include "compare/compare.h"
+#include "compare/json_diff.h"
 #include "compare/text_diff.h"
 
 namespace understudy::compare {
@@ -159,6 +166,102 @@ void BM_CompareFull(benchmark::State& state) {
 }
 BENCHMARK(BM_CompareFull);
 
+// ------------------------------------------------ per-comparator breakdown --
+// Each stage of Compare's text path alone, on the same pairs as
+// BM_CompareFull, so their shares of a full comparison can be read off.
+
+struct Prepared {
+  std::string production, candidate;
+  std::vector<internal::Token> tp, tc;
+  std::vector<uint32_t> ip, ic;
+  uint32_t alphabet = 0;
+};
+
+const std::vector<Prepared>& PreparedPairs() {
+  static const auto* pairs = [] {
+    auto* v = new std::vector<Prepared>;
+    for (uint32_t s = 0; s < 16; ++s) {
+      Pair p = MakePair(1000, 100 + s);
+      Prepared x;
+      x.production = p.production;
+      x.candidate = p.candidate;
+      internal::Interner in(false);
+      x.tp = internal::Tokenize(x.production, in);
+      x.alphabet = in.size();
+      x.tc = internal::Tokenize(x.candidate, in);
+      for (const auto& t : x.tp) x.ip.push_back(t.id);
+      for (const auto& t : x.tc) x.ic.push_back(t.id);
+      v->push_back(std::move(x));
+    }
+    return v;
+  }();
+  return *pairs;
+}
+
+enum Stage { kExact, kTokenize, kLcs, kChrf, kSalient, kSpans, kRefusal, kJsonSniff, kStages };
+const char* const kStageNames[kStages] = {"exact",   "tokenize", "lcs_f1",  "chrf",
+                                          "salient", "spans",    "refusal", "json_sniff"};
+
+// BM_Stage/<n>: stage n alone (labelled with its name), per pair.
+void BM_Stage(benchmark::State& state) {
+  const auto stage = static_cast<Stage>(state.range(0));
+  state.SetLabel(kStageNames[stage]);
+  const auto& pairs = PreparedPairs();
+  CompareOptions options;
+  if (!CompileRefusalPatterns(&options).ok()) state.SkipWithError("bad patterns");
+  const auto& refusals = *options.compiled_refusals;
+  size_t i = 0;
+  for (auto _ : state) {
+    const Prepared& p = pairs[i++ % pairs.size()];
+    switch (stage) {
+      case kExact:
+        benchmark::DoNotOptimize(internal::NormalisedEqual(p.production, p.candidate, false));
+        break;
+      case kTokenize: {
+        internal::Interner in(false);
+        benchmark::DoNotOptimize(internal::Tokenize(p.production, in));
+        benchmark::DoNotOptimize(internal::Tokenize(p.candidate, in));
+        break;
+      }
+      case kLcs: {
+        int lcs = internal::LcsLengthBitParallel(p.ip, p.ic, p.alphabet);
+        benchmark::DoNotOptimize(internal::LcsF1(lcs, p.ip.size(), p.ic.size()));
+        break;
+      }
+      case kChrf:
+        benchmark::DoNotOptimize(internal::Chrf(p.production, p.candidate, 6, 2, false));
+        break;
+      case kSalient: {
+        auto sp = internal::ExtractSalient(p.production, p.tp, false);
+        auto sc = internal::ExtractSalient(p.candidate, p.tc, false);
+        benchmark::DoNotOptimize(internal::DiffSalient(sp, sc, 1e-9));
+        break;
+      }
+      case kSpans:
+        benchmark::DoNotOptimize(internal::DifferingSpans(p.tp, p.tc, 3));
+        break;
+      case kRefusal: {
+        bool refused = false;
+        for (const std::string* t : {&p.production, &p.candidate}) {
+          const re2::StringPiece window(t->data(), std::min<size_t>(t->size(), 1024));
+          for (const auto& re : refusals) refused |= re2::RE2::PartialMatch(window, *re);
+        }
+        benchmark::DoNotOptimize(refused);
+        break;
+      }
+      case kJsonSniff:
+        benchmark::DoNotOptimize(internal::ExtractJson(p.production));
+        benchmark::DoNotOptimize(internal::ExtractJson(p.candidate));
+        break;
+      case kStages:
+        break;
+    }
+  }
+  state.counters["pairs/s"] = benchmark::Counter(static_cast<double>(state.iterations()),
+                                                 benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_Stage)->DenseRange(0, kStages - 1);
+
 // Parsing a streamed ~1k-token OpenAI answer fed in 64-byte chunks.
 void BM_ParseOpenAISse(benchmark::State& state) {
   Pair p = MakePair(1000, 7);
@@ -184,7 +287,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const Run& r : runs) {
       auto it = r.counters.find("pairs/s");
-      if (it != r.counters.end()) Rates()[r.benchmark_name()] = it->second.value;
+      if (it == r.counters.end()) continue;
+      Rates()[r.benchmark_name()] = it->second.value;
+      if (!r.report_label.empty()) Rates()["stage:" + r.report_label] = it->second.value;
     }
     ConsoleReporter::ReportRuns(runs);
   }
@@ -206,6 +311,27 @@ int main(int argc, char** argv) {
   if (full > 0 && dp > 0) {
     std::printf("Full Compare: %.0f pairs/s (goal >= 5k), %.1fx the DP LCS alone\n", full,
                 full / dp);
+  }
+  // Breakdown: microseconds per pair of each stage alone, and its share of
+  // one full Compare (the rest is scoring, findings and the protobuf).
+  bool header = false;
+  double stages_us = 0;
+  for (const char* name : understudy::compare::kStageNames) {
+    auto it = rates.find(std::string("stage:") + name);
+    if (it == rates.end() || it->second <= 0) continue;
+    if (!header) {
+      std::printf("\nPer-stage cost on the same pairs (us/pair, share of full Compare):\n");
+      header = true;
+    }
+    const double us = 1e6 / it->second;
+    stages_us += us;
+    std::printf("  %-11s %8.1f us", name, us);
+    if (full > 0) std::printf("  %5.1f%%", 100.0 * us * full / 1e6);
+    std::printf("\n");
+  }
+  if (header && full > 0) {
+    std::printf("  %-11s %8.1f us  %5.1f%%\n", "(other)", 1e6 / full - stages_us,
+                100.0 * (1e6 / full - stages_us) * full / 1e6);
   }
   benchmark::Shutdown();
   return 0;

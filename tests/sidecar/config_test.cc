@@ -27,7 +27,10 @@ extproc:
   max_concurrent_streams: 5000
   drain_timeout: 3s
   response_body_mode: full_duplex_streamed
-routing: {sticky_header: X-User-Id, weight_percent: 12.5}
+routing: {sticky_header: X-User-Id}
+feedback: {path: /fb}
+rollout: {stages: [0, 10, 100]}
+storage: {path: /tmp/x}
 capture: {max_body_bytes: 4096, queue_capacity: 10, secret_headers: [X-Tenant-Key]}
 )");
   ASSERT_OK(c);
@@ -35,7 +38,9 @@ capture: {max_body_bytes: 4096, queue_capacity: 10, secret_headers: [X-Tenant-Ke
   EXPECT_EQ(c->extproc.unix_socket, "/tmp/us.sock");
   EXPECT_EQ(c->extproc.max_receive_message_bytes, 8388608);
   EXPECT_EQ(c->drain_timeout, absl::Seconds(3));
-  EXPECT_EQ(c->routing.weight_basis_points, 1250);
+  EXPECT_EQ(c->session.feedback_path, "/fb");
+  EXPECT_EQ(rollout::PlanFingerprint(c->rollout), "0,10,100");
+  EXPECT_EQ(c->storage.path, "/tmp/x");
   EXPECT_EQ(c->session.sticky_header, "x-user-id");
   EXPECT_EQ(c->session.max_body_bytes, 4096);
   EXPECT_THAT(c->session.secret_headers, ::testing::ElementsAre("x-tenant-key"));
@@ -48,14 +53,22 @@ TEST(SidecarConfigTest, EmptyDocumentGivesDefaults) {
   auto c = Parse("");
   ASSERT_OK(c);
   EXPECT_EQ(c->extproc.listen, "0.0.0.0:50051");
-  EXPECT_EQ(c->admin_listen, "127.0.0.1:9901");
-  EXPECT_EQ(c->routing.weight_basis_points, 0);
+  EXPECT_EQ(c->admin.listen, "127.0.0.1:9901");
+  EXPECT_EQ(c->session.feedback_path, "/understudy/feedback");
 }
 
 // Each bad value is reported with its key path.
 TEST(SidecarConfigTest, ErrorsNameTheKeyPath) {
-  EXPECT_THAT(Parse("routing: {weight_percent: 140}"),
-              StatusIs(absl::StatusCode::kInvalidArgument, "routing.weight_percent: must be in 0..100"));
+  EXPECT_THAT(Parse("routing: {weight_percent: 14}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "routing.weight_percent: the candidate's weight comes from rollout.stages"));
+  EXPECT_THAT(Parse("rollout: {stages: [0, 120]}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "rollout.stages[1]"));
+  EXPECT_THAT(Parse("feedback: {path: fb}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.path: must start with '/'"));
+  EXPECT_THAT(Parse("storage: {privacy: {body_mode: loud}}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "storage.privacy.body_mode"));
+  EXPECT_THAT(Parse("bogus: 1"), StatusIs(absl::StatusCode::kInvalidArgument, "bogus: unknown key"));
   EXPECT_THAT(Parse("extproc: {max_concurrent_streams: 0}"),
               StatusIs(absl::StatusCode::kInvalidArgument, "extproc.max_concurrent_streams"));
   EXPECT_THAT(Parse("extproc: {request_body_mode: chunky}"),

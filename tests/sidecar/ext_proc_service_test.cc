@@ -271,3 +271,88 @@ TEST_F(ExtProcServiceTest, DrainWaitsForOpenStreamsThenStops) {
 
 }  // namespace
 }  // namespace understudy::sidecar
+
+namespace understudy::sidecar {
+namespace {
+
+// Feedback through Envoy: the sidecar answers POSTs to the feedback path
+// itself (204), in the two-filter set-up (by asking for the body with a
+// mode_override) and with a single streamed or buffered filter; no model
+// is called and no exchange is recorded.
+class FeedbackPathTest : public ExtProcServiceTest,
+                         public ::testing::WithParamInterface<std::string> {
+ protected:
+  void SetUp() override {
+    options_.feedback_path = "/understudy/feedback";
+    options_.on_feedback = [this](std::string_view body) -> absl::Status {
+      absl::MutexLock lock(&mu_);
+      bodies_.emplace_back(body);
+      if (body.find("\"score\"") == std::string_view::npos) {
+        return absl::InvalidArgumentError("feedback.score: required");
+      }
+      return absl::OkStatus();
+    };
+    StartServer();
+  }
+  ed::FilterChain Chain() const {
+    if (GetParam() == "two-filter") return ed::FilterChain::TwoFilter();
+    if (GetParam() == "buffered") return ed::FilterChain::SingleFilter(Mode::BUFFERED);
+    return ed::FilterChain::SingleFilter(Mode::STREAMED);
+  }
+  static ed::HttpRequest Feedback(const std::string& body, const std::string& method = "POST") {
+    ed::HttpRequest r;
+    r.method = method;
+    r.path = "/understudy/feedback?src=app";
+    if (!body.empty()) r.body_chunks = {body.substr(0, body.size() / 2), body.substr(body.size() / 2)};
+    return r;
+  }
+  std::vector<std::string> Bodies() {
+    absl::MutexLock lock(&mu_);
+    return bodies_;
+  }
+  absl::Mutex mu_;
+  std::vector<std::string> bodies_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_P(FeedbackPathTest, AnsweredWith204AndNeverRouted) {
+  router_.SetWeightBasisPoints(10000);
+  ed::EnvoyDriver driver = Driver(Chain());
+  const std::string body = R"({"request_id":"abc","score":1})";
+  auto r = driver.Send(Feedback(body));
+  ASSERT_OK(r);
+  EXPECT_THAT(r->violations, ::testing::IsEmpty());
+  EXPECT_EQ(r->status, 204);
+  EXPECT_TRUE(r->immediate_response);
+  EXPECT_THAT(Bodies(), ::testing::ElementsAre(body));
+  EXPECT_EQ(production_http_.requests() + candidate_http_.requests(), 0);
+  EXPECT_EQ(stats_.route_candidate.Get() + stats_.route_production.Get(), 0u);
+  // An ordinary request afterwards is routed and recorded as usual.
+  auto ok = driver.Send(ChatRequest(false, "bob"));
+  ASSERT_OK(ok);
+  EXPECT_EQ(ok->status, 200);
+  auto exchanges = sink_->WaitFor(1);
+  ASSERT_EQ(exchanges.size(), 1u);
+  EXPECT_EQ(exchanges[0].path(), "/v1/chat/completions");
+}
+
+TEST_P(FeedbackPathTest, BadFeedbackGetsAClearError) {
+  ed::EnvoyDriver driver = Driver(Chain());
+  auto bad = driver.Send(Feedback(R"({"request_id":"abc"})"));
+  ASSERT_OK(bad);
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_THAT(bad->body, ::testing::HasSubstr("feedback.score: required"));
+  auto get = driver.Send(Feedback("", "GET"));
+  ASSERT_OK(get);
+  EXPECT_EQ(get->status, 405);
+  auto empty = driver.Send(Feedback(""));
+  ASSERT_OK(empty);
+  EXPECT_EQ(empty->status, 400);
+  EXPECT_THAT(empty->body, ::testing::HasSubstr("JSON body"));
+  EXPECT_EQ(production_http_.requests() + candidate_http_.requests(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(SetUps, FeedbackPathTest,
+                         ::testing::Values("two-filter", "streamed", "buffered"));
+
+}  // namespace
+}  // namespace understudy::sidecar

@@ -31,6 +31,7 @@ FilterChain FilterChain::TwoFilter() {
   route.processing_mode.set_response_body_mode(Mode::NONE);
   route.processing_mode.set_request_trailer_mode(Mode::SKIP);
   route.processing_mode.set_response_trailer_mode(Mode::SKIP);
+  route.allow_mode_override = true;  // feedback bodies (see sidecar/stream_session.h)
   FilterConfig observe;
   observe.name = "understudy-observe";
   observe.initial_metadata = {{"x-understudy-role", "observe"}};
@@ -95,11 +96,13 @@ void FillHeaderMap(const Headers& headers, envoy::config::core::v3::HeaderMap* m
 
 // One filter's ext_proc stream for the exchange, opened lazily as Envoy does.
 struct FilterRun {
-  const FilterConfig* config;
+  // The filter's config for this request: a copy, because a mode_override
+  // in the request_headers reply changes it for this request only.
+  FilterConfig config;
   std::unique_ptr<ExtProcStream> stream;
   bool first_message = true;
   bool dead = false;  // failed and skipped for the rest of the exchange
-  bool blocking() const { return !config->observability_mode; }
+  bool blocking() const { return !config.observability_mode; }
 };
 
 class Exchange {
@@ -107,29 +110,29 @@ class Exchange {
   Exchange(const std::shared_ptr<grpc::Channel>& channel, const FilterChain& chain,
            DriverResult* result)
       : channel_(channel), result_(result) {
-    for (const FilterConfig& f : chain.filters) runs_.push_back(FilterRun{&f});
+    for (const FilterConfig& f : chain.filters) runs_.push_back(FilterRun{f});
   }
 
   // Prepare opens the stream if needed and fills the fields Envoy puts on
   // every message.
   void Prepare(FilterRun& r, ep::ProcessingRequest* m) {
     if (!r.stream) {
-      r.stream = std::make_unique<ExtProcStream>(channel_, r.config->initial_metadata);
+      r.stream = std::make_unique<ExtProcStream>(channel_, r.config.initial_metadata);
       ++result_->streams_opened;
     }
-    if (r.config->observability_mode) {
+    if (r.config.observability_mode) {
       m->set_observability_mode(true);
-    } else if (r.first_message && r.config->send_protocol_config) {
+    } else if (r.first_message && r.config.send_protocol_config) {
       m->mutable_protocol_config()->set_request_body_mode(
-          r.config->processing_mode.request_body_mode());
+          r.config.processing_mode.request_body_mode());
       m->mutable_protocol_config()->set_response_body_mode(
-          r.config->processing_mode.response_body_mode());
+          r.config.processing_mode.response_body_mode());
     }
     r.first_message = false;
   }
 
   void Violation(const FilterRun& r, const std::string& what) {
-    result_->violations.push_back(absl::StrCat(r.config->name, ": ", what));
+    result_->violations.push_back(absl::StrCat(r.config.name, ": ", what));
   }
 
   // Fail handles a stream failure the way Envoy does: with
@@ -139,7 +142,7 @@ class Exchange {
     Violation(r, what);
     r.dead = true;
     if (r.stream) r.stream->Cancel();
-    if (r.config->failure_mode_allow) {
+    if (r.config.failure_mode_allow) {
       result_->failed_open = true;
     } else {
       local_reply_status_ = 500;
@@ -217,12 +220,22 @@ class Exchange {
   std::vector<FilterRun>& runs() { return runs_; }
   int local_reply_status() const { return local_reply_status_; }
   void set_local_reply_status(int s) { local_reply_status_ = s; }
+  const std::string& local_reply_body() const { return local_reply_body_; }
+  // ImmediateReply handles an immediate_response: Envoy stops the request
+  // and sends the given local reply downstream.
+  void ImmediateReply(const ep::ImmediateResponse& ir) {
+    const int status = ir.status().code();
+    local_reply_status_ = status < 200 ? 200 : status;
+    local_reply_body_ = ir.body();
+    result_->immediate_response = true;
+  }
 
  private:
   std::shared_ptr<grpc::Channel> channel_;
   DriverResult* result_;
   std::vector<FilterRun> runs_;
   int local_reply_status_ = 0;
+  std::string local_reply_body_;
 };
 
 bool Sends(const FilterConfig& c, Mode::BodySendMode mode) {
@@ -238,9 +251,9 @@ const char* RoleLabel(bool request_dir) { return request_dir ? "request" : "resp
 std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
                                   const std::vector<std::string>& chunks, bool trailers_follow,
                                   Headers* held_headers) {
-  const Mode::BodySendMode mode = request_dir ? r.config->processing_mode.request_body_mode()
-                                              : r.config->processing_mode.response_body_mode();
-  if (r.dead || !Sends(*r.config, mode)) return chunks;
+  const Mode::BodySendMode mode = request_dir ? r.config.processing_mode.request_body_mode()
+                                              : r.config.processing_mode.response_body_mode();
+  if (r.dead || !Sends(r.config, mode)) return chunks;
   const auto body_arm = request_dir ? ep::ProcessingResponse::kRequestBody
                                     : ep::ProcessingResponse::kResponseBody;
   const std::string what = absl::StrCat(RoleLabel(request_dir), "_body");
@@ -256,12 +269,16 @@ std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
   for (const std::string& c : chunks) whole += c;
 
   if (mode == Mode::BUFFERED || mode == Mode::BUFFERED_PARTIAL) {
-    const bool partial = mode == Mode::BUFFERED_PARTIAL && whole.size() > r.config->partial_buffer_bytes;
-    const std::string sent = partial ? whole.substr(0, r.config->partial_buffer_bytes) : whole;
+    const bool partial = mode == Mode::BUFFERED_PARTIAL && whole.size() > r.config.partial_buffer_bytes;
+    const std::string sent = partial ? whole.substr(0, r.config.partial_buffer_bytes) : whole;
     make(sent, !partial && !trailers_follow);
     if (!r.blocking()) return chunks;
-    auto reply = ex.Expect(r, body_arm, what.c_str(), r.config->message_timeout);
+    auto reply = ex.Expect(r, body_arm, what.c_str(), r.config.message_timeout);
     if (!reply) return chunks;
+    if (reply->has_immediate_response()) {
+      ex.ImmediateReply(reply->immediate_response());
+      return {};
+    }
     const ep::CommonResponse& common = request_dir ? reply->request_body().response()
                                                    : reply->response_body().response();
     if (!ex.CheckCommon(r, common, mode)) return chunks;
@@ -269,7 +286,7 @@ std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
       ex.ApplyHeaderMutation(r, common.header_mutation(), held_headers);
     }
     if (common.body_mutation().has_body()) {
-      std::string rest = partial ? whole.substr(r.config->partial_buffer_bytes) : "";
+      std::string rest = partial ? whole.substr(r.config.partial_buffer_bytes) : "";
       return {common.body_mutation().body() + rest};
     }
     if (common.body_mutation().clear_body()) return {};
@@ -303,8 +320,12 @@ std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
   }
   std::vector<std::string> out = chunks;
   for (size_t i = 0; i < sent; ++i) {
-    auto reply = ex.Expect(r, body_arm, what.c_str(), r.config->message_timeout);
+    auto reply = ex.Expect(r, body_arm, what.c_str(), r.config.message_timeout);
     if (!reply) return chunks;
+    if (reply->has_immediate_response()) {
+      ex.ImmediateReply(reply->immediate_response());
+      return {};
+    }
     const ep::CommonResponse& common = request_dir ? reply->request_body().response()
                                                    : reply->response_body().response();
     if (!ex.CheckCommon(r, common, mode)) return chunks;
@@ -321,8 +342,8 @@ std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
 void TrailersPass(Exchange& ex, FilterRun& r, bool request_dir, Headers* trailers,
                   std::vector<std::string>* full_duplex_out) {
   const Mode::HeaderSendMode mode = request_dir
-                                        ? r.config->processing_mode.request_trailer_mode()
-                                        : r.config->processing_mode.response_trailer_mode();
+                                        ? r.config.processing_mode.request_trailer_mode()
+                                        : r.config.processing_mode.response_trailer_mode();
   if (r.dead || mode != Mode::SEND || trailers->empty()) return;
   ep::ProcessingRequest m;
   ex.Prepare(r, &m);
@@ -331,8 +352,8 @@ void TrailersPass(Exchange& ex, FilterRun& r, bool request_dir, Headers* trailer
   r.stream->Send(m);
   if (!r.blocking()) return;
   const Mode::BodySendMode body_mode = request_dir
-                                           ? r.config->processing_mode.request_body_mode()
-                                           : r.config->processing_mode.response_body_mode();
+                                           ? r.config.processing_mode.request_body_mode()
+                                           : r.config.processing_mode.response_body_mode();
   const auto body_arm = request_dir ? ep::ProcessingResponse::kRequestBody
                                     : ep::ProcessingResponse::kResponseBody;
   const auto trailers_arm = request_dir ? ep::ProcessingResponse::kRequestTrailers
@@ -343,7 +364,7 @@ void TrailersPass(Exchange& ex, FilterRun& r, bool request_dir, Headers* trailer
     // flight ahead of the trailers reply.
     const bool duplex = body_mode == Mode::FULL_DUPLEX_STREAMED;
     absl::StatusOr<ep::ProcessingResponse> reply =
-        r.stream->Next(duplex ? absl::Seconds(10) : r.config->message_timeout);
+        r.stream->Next(duplex ? absl::Seconds(10) : r.config.message_timeout);
     if (!reply.ok()) {
       ex.Fail(r, absl::StrCat("no reply to ", what, ": ", reply.status().message()));
       return;
@@ -421,7 +442,7 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
 
   // 1. Request headers, in filter order; blocking filters hold them.
   for (FilterRun& r : ex.runs()) {
-    if (r.config->processing_mode.request_header_mode() == Mode::SKIP) continue;
+    if (r.config.processing_mode.request_header_mode() == Mode::SKIP) continue;
     ep::ProcessingRequest m;
     ex.Prepare(r, &m);
     FillHeaderMap(headers, m.mutable_request_headers()->mutable_headers());
@@ -429,15 +450,25 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
     r.stream->Send(m);
     if (!r.blocking()) continue;
     auto reply = ex.Expect(r, ep::ProcessingResponse::kRequestHeaders, "request_headers",
-                           r.config->message_timeout);
+                           r.config.message_timeout);
     if (ex.local_reply_status() != 0) return finish_local(ex.local_reply_status(), "");
     if (!reply) continue;
     if (reply->has_immediate_response()) {
-      int status = reply->immediate_response().status().code();
-      return finish_local(status < 200 ? 200 : status, reply->immediate_response().body());
+      ex.ImmediateReply(reply->immediate_response());
+      return finish_local(ex.local_reply_status(), ex.local_reply_body());
+    }
+    // mode_override is honoured only with allow_mode_override, only on the
+    // request_headers reply, and never in observability mode (EXTPROC.md).
+    if (reply->has_mode_override()) {
+      if (!r.config.allow_mode_override) {
+        ex.Violation(r, "mode_override sent but the filter does not allow it (ignored)");
+      } else {
+        // Envoy replaces the filter's mode for the rest of this request.
+        r.config.processing_mode = reply->mode_override();
+      }
     }
     const ep::CommonResponse& common = reply->request_headers().response();
-    if (!ex.CheckCommon(r, common, r.config->processing_mode.request_body_mode())) continue;
+    if (!ex.CheckCommon(r, common, r.config.processing_mode.request_body_mode())) continue;
     if (common.has_header_mutation()) {
       ex.ApplyHeaderMutation(r, common.header_mutation(), &headers);
       if (common.clear_route_cache()) cluster = route(headers);
@@ -453,11 +484,13 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
     std::vector<std::string> duplex_tail;
     body = BodyPass(ex, r, true, body, request_has_trailers, &headers);
     TrailersPass(ex, r, true, &request_trailers, &duplex_tail);
-    if (r.config->processing_mode.request_body_mode() == Mode::FULL_DUPLEX_STREAMED &&
+    if (r.config.processing_mode.request_body_mode() == Mode::FULL_DUPLEX_STREAMED &&
         request_has_trailers && r.blocking() && !r.dead) {
       body = duplex_tail;
     }
-    if (ex.local_reply_status() != 0) return finish_local(ex.local_reply_status(), "");
+    if (ex.local_reply_status() != 0) {
+      return finish_local(ex.local_reply_status(), ex.local_reply_body());
+    }
   }
 
   // 3. The upstream call, streaming the answer back through the filters in
@@ -481,7 +514,7 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
     response_headers = {{":status", std::to_string(status)}};
     for (const auto& kv : h) response_headers.push_back(kv);
     for (FilterRun* r : reverse) {
-      if (r->dead || r->config->processing_mode.response_header_mode() == Mode::SKIP) continue;
+      if (r->dead || r->config.processing_mode.response_header_mode() == Mode::SKIP) continue;
       ep::ProcessingRequest m;
       ex.Prepare(*r, &m);
       FillHeaderMap(response_headers, m.mutable_response_headers()->mutable_headers());
@@ -489,7 +522,7 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
       r->stream->Send(m);
       if (!r->blocking()) continue;
       auto reply = ex.Expect(*r, ep::ProcessingResponse::kResponseHeaders, "response_headers",
-                             r->config->message_timeout);
+                             r->config.message_timeout);
       if (reply && reply->has_response_headers() &&
           reply->response_headers().response().has_header_mutation()) {
         ex.ApplyHeaderMutation(*r, reply->response_headers().response().header_mutation(),
@@ -500,8 +533,8 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
   // Streaming filters (observability or STREAMED) get each chunk as it
   // arrives, so the sidecar sees time-to-first-token as Envoy would show it.
   auto streams_live = [](const FilterRun& r) {
-    const auto mode = r.config->processing_mode.response_body_mode();
-    return !r.dead && Sends(*r.config, mode) &&
+    const auto mode = r.config.processing_mode.response_body_mode();
+    return !r.dead && Sends(r.config, mode) &&
            (mode == Mode::STREAMED || mode == Mode::FULL_DUPLEX_STREAMED);
   };
   std::map<FilterRun*, int> live_sent;
@@ -539,7 +572,7 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
   if (upstream_status.ok()) {
     for (FilterRun* r : reverse) {
       if (r->dead) continue;
-      const auto mode = r->config->processing_mode.response_body_mode();
+      const auto mode = r->config.processing_mode.response_body_mode();
       if (streams_live(*r)) {
         ep::ProcessingRequest m;
         ex.Prepare(*r, &m);
@@ -567,12 +600,12 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
         } else {
           for (int i = 0; i < live_sent[r]; ++i) {
             auto reply = ex.Expect(*r, ep::ProcessingResponse::kResponseBody, "response_body",
-                                   r->config->message_timeout);
+                                   r->config.message_timeout);
             if (!reply) break;
             ex.CheckCommon(*r, reply->response_body().response(), mode);
           }
         }
-      } else if (Sends(*r->config, mode)) {
+      } else if (Sends(r->config, mode)) {
         final_chunks = BodyPass(ex, *r, false, final_chunks, false, nullptr);
       }
     }
@@ -585,7 +618,7 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
   for (FilterRun& r : ex.runs()) {
     if (!r.stream || r.dead) continue;
     grpc::Status end = r.stream->Close(absl::Seconds(5));
-    if (r.config->observability_mode) {
+    if (r.config.observability_mode) {
       absl::StatusOr<ep::ProcessingResponse> extra = r.stream->Next(absl::ZeroDuration());
       if (extra.ok()) ex.Violation(r, "the server replied in observability mode");
     } else {

@@ -48,6 +48,9 @@ struct FilterConfig {
   std::map<std::string, std::string> initial_metadata;
   bool observability_mode = false;
   bool failure_mode_allow = true;
+  // Envoy honours a mode_override in the request_headers reply only when
+  // this is set (the sidecar uses it to read feedback bodies).
+  bool allow_mode_override = false;
   absl::Duration message_timeout = absl::Milliseconds(200);
   ProcessingMode processing_mode;
   // Envoy ≥ 1.34 sends protocol_config on the first message (not in
@@ -104,6 +107,7 @@ struct DriverResult {
   absl::Duration time_to_first_byte; // request start → first body byte (-1 ns if none)
   std::vector<std::string> violations;
   int streams_opened = 0;
+  bool immediate_response = false;   // a filter answered the request itself
   bool failed_open = false;          // a filter failed and failure_mode_allow let it pass
 };
 

@@ -1,0 +1,181 @@
+// sidecar/admin/admin.h
+// The admin HTTP API (rollout status and manual commands, feedback, stored
+// comparisons/decisions/health, report, metrics, dashboard) and the CLI
+// commands that talk to it (`understudy status`, `promote`, `pause`, ...).
+//
+// Example (server, in the engine):
+//   ASSIGN_OR_RETURN(AdminConfig config, ParseAdminConfig(root.Child("admin")));
+//   AdminBackend backend;
+//   backend.controller = &controller;
+//   backend.store = store.get();
+//   backend.on_decision = [&](const v1::Decision& d) { metrics.Count(d); };
+//   ASSIGN_OR_RETURN(std::unique_ptr<AdminServer> admin,
+//                    AdminServer::Start(config, std::move(backend)));
+//   // ... serving on 127.0.0.1:admin->port() ...
+//   admin->Stop();   // or let the destructor do it
+//
+// Example (client, in main.cc):
+//   CLI::App app;
+//   int exit_code = 0;
+//   admin::RegisterAdminClientCommands(app, &exit_code);
+//
+// The HTTP API. JSON in and out; protos are rendered with protobuf's JSON
+// mapping WITH PROTO FIELD NAMES (snake_case: "stage_index",
+// "weight_basis_points"), every field printed even when zero, enums by name
+// ("PHASE_CANARY", "VERDICT_MAJOR_DIFF") and, as the mapping says, int64
+// fields as JSON strings ("time_unix_micros": "1700000000000000").
+//   GET  /healthz                → 200 {"status":"ok"}
+//   GET  /v1/rollout             → {"state": RolloutState, "health": HealthSnapshot,
+//                                   "stages": [0,1,5,25,50,100]}
+//   POST /v1/rollout/promote     {"actor"?, "to_full"?: bool}
+//   POST /v1/rollout/pause       {"actor"?, "reason"?: string}
+//   POST /v1/rollout/resume      {"actor"?}
+//   POST /v1/rollout/rollback    {"actor"?, "reason": string}        (reason required)
+//   POST /v1/rollout/weight      {"actor"?, "percent": number 0..100}
+//        → 200 {"decision": Decision, "state": RolloutState}. The reply is
+//          sent after the controller has committed the transition and
+//          after backend.on_decision returned. actor defaults to "admin".
+//   POST /v1/feedback            {"request_id", "score", "comment"?}; score is a
+//        number in [0,1], "up"/"down" or true/false → 202 {"accepted":true}
+//   GET  /v1/comparisons?limit=N&verdict=V[,V]&since_seconds=S
+//        → {"comparisons":[...]} newest first. V is equivalent, minor_diff,
+//          major_diff, candidate_error, production_error or both_error.
+//   GET  /v1/decisions?limit=N&since_seconds=S → {"decisions":[...]}
+//   GET  /v1/health?limit=N&since_seconds=S    → {"snapshots":[...]}
+//        Both: the newest N records with time >= now - S, oldest first.
+//        since_seconds absent: every decision; health of the last hour.
+//   GET  /v1/report?format=md|json|html        → the report (md by default)
+//   GET  /metrics                → Prometheus text
+//   GET  /                       → the dashboard page
+// limit is 1..1000 (default 100; 1000 for /v1/health); since_seconds a
+// whole number >= 0.
+// Request bodies must be JSON objects (an empty body counts as {});
+// unknown fields and unknown query parameters are rejected.
+// Errors: {"error":{"code":"INVALID_ARGUMENT","message":"reason: required"}}
+// with 400 bad input, 401 missing/wrong token, 404 unknown path or record,
+// 405 wrong method (with Allow), 409 invalid transition (FailedPrecondition),
+// 413 body over max_body_bytes, 503 backend part missing or Unavailable,
+// 500 anything else. A rejected request changes nothing.
+// Auth: with a token configured every POST needs
+// "Authorization: Bearer <token>" (compared in constant time); GETs are open.
+//
+// Thread safety: AdminServer's methods may be called from any thread. The
+// server calls the backend from its own worker threads, concurrently, so
+// every AdminBackend hook must be thread-safe.
+#ifndef UNDERSTUDY_SIDECAR_ADMIN_ADMIN_H_
+#define UNDERSTUDY_SIDECAR_ADMIN_ADMIN_H_
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/clock.h"
+#include "common/config_node.h"
+#include "rollout/rollout.h"
+#include "storage/store.h"
+#include "understudy/v1/exchange.pb.h"
+#include "understudy/v1/rollout.pb.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace understudy::admin {
+
+// ---------------------------------------------------------------- config --
+
+struct AdminConfig {
+  std::string listen = "127.0.0.1:9901";  // host:port; port 0 picks a free port
+  std::string token;                      // "" = no auth. Never log it.
+  std::string token_source;               // "env NAME", "file PATH" or "" (for logs)
+  int64_t max_body_bytes = 65536;
+};
+
+// ParseAdminConfig reads the `admin:` section:
+//   admin:
+//     listen: 127.0.0.1:9901
+//     token_env: UNDERSTUDY_ADMIN_TOKEN    # the token is in this variable
+//     token_file: /etc/understudy/admin-token   # or in this file (trimmed)
+//     max_body_bytes: 65536
+// An undefined node gives the defaults. token_env naming an unset or empty
+// variable means no auth; token_file must be readable and non-empty. At
+// most one of token_env/token_file. Errors are InvalidArgument naming the key
+// path ("admin.token_file: cannot read /x: No such file or directory"); they
+// never contain the token.
+[[nodiscard]] absl::StatusOr<AdminConfig> ParseAdminConfig(const ConfigNode& section);
+
+// ParseHostPort splits "host:port" ("[::1]:9901" for IPv6). InvalidArgument
+// when malformed or the port is outside 0..65535.
+[[nodiscard]] absl::Status ParseHostPort(std::string_view listen, std::string* host, int* port);
+
+// --------------------------------------------------------------- backend --
+
+// What the server serves. Every member may be null/empty: the routes that
+// need it then answer 503. Pointers must outlive the server.
+struct AdminBackend {
+  rollout::Controller* controller = nullptr;
+  storage::Store* store = nullptr;
+  // Time for since_seconds; null → the real clock.
+  const Clock* clock = nullptr;
+  // Records a user's score; its status is mapped like the controller's.
+  std::function<absl::Status(understudy::v1::Feedback)> submit_feedback;
+  // Called after a successful manual command, before the reply is sent.
+  std::function<void(const understudy::v1::Decision&)> on_decision;
+  std::function<std::string()> metrics_text;
+  std::function<std::string()> dashboard_html;
+  // format is "md", "json" or "html" (validated before the call).
+  std::function<absl::StatusOr<std::string>(std::string_view format)> report;
+};
+
+// ---------------------------------------------------------------- server --
+
+class AdminServer {
+ public:
+  // Start binds config.listen and serves on a pool of worker threads. It
+  // returns once the socket is bound and accepting. Unavailable naming the
+  // address when it cannot bind; InvalidArgument for a malformed listen.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<AdminServer>> Start(const AdminConfig& config,
+                                                                          AdminBackend backend);
+  ~AdminServer();  // Stops.
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // port is the bound port (the chosen one when config.listen had port 0).
+  int port() const;
+  // address is "host:port" as bound, e.g. "127.0.0.1:40123".
+  std::string address() const;
+  // Stop closes the listener, finishes requests in flight and joins the
+  // workers. Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit AdminServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------- client --
+
+// RegisterAdminClientCommands adds the subcommands status, promote
+// [--to-full], pause [--reason], resume, rollback --reason TEXT, set-weight
+// PERCENT, diffs [--limit N] [--verdict V] and report [--format md|json|html].
+// Each takes --admin URL (default $UNDERSTUDY_ADMIN or
+// http://127.0.0.1:9901), --token-file FILE (default: the token in
+// $UNDERSTUDY_ADMIN_TOKEN), -o text|json, and the mutating ones --actor
+// NAME (default $USER, else "cli"). Exit codes (sidecar/commands.h): 0 ok;
+// 2 bad usage or a 4xx answer (the server's message is printed); 1 when the
+// server cannot be reached or answers 5xx (the message names the URL).
+void RegisterAdminClientCommands(CLI::App& app, int* exit_code);
+// The same, writing to `out`/`err` instead of stdout/stderr (tests).
+// The streams must outlive `app`.
+void RegisterAdminClientCommands(CLI::App& app, int* exit_code, std::ostream& out,
+                                 std::ostream& err);
+
+}  // namespace understudy::admin
+
+#endif  // UNDERSTUDY_SIDECAR_ADMIN_ADMIN_H_

@@ -1,0 +1,510 @@
+#include "sidecar/engine.h"
+
+#include <cmath>
+#include <deque>
+#include <thread>
+#include <utility>
+#include <variant>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "nlohmann/json.hpp"
+
+namespace understudy::sidecar {
+
+namespace v1 = understudy::v1;
+using rollout::OutcomeClass;
+
+absl::StatusOr<v1::Feedback> ParseFeedbackJson(std::string_view body) {
+  nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr,
+                                           /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InvalidArgumentError("feedback: body is not valid JSON");
+  if (!j.is_object()) return absl::InvalidArgumentError("feedback: body must be a JSON object");
+  v1::Feedback f;
+  auto id = j.find("request_id");
+  if (id == j.end() || !id->is_string() || id->get<std::string>().empty()) {
+    return absl::InvalidArgumentError("feedback.request_id: required, a non-empty string");
+  }
+  f.set_request_id(id->get<std::string>());
+  if (f.request_id().size() > 256 || f.request_id().find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("feedback.request_id: at most 256 characters, no NUL");
+  }
+  auto score = j.find("score");
+  if (score == j.end()) {
+    return absl::InvalidArgumentError(
+        "feedback.score: required (a number in [0,1], true/false or \"up\"/\"down\")");
+  }
+  if (score->is_boolean()) {
+    f.set_score(score->get<bool>() ? 1.0 : 0.0);
+  } else if (score->is_string()) {
+    const std::string s = score->get<std::string>();
+    if (s == "up") {
+      f.set_score(1.0);
+    } else if (s == "down") {
+      f.set_score(0.0);
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("feedback.score: \"", s, "\" is not \"up\" or \"down\""));
+    }
+  } else if (score->is_number()) {
+    const double v = score->get<double>();
+    if (!(v >= 0.0 && v <= 1.0)) {
+      return absl::InvalidArgumentError(absl::StrCat("feedback.score: must be in [0,1], got ", v));
+    }
+    f.set_score(v);
+  } else {
+    return absl::InvalidArgumentError(
+        "feedback.score: must be a number in [0,1], true/false or \"up\"/\"down\"");
+  }
+  auto comment = j.find("comment");
+  if (comment != j.end()) {
+    if (!comment->is_string()) {
+      return absl::InvalidArgumentError("feedback.comment: must be a string");
+    }
+    f.set_comment(comment->get<std::string>().substr(0, 2000));
+  }
+  return f;
+}
+
+namespace {
+
+std::optional<absl::Duration> OffsetOrNone(int64_t micros) {
+  if (micros < 0) return std::nullopt;
+  return absl::Microseconds(micros);
+}
+
+}  // namespace
+
+ExchangeFacts ClassifyExchange(const v1::Exchange& e, const compare::CompareOptions& options,
+                               std::optional<compare::ModelAnswer>* answer) {
+  ExchangeFacts f;
+  f.latency = OffsetOrNone(e.end_offset_micros());
+  f.ttft = OffsetOrNone(e.first_body_byte_offset_micros());
+  if (!e.request().body().empty() && !e.request().body_truncated()) {
+    absl::StatusOr<compare::RequestInfo> req = compare::ParseRequest(e.request().body());
+    if (req.ok()) f.request_model = req->model;
+  }
+  // No response at all: transport trouble (a mirrored call's client knows
+  // more, e.g. a timeout, and the engine takes its word for it).
+  if (e.status_code() == 0) {
+    f.outcome = OutcomeClass::kTransport;
+    return f;
+  }
+  f.outcome = rollout::OutcomeClassFromHttp(e.status_code());
+  const bool parseable = !e.response().body().empty() && !e.response().body_truncated();
+  if (parseable) {
+    absl::StatusOr<compare::ModelAnswer> a =
+        compare::ParseAnswer(e.response().body(), e.status_code());
+    if (a.ok()) {
+      f.response_model = a->model;
+      f.usage = a->usage;
+      if (f.outcome == OutcomeClass::kOk && (!a->stream_ok || a->error.has_value())) {
+        f.outcome = a->error.has_value() ? OutcomeClass::kServerError : OutcomeClass::kInvalidBody;
+      }
+      // Failed calls are not priced: a zero would flatter a failing model.
+      if (f.outcome == OutcomeClass::kOk) {
+        f.cost = compare::AnswerCost(*a, f.request_model, options);
+      }
+      if (answer != nullptr) *answer = std::move(*a);
+    } else if (f.outcome == OutcomeClass::kOk) {
+      f.outcome = OutcomeClass::kInvalidBody;
+    }
+  }
+  if (f.outcome == OutcomeClass::kOk && e.incomplete()) f.outcome = OutcomeClass::kInvalidBody;
+  return f;
+}
+
+namespace {
+
+// LiveContext is what a mirror result needs of the live exchange.
+struct LiveContext {
+  v1::Exchange live;
+  ExchangeFacts facts;
+  std::optional<compare::ModelAnswer> answer;
+};
+
+struct MirrorWork {
+  std::shared_ptr<const LiveContext> live;
+  MirrorResult result;
+};
+
+using WorkItem = std::variant<v1::Exchange, MirrorWork>;
+
+template <typename T>
+class FifoMap {  // a bounded map that forgets its oldest keys
+ public:
+  explicit FifoMap(size_t capacity) : capacity_(capacity) {}
+  T* Find(const std::string& key) {
+    auto it = map_.find(key);
+    return it == map_.end() ? nullptr : &it->second;
+  }
+  T& Put(const std::string& key) {
+    auto [it, inserted] = map_.try_emplace(key);
+    if (inserted) {
+      order_.push_back(key);
+      while (order_.size() > capacity_) {
+        map_.erase(order_.front());
+        order_.pop_front();
+      }
+    }
+    return map_[key];
+  }
+  void Erase(const std::string& key) { map_.erase(key); }  // order_ entry expires later
+  size_t size() const { return map_.size(); }
+
+ private:
+  size_t capacity_;
+  absl::flat_hash_map<std::string, T> map_;
+  std::deque<std::string> order_;
+};
+
+}  // namespace
+
+struct Engine::Impl {
+  Impl(EngineOptions o, rollout::Controller& c, storage::Store& s, const Clock& cl,
+       ShadowPort* sh, EngineObserver* ob)
+      : options(std::move(o)),
+        controller(c),
+        store(s),
+        clock(cl),
+        shadow(sh),
+        observer(ob),
+        noise(options.compare.noise_quantile, options.compare.noise_min_samples),
+        arms(options.arm_memory),
+        pending(options.pending_feedback_capacity) {}
+
+  void Handle(WorkItem item) {
+    if (auto* live = std::get_if<v1::Exchange>(&item)) {
+      HandleLive(std::move(*live));
+    } else {
+      HandleMirror(std::move(std::get<MirrorWork>(item)));
+    }
+  }
+
+  void HandleLive(v1::Exchange e) {
+    auto ctx = std::make_shared<LiveContext>();
+    ctx->facts = ClassifyExchange(e, options.compare, &ctx->answer);
+    const v1::RolloutState state = controller.State();
+    ctx->facts.stage_index = state.stage_index();
+    ctx->facts.weight_basis_points = state.weight_basis_points();
+    rollout::Outcome outcome;
+    outcome.status = ctx->facts.outcome;
+    outcome.latency = ctx->facts.latency;
+    outcome.ttft = ctx->facts.ttft;
+    outcome.cost = ctx->facts.cost;
+    outcome.request_id = e.request_id();
+    controller.RecordOutcome(e.arm(), outcome);
+
+    // Join feedback that arrived first.
+    std::vector<v1::Feedback> joined;
+    {
+      absl::MutexLock lock(&feedback_mu);
+      if (!e.request_id().empty()) {
+        arms.Put(e.request_id()) = e.arm();
+        if (std::vector<v1::Feedback>* waiting = pending.Find(e.request_id())) {
+          joined = std::move(*waiting);
+          pending.Erase(e.request_id());
+        }
+      }
+    }
+    storage::RecordBatch batch;
+    for (v1::Feedback& f : joined) {
+      f.set_arm(e.arm());
+      controller.RecordFeedback(e.arm(), f.score());
+      if (observer != nullptr) observer->OnFeedback(f);
+      batch.Add(std::move(f));
+      stats_feedback_joined.fetch_add(1);
+    }
+    batch.Add(e);
+    Write(std::move(batch));
+    if (observer != nullptr) observer->OnLiveExchange(e, ctx->facts);
+    stats_exchanges.fetch_add(1);
+
+    if (shadow != nullptr && !e.incomplete()) {
+      ctx->live = std::move(e);
+      std::shared_ptr<const LiveContext> shared = std::move(ctx);
+      shadow->MaybeMirror(shared->live, [this, shared](MirrorResult r) {
+        if (!queue->TrySubmit(MirrorWork{shared, std::move(r)})) {
+          stats_mirror_dropped.fetch_add(1);
+        }
+      });
+    }
+  }
+
+  void HandleMirror(MirrorWork w) {
+    stats_mirror_results.fetch_add(1);
+    const LiveContext& live = *w.live;
+    MirrorResult& r = w.result;
+    std::optional<compare::ModelAnswer> answer;
+    ExchangeFacts facts = ClassifyExchange(r.exchange, options.compare, &answer);
+    if (r.outcome != OutcomeClass::kOk) facts.outcome = r.outcome;  // the client knows best
+    facts.stage_index = live.facts.stage_index;
+    facts.weight_basis_points = live.facts.weight_basis_points;
+    if (r.kind == MirrorKind::kShadow && facts.cost.has_value() && shadow != nullptr) {
+      shadow->RecordShadowCost(*facts.cost);
+    }
+    if (observer != nullptr) observer->OnMirrorExchange(r, facts);
+
+    storage::RecordBatch batch;
+    batch.Add(r.exchange);
+    const bool both_answered = live.answer.has_value() && answer.has_value();
+    compare::CompareContext cc;
+    cc.request_id = live.live.request_id();
+    cc.time_unix_micros = absl::ToUnixMicros(clock.Now());
+    if (!live.live.request().body().empty()) {
+      absl::StatusOr<compare::RequestInfo> info = compare::ParseRequest(live.live.request().body());
+      if (info.ok()) cc.request = *info;
+    }
+    const compare::ModelAnswer live_answer =
+        live.answer.value_or(compare::ModelAnswer::FromError(
+            "unparseable", absl::StrCat("live answer: HTTP ", live.live.status_code())));
+    const compare::ModelAnswer copy_answer =
+        answer.value_or(compare::ModelAnswer::FromError(
+            r.exchange.error().empty() ? "unparseable" : "transport",
+            r.exchange.error().empty() ? absl::StrCat("HTTP ", r.exchange.status_code())
+                                       : r.exchange.error()));
+    auto micros = [](std::optional<absl::Duration> d) {
+      return d.has_value() ? absl::ToInt64Microseconds(*d) : 0;
+    };
+    if (r.kind == MirrorKind::kNoise) {
+      cc.production_latency_micros = micros(live.facts.latency);
+      cc.candidate_latency_micros = micros(facts.latency);
+      if (both_answered && live.facts.outcome == OutcomeClass::kOk &&
+          facts.outcome == OutcomeClass::kOk) {
+        v1::Comparison c = compare::Compare(live_answer, copy_answer, options.compare, cc);
+        absl::MutexLock lock(&noise_mu);
+        noise.Observe(c);
+        stats_noise.fetch_add(1);
+        if (observer != nullptr) observer->OnNoise(c, noise);
+      }
+      Write(std::move(batch));
+      return;
+    }
+    const bool reverse = r.kind == MirrorKind::kReverse;
+    // Production's answer on the left, the candidate's on the right.
+    const compare::ModelAnswer& prod = reverse ? copy_answer : live_answer;
+    const compare::ModelAnswer& cand = reverse ? live_answer : copy_answer;
+    const ExchangeFacts& prod_facts = reverse ? facts : live.facts;
+    const ExchangeFacts& cand_facts = reverse ? live.facts : facts;
+    cc.production_latency_micros = micros(prod_facts.latency);
+    cc.candidate_latency_micros = micros(cand_facts.latency);
+    cc.production_ttft_micros = micros(prod_facts.ttft);
+    cc.candidate_ttft_micros = micros(cand_facts.ttft);
+    cc.live_arm = reverse ? v1::ARM_CANDIDATE : v1::ARM_PRODUCTION;
+    v1::Comparison comparison;
+    {
+      absl::MutexLock lock(&noise_mu);
+      cc.noise = &noise;
+      comparison = compare::Compare(prod, cand, options.compare, cc);
+    }
+    rollout::ShadowComparison sc;
+    sc.compared = both_answered;
+    sc.major_diff = comparison.verdict() == v1::VERDICT_MAJOR_DIFF;
+    sc.candidate.status = cand_facts.outcome;
+    sc.candidate.latency = cand_facts.latency;
+    sc.candidate.ttft = cand_facts.ttft;
+    sc.candidate.cost = cand_facts.cost;
+    sc.candidate.request_id = live.live.request_id();
+    controller.RecordComparison(sc);
+    stats_comparisons.fetch_add(1);
+    if (observer != nullptr) observer->OnComparison(comparison);
+    batch.Add(std::move(comparison));
+    Write(std::move(batch));
+  }
+
+  void Write(storage::RecordBatch batch) {
+    absl::Status s = store.Write(std::move(batch));
+    if (!s.ok()) {
+      stats_store_failures.fetch_add(1);
+      LogStoreError(s);
+    }
+  }
+
+  void LogStoreError(const absl::Status& s) {
+    // One line per 100 failures, so a full disk does not flood the log.
+    if (stats_store_failures.load() % 100 == 1) {
+      std::fprintf(stderr, "understudy: storage write failed: %s\n", s.ToString().c_str());
+    }
+  }
+
+  EngineOptions options;
+  rollout::Controller& controller;
+  storage::Store& store;
+  const Clock& clock;
+  ShadowPort* shadow;
+  EngineObserver* observer;
+
+  absl::Mutex noise_mu;
+  compare::NoiseModel noise ABSL_GUARDED_BY(noise_mu);
+
+  absl::Mutex feedback_mu;
+  FifoMap<v1::Arm> arms ABSL_GUARDED_BY(feedback_mu);
+  FifoMap<std::vector<v1::Feedback>> pending ABSL_GUARDED_BY(feedback_mu);
+
+  absl::Mutex tick_mu;
+  absl::Time last_snapshot ABSL_GUARDED_BY(tick_mu) = absl::InfinitePast();
+
+  std::unique_ptr<BoundedQueue<WorkItem>> queue;
+  std::thread ticker;
+  absl::Notification stop_ticker;
+  std::atomic<bool> stopped{false};
+
+  std::atomic<int64_t> stats_exchanges{0}, stats_dropped{0}, stats_mirror_results{0},
+      stats_mirror_dropped{0}, stats_comparisons{0}, stats_noise{0}, stats_feedback_joined{0},
+      stats_feedback_pending{0}, stats_feedback_rejected{0}, stats_store_failures{0},
+      stats_ticks{0}, stats_tick_failures{0};
+};
+
+Engine::Engine(EngineOptions options, rollout::Controller& controller, storage::Store& store,
+               const Clock& clock, ShadowPort* shadow, EngineObserver* observer)
+    : impl_(std::make_unique<Impl>(std::move(options), controller, store, clock, shadow,
+                                   observer)) {
+  Impl* impl = impl_.get();
+  impl_->queue = std::make_unique<BoundedQueue<WorkItem>>(
+      impl_->options.queue_capacity, impl_->options.workers,
+      [impl](WorkItem item) { impl->Handle(std::move(item)); });
+}
+
+Engine::~Engine() { Stop(); }
+
+bool Engine::Submit(v1::Exchange&& exchange) {
+  if (impl_->queue->TrySubmit(std::move(exchange))) return true;
+  impl_->stats_dropped.fetch_add(1);
+  return false;
+}
+
+absl::Status Engine::SubmitFeedback(v1::Feedback f) {
+  if (f.request_id().empty()) {
+    impl_->stats_feedback_rejected.fetch_add(1);
+    return absl::InvalidArgumentError("feedback.request_id: required");
+  }
+  if (!(f.score() >= 0.0 && f.score() <= 1.0)) {
+    impl_->stats_feedback_rejected.fetch_add(1);
+    return absl::InvalidArgumentError(absl::StrCat("feedback.score: must be in [0,1]"));
+  }
+  if (f.time_unix_micros() == 0) f.set_time_unix_micros(absl::ToUnixMicros(impl_->clock.Now()));
+  std::optional<v1::Arm> arm;
+  {
+    absl::MutexLock lock(&impl_->feedback_mu);
+    if (v1::Arm* a = impl_->arms.Find(f.request_id())) arm = *a;
+  }
+  if (!arm.has_value()) {
+    // Perhaps stored before a restart.
+    absl::StatusOr<std::vector<v1::Exchange>> stored = impl_->store.GetExchanges(f.request_id());
+    if (stored.ok()) {
+      for (const v1::Exchange& e : *stored) {
+        if (e.source() == v1::SOURCE_LIVE && e.arm() != v1::ARM_UNSPECIFIED) arm = e.arm();
+      }
+    }
+  }
+  if (arm.has_value()) {
+    f.set_arm(*arm);
+    impl_->controller.RecordFeedback(*arm, f.score());
+    impl_->stats_feedback_joined.fetch_add(1);
+  } else {
+    absl::MutexLock lock(&impl_->feedback_mu);
+    impl_->pending.Put(f.request_id()).push_back(f);
+    impl_->stats_feedback_pending.fetch_add(1);
+  }
+  // Stored at once (unjoined if need be); a later join rewrites the same key.
+  absl::Status s = impl_->store.PutFeedback(f);
+  if (!s.ok()) {
+    impl_->stats_store_failures.fetch_add(1);
+    return s;
+  }
+  if (arm.has_value() && impl_->observer != nullptr) impl_->observer->OnFeedback(f);
+  return absl::OkStatus();
+}
+
+absl::Status Engine::SubmitFeedbackJson(std::string_view body, std::string_view source) {
+  absl::StatusOr<v1::Feedback> f = ParseFeedbackJson(body);
+  if (!f.ok()) {
+    impl_->stats_feedback_rejected.fetch_add(1);
+    return f.status();
+  }
+  f->set_source(std::string(source));
+  return SubmitFeedback(*std::move(f));
+}
+
+absl::StatusOr<v1::Decision> Engine::Tick() {
+  absl::StatusOr<v1::Decision> d = impl_->controller.Tick();
+  impl_->stats_ticks.fetch_add(1);
+  if (!d.ok()) {
+    impl_->stats_tick_failures.fetch_add(1);
+    return d.status();
+  }
+  const v1::HealthSnapshot health = impl_->controller.Health();
+  if (impl_->observer != nullptr) {
+    if (d->action() != "hold") impl_->observer->OnDecision(*d);
+    impl_->observer->OnTick(health.state(), health, *d);
+  }
+  bool due = false;
+  {
+    absl::MutexLock lock(&impl_->tick_mu);
+    const absl::Time now = impl_->clock.Now();
+    if (now - impl_->last_snapshot >= impl_->options.snapshot_interval || d->action() != "hold") {
+      impl_->last_snapshot = now;
+      due = true;
+    }
+  }
+  if (due) {
+    absl::Status s = impl_->store.PutHealth(health);
+    if (!s.ok()) impl_->stats_store_failures.fetch_add(1);
+  }
+  return d;
+}
+
+void Engine::StartTicker(absl::Duration interval) {
+  if (impl_->ticker.joinable()) return;
+  impl_->ticker = std::thread([this, interval] {
+    while (!impl_->stop_ticker.WaitForNotificationWithTimeout(interval)) {
+      absl::StatusOr<v1::Decision> d = Tick();
+      if (!d.ok()) {
+        std::fprintf(stderr, "understudy: judge tick failed: %s\n", d.status().ToString().c_str());
+      } else if (d->action() != "hold") {
+        std::fprintf(stderr, "understudy: %s by %s: %s (weight %.2f%% → %.2f%%)\n",
+                     d->action().c_str(), d->actor().c_str(), d->reason().c_str(),
+                     d->from().weight_basis_points() / 100.0,
+                     d->to().weight_basis_points() / 100.0);
+      }
+    }
+  });
+}
+
+void Engine::OnManualDecision(const v1::Decision& decision) {
+  if (impl_->observer != nullptr) impl_->observer->OnDecision(decision);
+  absl::Status s = impl_->store.PutHealth(impl_->controller.Health());
+  if (!s.ok()) impl_->stats_store_failures.fetch_add(1);
+}
+
+void Engine::WaitIdle() { impl_->queue->WaitIdle(); }
+
+void Engine::Stop() {
+  if (impl_->stopped.exchange(true)) return;
+  if (!impl_->stop_ticker.HasBeenNotified()) impl_->stop_ticker.Notify();
+  if (impl_->ticker.joinable()) impl_->ticker.join();
+  impl_->queue->Close();
+}
+
+EngineStats Engine::Stats() const {
+  EngineStats s;
+  s.exchanges = impl_->stats_exchanges.load();
+  s.exchanges_dropped = impl_->stats_dropped.load();
+  s.mirror_results = impl_->stats_mirror_results.load();
+  s.mirror_results_dropped = impl_->stats_mirror_dropped.load();
+  s.comparisons = impl_->stats_comparisons.load();
+  s.noise_comparisons = impl_->stats_noise.load();
+  s.feedback_joined = impl_->stats_feedback_joined.load();
+  s.feedback_pending = impl_->stats_feedback_pending.load();
+  s.feedback_rejected = impl_->stats_feedback_rejected.load();
+  s.store_failures = impl_->stats_store_failures.load();
+  s.ticks = impl_->stats_ticks.load();
+  s.tick_failures = impl_->stats_tick_failures.load();
+  return s;
+}
+
+const compare::NoiseModel& Engine::noise() const { return impl_->noise; }
+
+}  // namespace understudy::sidecar

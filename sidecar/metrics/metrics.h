@@ -1,0 +1,247 @@
+// sidecar/metrics/metrics.h
+// The sidecar's Prometheus metrics: live and shadow traffic per arm, shadow
+// client outcomes and budget, comparison verdicts and comparator scores, the
+// noise model, the rollout's phase, weight and health windows, every judge
+// gate's numbers, the ext_proc service's counters and the store's writes.
+// Serialize() renders them in the Prometheus text exposition format (0.0.4)
+// for GET /metrics.
+//
+// Example:
+//   metrics::Metrics metrics;
+//   // pipeline worker, once per finished exchange:
+//   metrics.ObserveExchange(v1::ARM_CANDIDATE, v1::SOURCE_LIVE, rollout::OutcomeClass::kOk,
+//                           absl::Milliseconds(840), absl::Milliseconds(120),
+//                           /*input_tokens=*/52, /*output_tokens=*/230, /*cost=*/0.0041);
+//   // after every judge tick:
+//   metrics.ObserveDecision(decision);
+//   metrics.SetRollout(controller.State(), controller.Health(), clock.Now());
+//   // just before every scrape (counters owned by other components):
+//   metrics.SyncExtProc(stats);
+//   metrics.SetShadowStats(counters);
+//   std::string body = metrics.Serialize();   // Content-Type: Metrics::kContentType
+//
+// Naming follows the Prometheus conventions: every name starts with
+// `understudy_`, carries its base unit (seconds, tokens as `_tokens_total`,
+// ratios 0..1 as `_ratio`), counters end in `_total`, money is in the
+// currency units of `compare.prices` (no unit suffix: Prometheus has no base
+// currency). Labels have low cardinality only: arm (production | candidate
+// | unknown), source (live | shadow | noise | eval | unknown), fixed enums,
+// and names chosen by the config or the code (gates, comparators, skip
+// reasons); each free-form label keeps at most kMaxLabelValues distinct
+// values (later ones are reported as "other") and 64 bytes. No request ids,
+// user ids or model names ever become labels.
+//
+// The series, by method:
+//   ObserveExchange
+//     understudy_requests_total{arm,source}                         counter
+//     understudy_errors_total{arm,source,class}                     counter
+//         class: server_error | timeout | transport | invalid_body — the
+//         classes the judge counts as errors (rollout::IsError), so
+//         sum(errors_total)/sum(requests_total) is the judge's error rate
+//     understudy_rejections_total{arm,source,class}                 counter
+//         class: throttled (429) | client_error (other 4xx); not errors
+//     understudy_request_duration_seconds{arm,source}               histogram 0.05..120 s
+//     understudy_ttft_seconds{arm,source}                           histogram 0.025..30 s
+//     understudy_tokens_total{arm,source,direction=input|output}    counter
+//     understudy_cost_total{arm,source}                             counter (currency)
+//   SetShadowStats
+//     understudy_shadow_requests_total{outcome=sent|completed|failed|timed_out|dropped}
+//     understudy_shadow_skipped_total{reason}                       counter
+//     understudy_shadow_budget_used                                 gauge (currency, this hour)
+//     understudy_shadow_budget_limit                                gauge (currency/hour; 0 = none)
+//     understudy_shadow_queued, understudy_shadow_in_flight         gauges
+//   ObserveComparison
+//     understudy_comparisons_total{verdict}                         counter
+//         verdict: equivalent | minor_diff | major_diff | candidate_error |
+//                  production_error | both_error | unspecified
+//     understudy_comparator_score{comparator}                       histogram 0..1
+//   SetNoiseLevel
+//     understudy_noise_level{comparator}                            gauge
+//   SetRollout
+//     understudy_rollout_phase{phase}                               gauge, one-hot
+//         phase: shadow | canary | paused | promoted | rolled_back
+//     understudy_rollout_stage_index                                gauge
+//     understudy_rollout_weight_ratio                               gauge 0..1 of live traffic
+//     understudy_rollout_stage_age_seconds                          gauge
+//     understudy_rollout_rollbacks                                  gauge (state.rollbacks)
+//     understudy_rollout_version                                    gauge (state.version)
+//     understudy_rollout_health_requests{arm,source,window}         gauge
+//     understudy_rollout_health_error_ratio{arm,source,window}      gauge
+//     understudy_rollout_health_latency_p95_seconds{arm,source}     gauge
+//     understudy_rollout_health_ttft_p95_seconds{arm,source}        gauge
+//     understudy_rollout_health_satisfaction_mean{arm,source}       gauge 0..1
+//     understudy_rollout_health_cost_per_request{arm,source}        gauge (currency)
+//     understudy_rollout_health_agreement_ratio{arm,source}         gauge 0..1
+//         window: stage (since the stage started) | recent (sliding).
+//         {arm="production",source="live"}, {arm="candidate",source="live"}
+//         and {arm="candidate",source="shadow"} (the shadow calls). A series
+//         is absent while its window has no data (no requests, no feedback,
+//         no cost, no comparisons) instead of reporting a false 0.
+//   ObserveDecision
+//     understudy_rollout_decisions_total{action,actor_kind=judge|operator}
+//         action: promote | rollback | pause | resume | set_weight | hold | other
+//   SetGateEvaluations (and ObserveDecision when the decision has gates)
+//     understudy_gate_value{gate,arm=production|candidate}          gauge
+//     understudy_gate_threshold{gate}                               gauge
+//     understudy_gate_statistic{gate,statistic}                     gauge
+//     understudy_gate_bound{gate}                                   gauge
+//     understudy_gate_samples{gate,arm}                             gauge
+//     understudy_gate_outcome{gate,outcome=pass|fail|inconclusive}  gauge, one-hot
+//         Values are in each gate's own unit, as in v1::GateEvaluation
+//         (e.g. the latency gates in milliseconds). Gates missing from the
+//         latest evaluation lose their series.
+//   SyncExtProc / ObserveStreamDuration
+//     understudy_extproc_streams_total, understudy_extproc_streams_active,
+//     understudy_extproc_streams_cancelled_total,
+//     understudy_extproc_messages_total, understudy_extproc_replies_total,
+//     understudy_extproc_observability_messages_total,
+//     understudy_extproc_spurious_messages_total,
+//     understudy_extproc_malformed_messages_total,
+//     understudy_extproc_unknown_messages_total,
+//     understudy_extproc_routes_total{arm},
+//     understudy_capture_bodies_truncated_total,
+//     understudy_exchange_queue_submitted_total,
+//     understudy_exchange_queue_drops_total,
+//     understudy_feedback_requests_total                            counters
+//     understudy_extproc_stream_duration_seconds                    histogram 0.005..300 s
+//   SetStoreStats
+//     understudy_store_records_written_total, understudy_store_write_failures_total
+//
+// Counters fed with absolute values owned by another component (SyncExtProc,
+// SetShadowStats, SetStoreStats) are advanced by the delta since the last
+// call, so they never decrease. When a source value goes down (its owner
+// restarted), the new value is taken as the increase since that restart,
+// the way Prometheus itself treats a counter reset.
+//
+// Thread safety: every method may be called concurrently from any thread.
+// ObserveExchange takes one short lock and does O(1) work.
+#ifndef UNDERSTUDY_SIDECAR_METRICS_METRICS_H_
+#define UNDERSTUDY_SIDECAR_METRICS_METRICS_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "rollout/rollout.h"
+#include "sidecar/stats.h"
+#include "understudy/v1/compare.pb.h"
+#include "understudy/v1/exchange.pb.h"
+#include "understudy/v1/rollout.pb.h"
+
+namespace prometheus {
+class Registry;
+}  // namespace prometheus
+
+namespace understudy::metrics {
+
+// ShadowCounters is a plain copy of the shadow client's and mirror's
+// counters (absolute values since they started; negative values count as
+// 0); the engine fills it from shadow::ShadowStats.
+struct ShadowCounters {
+  int64_t sent = 0;       // requests handed to the upstream
+  int64_t completed = 0;  // got to an end (any status)
+  int64_t failed = 0;     // of completed, rollout::IsError(outcome)
+  int64_t timed_out = 0;  // of failed, timeouts
+  int64_t dropped = 0;    // TrySend refused: queue full
+  // Live exchanges not mirrored, by Mirror::Plan::skip_reason ("sample",
+  // "path", "method", "header", "budget", ...).
+  std::map<std::string, int64_t> skipped_by_reason;
+  // Exchanges not mirrored because the hourly budget was spent; exported as
+  // understudy_shadow_skipped_total{reason="budget"} (when
+  // skipped_by_reason also has "budget", the larger of the two is used).
+  int64_t over_budget = 0;
+  double budget_used = 0;   // currency units spent over the last hour
+  double budget_limit = 0;  // currency units per hour; 0 = unlimited
+  int64_t queued = 0;       // gauge: waiting to be sent
+  int64_t in_flight = 0;    // gauge: being sent
+};
+
+class Metrics {
+ public:
+  // Content type of Serialize()'s output.
+  static constexpr char kContentType[] = "text/plain; version=0.0.4; charset=utf-8";
+  // At most this many distinct values per free-form label (gate,
+  // comparator, statistic, skip reason); later values become "other".
+  static constexpr size_t kMaxLabelValues = 32;
+
+  // Creates every metric family on a registry of its own.
+  Metrics();
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  // ObserveExchange counts one finished exchange of `arm` from `source`.
+  // `latency` is the whole exchange, `ttft` the time to the first body byte
+  // (absent or negative → not observed); tokens below 0 count as 0; `cost`
+  // in currency units (absent, negative or NaN → not counted). 429 and
+  // other 4xx go to understudy_rejections_total, the error classes to
+  // understudy_errors_total; requests_total counts all.
+  void ObserveExchange(understudy::v1::Arm arm, understudy::v1::ExchangeSource source,
+                       rollout::OutcomeClass cls, std::optional<absl::Duration> latency,
+                       std::optional<absl::Duration> ttft, int64_t input_tokens,
+                       int64_t output_tokens, std::optional<double> cost);
+  // Same with the source by name: "live", "shadow", "noise" or "eval"
+  // (anything else is reported as source="unknown").
+  void ObserveExchange(understudy::v1::Arm arm, std::string_view source, rollout::OutcomeClass cls,
+                       std::optional<absl::Duration> latency, std::optional<absl::Duration> ttft,
+                       int64_t input_tokens, int64_t output_tokens, std::optional<double> cost);
+
+  // SetShadowStats syncs the shadow client's counters (by delta) and sets
+  // the budget gauges.
+  void SetShadowStats(const ShadowCounters& counters);
+
+  // ObserveComparison counts the verdict and observes every applicable
+  // comparator's score (scores are clamped to [0, 1]; NaN is skipped).
+  void ObserveComparison(const understudy::v1::Comparison& comparison);
+
+  // SetNoiseLevel sets the noise model's level for `comparator` (e.g. the
+  // mean production-vs-production score gap). NaN/inf are ignored.
+  void SetNoiseLevel(std::string_view comparator, double value);
+
+  // SetRollout publishes the rollout state and the judge's health windows.
+  // `now` gives the stage age. Call it after every tick and every manual
+  // command.
+  void SetRollout(const understudy::v1::RolloutState& state,
+                  const understudy::v1::HealthSnapshot& health, absl::Time now);
+
+  // ObserveDecision counts the decision (actor "judge" → actor_kind=judge,
+  // anyone else → operator) and, when it carries gates, publishes them as
+  // SetGateEvaluations does.
+  void ObserveDecision(const understudy::v1::Decision& decision);
+
+  // SetGateEvaluations replaces the published gate evaluations with these;
+  // gates not in `gates` lose their series.
+  void SetGateEvaluations(const std::vector<understudy::v1::GateEvaluation>& gates);
+
+  // SyncExtProc syncs the ext_proc service's counters (by delta) and the
+  // active-streams gauge.
+  void SyncExtProc(const sidecar::ExtProcStats& stats);
+
+  // ObserveStreamDuration observes one ext_proc stream's lifetime
+  // (negative → ignored).
+  void ObserveStreamDuration(absl::Duration duration);
+
+  // SetStoreStats syncs the store's absolute counters (by delta).
+  void SetStoreStats(uint64_t records_written, uint64_t write_failures);
+
+  // Serialize renders every metric in the Prometheus text format 0.0.4.
+  std::string Serialize() const;
+
+  // registry exposes the registry, e.g. to add process metrics or serve it
+  // with prometheus-cpp's own Exposer. Owned by this object.
+  prometheus::Registry& registry() { return *registry_; }
+
+ private:
+  struct Impl;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace understudy::metrics
+
+#endif  // UNDERSTUDY_SIDECAR_METRICS_METRICS_H_

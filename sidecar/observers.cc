@@ -1,0 +1,61 @@
+#include "sidecar/observers.h"
+
+#include <string>
+
+namespace understudy::sidecar {
+
+namespace v1 = understudy::v1;
+
+void MetricsObserver::OnLiveExchange(const v1::Exchange& live, const ExchangeFacts& f) {
+  metrics_.ObserveExchange(live.arm(), v1::SOURCE_LIVE, f.outcome, f.latency, f.ttft,
+                           f.usage.input_tokens, f.usage.output_tokens, f.cost);
+  if (live.end_offset_micros() >= 0) {
+    metrics_.ObserveStreamDuration(absl::Microseconds(live.end_offset_micros()));
+  }
+}
+
+void MetricsObserver::OnMirrorExchange(const MirrorResult& copy, const ExchangeFacts& f) {
+  metrics_.ObserveExchange(copy.exchange.arm(), copy.exchange.source(), f.outcome, f.latency,
+                           f.ttft, f.usage.input_tokens, f.usage.output_tokens, f.cost);
+}
+
+void MetricsObserver::OnComparison(const v1::Comparison& c) { metrics_.ObserveComparison(c); }
+
+void MetricsObserver::OnNoise(const v1::Comparison& c, const compare::NoiseModel& noise) {
+  for (const v1::ComparatorScore& s : c.scores()) {
+    std::optional<double> level = noise.NoiseLevel(s.name(), "");
+    if (level.has_value()) metrics_.SetNoiseLevel(s.name(), *level);
+  }
+}
+
+void MetricsObserver::OnDecision(const v1::Decision& d) { metrics_.ObserveDecision(d); }
+
+void MetricsObserver::OnTick(const v1::RolloutState& state, const v1::HealthSnapshot& health,
+                             const v1::Decision& last_tick) {
+  std::vector<v1::GateEvaluation> gates(last_tick.gates().begin(), last_tick.gates().end());
+  metrics_.SetGateEvaluations(gates);
+  metrics_.SetRollout(state, health, absl::Now());
+}
+
+void TracingObserver::OnLiveExchange(const v1::Exchange& live, const ExchangeFacts& f) {
+  telemetry::ExchangeInfo info;
+  info.stage_index = f.stage_index;
+  info.weight_percent = f.weight_basis_points / 100.0;
+  info.request_model = f.request_model;
+  info.response_model = f.response_model;
+  info.input_tokens = f.usage.input_tokens;
+  info.output_tokens = f.usage.output_tokens;
+  info.outcome = std::string(telemetry::OutcomeClassName(f.outcome));
+  info.cost = f.cost.value_or(-1);
+  tracer_.OnExchange(live, info);
+}
+
+void TracingObserver::OnMirrorExchange(const MirrorResult& copy, const ExchangeFacts& f) {
+  tracer_.OnShadow(copy.exchange);
+}
+
+void TracingObserver::OnComparison(const v1::Comparison& c) { tracer_.OnComparison(c); }
+
+void TracingObserver::OnDecision(const v1::Decision& d) { tracer_.OnDecision(d); }
+
+}  // namespace understudy::sidecar

@@ -1,0 +1,51 @@
+// sidecar/observers.h
+// EngineObservers that publish what the engine learns: Prometheus metrics
+// and OpenTelemetry traces. Both are quick and never block (the metrics take
+// short locks; the tracer enqueues to a bounded exporter queue).
+//
+// Example:
+//   metrics::Metrics metrics;
+//   MetricsObserver metrics_observer(metrics);
+//   TracingObserver tracing(*tracer);
+//   fan_out.Add(&metrics_observer);
+//   fan_out.Add(&tracing);
+#ifndef UNDERSTUDY_SIDECAR_OBSERVERS_H_
+#define UNDERSTUDY_SIDECAR_OBSERVERS_H_
+
+#include "sidecar/engine.h"
+#include "sidecar/metrics/metrics.h"
+#include "sidecar/telemetry/tracer.h"
+
+namespace understudy::sidecar {
+
+class MetricsObserver final : public EngineObserver {
+ public:
+  explicit MetricsObserver(metrics::Metrics& metrics) : metrics_(metrics) {}
+  void OnLiveExchange(const understudy::v1::Exchange& live, const ExchangeFacts& facts) override;
+  void OnMirrorExchange(const MirrorResult& copy, const ExchangeFacts& facts) override;
+  void OnComparison(const understudy::v1::Comparison& comparison) override;
+  void OnNoise(const understudy::v1::Comparison& c, const compare::NoiseModel& noise) override;
+  void OnDecision(const understudy::v1::Decision& decision) override;
+  void OnTick(const understudy::v1::RolloutState& state,
+              const understudy::v1::HealthSnapshot& health,
+              const understudy::v1::Decision& last_tick) override;
+
+ private:
+  metrics::Metrics& metrics_;
+};
+
+class TracingObserver final : public EngineObserver {
+ public:
+  explicit TracingObserver(telemetry::Tracer& tracer) : tracer_(tracer) {}
+  void OnLiveExchange(const understudy::v1::Exchange& live, const ExchangeFacts& facts) override;
+  void OnMirrorExchange(const MirrorResult& copy, const ExchangeFacts& facts) override;
+  void OnComparison(const understudy::v1::Comparison& comparison) override;
+  void OnDecision(const understudy::v1::Decision& decision) override;
+
+ private:
+  telemetry::Tracer& tracer_;
+};
+
+}  // namespace understudy::sidecar
+
+#endif  // UNDERSTUDY_SIDECAR_OBSERVERS_H_

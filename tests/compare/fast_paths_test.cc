@@ -1,0 +1,424 @@
+// Tests that pin the fast paths of compare/ (issue #3) to straightforward
+// reference implementations written here, so the fast code cannot drift:
+// chrF (radix-sorted packed n-grams and the hash fallback), normalised
+// equality without allocation, the 8-byte token hash, salient tokens from
+// shared tokens, and Compare's self-equivalence and determinism.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "compare/compare.h"
+#include "compare/text_diff.h"
+#include "tests/common/test_util.h"
+
+namespace understudy::compare {
+namespace {
+
+using internal::Chrf;
+
+// ------------------------------------------------------ reference chrF --
+
+bool RefSpace(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+// Characters of a UTF-8 text, one code point per valid sequence (shortest
+// form, no surrogates, <= U+10FFFF); any other byte is a character of its
+// own, written 0x110000 + byte.
+std::vector<uint32_t> RefChars(const std::string& text, bool case_sensitive) {
+  std::vector<uint32_t> out;
+  size_t i = 0;
+  while (i < text.size()) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      if (RefSpace(c)) continue;
+      out.push_back(!case_sensitive && c >= 'A' && c <= 'Z' ? c + 32u : c);
+      continue;
+    }
+    int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 0;
+    uint32_t cp = len == 4 ? c & 0x07u : len == 3 ? c & 0x0Fu : c & 0x1Fu;
+    bool ok = len > 0 && i + len <= text.size();
+    for (int k = 1; ok && k < len; ++k) {
+      const unsigned char d = static_cast<unsigned char>(text[i + k]);
+      ok = (d & 0xC0) == 0x80;
+      cp = (cp << 6) | (d & 0x3Fu);
+    }
+    const uint32_t min_cp = len == 2 ? 0x80 : len == 3 ? 0x800 : 0x10000;
+    ok = ok && cp >= min_cp && cp <= 0x10FFFF && !(cp >= 0xD800 && cp <= 0xDFFF);
+    if (ok) {
+      out.push_back(cp);
+      i += len;
+    } else {
+      out.push_back(0x110000u + c);
+      ++i;
+    }
+  }
+  return out;
+}
+
+// chrF by the book: count every n-gram of each order in a std::map.
+double RefChrf(const std::string& a_text, const std::string& b_text, int order, double beta,
+               bool case_sensitive) {
+  const std::vector<uint32_t> a = RefChars(a_text, case_sensitive);
+  const std::vector<uint32_t> b = RefChars(b_text, case_sensitive);
+  if (a.empty() && b.empty()) return 1.0;
+  if (a.empty() || b.empty()) return 0.0;
+  order = std::clamp(order, 1, 12);
+  double p_sum = 0, r_sum = 0;
+  int orders = 0;
+  for (int n = 1; n <= order; ++n) {
+    std::map<std::vector<uint32_t>, int64_t> ca, cb;
+    int64_t total_a = 0, total_b = 0;
+    for (size_t i = 0; i + n <= a.size(); ++i, ++total_a) {
+      ++ca[std::vector<uint32_t>(a.begin() + i, a.begin() + i + n)];
+    }
+    for (size_t i = 0; i + n <= b.size(); ++i, ++total_b) {
+      ++cb[std::vector<uint32_t>(b.begin() + i, b.begin() + i + n)];
+    }
+    int64_t match = 0;
+    for (const auto& [gram, count] : ca) {
+      auto it = cb.find(gram);
+      if (it != cb.end()) match += std::min(count, it->second);
+    }
+    if (total_a == 0 && total_b == 0) continue;
+    ++orders;
+    if (total_b > 0) p_sum += static_cast<double>(match) / static_cast<double>(total_b);
+    if (total_a > 0) r_sum += static_cast<double>(match) / static_cast<double>(total_a);
+  }
+  if (orders == 0) return 1.0;
+  const double p = p_sum / orders, r = r_sum / orders;
+  if (p == 0 && r == 0) return 0.0;
+  const double b2 = beta * beta;
+  return (1 + b2) * p * r / (b2 * p + r);
+}
+
+std::string Utf8(uint32_t cp) {
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | (cp >> 18));
+    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return s;
+}
+
+// Random text over `alphabet` code points starting at `first`, with spaces.
+std::string RandomText(std::mt19937& rng, size_t chars, uint32_t first, uint32_t alphabet) {
+  std::string s;
+  for (size_t i = 0; i < chars; ++i) {
+    if (rng() % 6 == 0) {
+      s += ' ';
+    } else {
+      s += Utf8(first + rng() % alphabet);
+    }
+  }
+  return s;
+}
+
+// A small worked example: orders 1 and 2 of "abc" / "abd" match 2/3 and
+// 1/2, so P = R = F = 7/12.
+TEST(ChrfTest, WorkedExample) {
+  EXPECT_DOUBLE_EQ(Chrf("abc", "abd", 2, 1), 7.0 / 12);
+  EXPECT_DOUBLE_EQ(RefChrf("abc", "abd", 2, 1, true), 7.0 / 12);
+  // Whitespace is removed before n-grams are taken; empty texts.
+  EXPECT_DOUBLE_EQ(Chrf("a b c", "abd", 2, 1), 7.0 / 12);
+  EXPECT_DOUBLE_EQ(Chrf(" \n", "\t", 6, 2), 1.0);
+  EXPECT_DOUBLE_EQ(Chrf("", "x", 6, 2), 0.0);
+}
+
+// Hand-picked pairs, including case, short texts, repeats and non-ASCII.
+TEST(ChrfTest, MatchesReferenceOnPinnedPairs) {
+  const std::vector<std::pair<std::string, std::string>> pairs = {
+      {"the cat sat on the mat", "the cat sat on a mat"},
+      {"The capital of France is Paris.", "Paris is the capital of France."},
+      {"Hello World", "hello world"},
+      {"aaaaaaaaaaaa", "aaaa"},
+      {"abababababab", "babababa"},
+      {"ab", "abcdefghijkl"},
+      {"x", "y"},
+      {"caf\xC3\xA9 cr\xC3\xA8me", "cafe creme"},                       // é è vs e
+      {"\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E", "\xE6\x97\xA5\xE6\x9C\xAC"},  // 日本語 / 日本
+      {"rocket \xF0\x9F\x9A\x80!", "rocket \xF0\x9F\x9A\x81!"},       // 4-byte emoji
+      {"bad \xFF\xFE bytes \xC3", "bad \xFF bytes \xC3\xA9"},           // invalid UTF-8
+      {"\xE0\x80\xAF overlong", "/ overlong"},
+      {"Line one.\n\nLine  two:\t1,250.50 EUR", "line one. line two: 1,250.5 eur"},
+  };
+  for (const auto& [a, b] : pairs) {
+    for (bool cs : {true, false}) {
+      for (int order : {1, 2, 3, 6, 12}) {
+        for (double beta : {1.0, 2.0}) {
+          EXPECT_DOUBLE_EQ(Chrf(a, b, order, beta, cs), RefChrf(a, b, order, beta, cs))
+              << "\"" << a << "\" vs \"" << b << "\" order " << order << " beta " << beta
+              << " cs " << cs;
+        }
+      }
+    }
+  }
+}
+
+// Random texts over small alphabets (many repeated n-grams), ASCII and
+// not, of every length from empty to a few thousand characters.
+TEST(ChrfTest, MatchesReferenceOnRandomTexts) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    const uint32_t first = trial % 3 == 0 ? 'a' : trial % 3 == 1 ? 0xE9 : 0x4E00;
+    const uint32_t alphabet = 1 + rng() % 12;
+    const size_t len_a = rng() % (trial < 150 ? 40 : 3000);
+    std::string a = RandomText(rng, len_a, first, alphabet);
+    // b: a mutated copy or an independent text.
+    std::string b;
+    if (rng() % 2 == 0) {
+      b = a;
+      for (int k = 0; k < 5 && !b.empty(); ++k) b[rng() % b.size()] = 'a' + rng() % 4;
+    } else {
+      b = RandomText(rng, rng() % 50, first, alphabet);
+    }
+    const int order = 1 + static_cast<int>(rng() % 8);
+    ASSERT_DOUBLE_EQ(Chrf(a, b, order, 2, false), RefChrf(a, b, order, 2, false))
+        << "trial " << trial;
+  }
+}
+
+// More than 1023 distinct characters (or long orders) cannot be packed in
+// 64 bits and take the hash-table path; it must agree as well.
+TEST(ChrfTest, LargeAlphabetsAndLongOrdersMatchReference) {
+  std::mt19937 rng(11);
+  std::string a = RandomText(rng, 3000, 0x4E00, 2500);
+  std::string b = a.substr(0, a.size() / 2) + RandomText(rng, 800, 0x4E00, 2500);
+  EXPECT_DOUBLE_EQ(Chrf(a, b, 6, 2), RefChrf(a, b, 6, 2, true));
+  std::string c = RandomText(rng, 2000, 'a', 26);
+  std::string d = c.substr(100) + c.substr(0, 100);
+  for (int order : {7, 9, 12}) {
+    EXPECT_DOUBLE_EQ(Chrf(c, d, order, 2), RefChrf(c, d, order, 2, true)) << order;
+  }
+}
+
+// A text of over a million characters (whose scratch buffers are released
+// afterwards) scores 1 against itself, and later calls are unaffected.
+TEST(ChrfTest, HugeTextThenSmallOnes) {
+  std::mt19937 rng(13);
+  const std::string huge = RandomText(rng, 1200000, 'a', 26);
+  EXPECT_DOUBLE_EQ(Chrf(huge, huge, 6, 2), 1.0);
+  EXPECT_GT(Chrf(huge, huge.substr(1000), 6, 2), 0.99);
+  const std::string a = "the cat sat on the mat", b = "the cat sat on a mat";
+  EXPECT_DOUBLE_EQ(Chrf(a, b, 6, 2), RefChrf(a, b, 6, 2, true));
+}
+
+// Compare feeds raw texts with case folding; that equals chrF of the
+// normalised texts, as before.
+TEST(ChrfTest, FoldingEqualsChrfOfNormalisedText) {
+  const std::string a = "  The Quick\tBrown  FOX jumps\n over the lazy dog. ";
+  const std::string b = "the quick brown fox jumped over a lazy Dog!";
+  EXPECT_DOUBLE_EQ(Chrf(a, b, 6, 2, false),
+                   Chrf(internal::NormaliseText(a, false), internal::NormaliseText(b, false), 6, 2));
+}
+
+// ----------------------------------------------- normalisation, tokens --
+
+TEST(NormalisedEqualTest, AgreesWithNormaliseText) {
+  std::mt19937 rng(3);
+  const char kChars[] = {'a', 'A', 'b', 'B', ' ', '\n', '\t', '.', '\xC3', '\xA9'};
+  for (int trial = 0; trial < 3000; ++trial) {
+    std::string a, b;
+    for (size_t k = rng() % 8; k > 0; --k) a += kChars[rng() % sizeof(kChars)];
+    for (size_t k = rng() % 8; k > 0; --k) b += kChars[rng() % sizeof(kChars)];
+    for (bool cs : {true, false}) {
+      ASSERT_EQ(internal::NormalisedEqual(a, b, cs),
+                internal::NormaliseText(a, cs) == internal::NormaliseText(b, cs))
+          << "\"" << a << "\" vs \"" << b << "\" cs " << cs;
+    }
+  }
+  EXPECT_TRUE(internal::NormalisedEqual("  Hello \n World ", "hello world", false));
+  EXPECT_FALSE(internal::NormalisedEqual("Hello World", "hello world", true));
+  EXPECT_FALSE(internal::NormalisedEqual("helloworld", "hello world", false));
+}
+
+// Tokenize hashes with whole 8-byte loads inside the text; Intern hashes
+// the token bytes alone. Both must give the same ids, folded the same way.
+TEST(InternerTest, TokenizeAndInternAgreeAndFoldCase) {
+  const std::string text =
+      "Internationalisation INTERNATIONALISATION internationalisation x Y y 1,250.50 don't "
+      "DON'T abcdefgh ABCDEFGH abcdefghi ABCDEFGHI caf\xC3\xA9 CAF\xC3\xA9 end";
+  internal::Interner by_tokenize(false);
+  std::vector<internal::Token> tokens = internal::Tokenize(text, by_tokenize);
+  internal::Interner by_intern(false);
+  for (const internal::Token& t : tokens) {
+    EXPECT_EQ(by_intern.Intern(std::string_view(text).substr(t.begin, t.size)), t.id)
+        << text.substr(t.begin, t.size);
+  }
+  EXPECT_EQ(tokens[0].id, tokens[1].id);
+  EXPECT_EQ(tokens[1].id, tokens[2].id);
+  internal::Interner cs(true);
+  EXPECT_NE(cs.Intern("abcdefghi"), cs.Intern("ABCDEFGHI"));
+  EXPECT_EQ(cs.Intern("abcdefghi"), cs.Intern("abcdefghi"));
+}
+
+// Tokens of the same length up to 8 bytes never collide: all 2-byte strings get distinct
+// ids, in first-seen order.
+TEST(InternerTest, ShortTokensGetDistinctDenseIds) {
+  internal::Interner in(true);
+  uint32_t expected = 0;
+  for (int x = 0; x < 256; ++x) {
+    for (int y = 0; y < 256; ++y) {
+      const char s[2] = {static_cast<char>(x), static_cast<char>(y)};
+      ASSERT_EQ(in.Intern(std::string_view(s, 2)), expected++);
+    }
+  }
+  EXPECT_EQ(in.size(), 65536u);
+  EXPECT_EQ(in.Intern(std::string_view("\0\0", 2)), 0u);
+}
+
+// Salient tokens from the shared tokens equal those of a fresh scan.
+TEST(SalientTest, SharedTokensGiveTheSameSalientTokens) {
+  for (const std::string& text :
+       {std::string("The meeting is in Paris at 36 Rue Cler on March 3. See https://ex.com/a, "
+                    "call `parse_config` and fooBar() but NOT never shouldn't. "
+                    "However\nThe Supercalifragilisticexpialidocious WASN'T there."),
+        std::string("")}) {
+    internal::Interner in(false);
+    std::vector<internal::Token> tokens = internal::Tokenize(text, in);
+    std::vector<internal::Salient> shared = internal::ExtractSalient(text, tokens, false);
+    std::vector<internal::Salient> fresh = internal::ExtractSalient(text, false);
+    ASSERT_EQ(shared.size(), fresh.size());
+    for (size_t i = 0; i < shared.size(); ++i) {
+      EXPECT_EQ(shared[i].kind, fresh[i].kind);
+      EXPECT_EQ(shared[i].key, fresh[i].key);
+      EXPECT_EQ(shared[i].display, fresh[i].display);
+      EXPECT_EQ(shared[i].begin, fresh[i].begin);
+    }
+  }
+  // Long tokens skip the stopword test but still end in "n't".
+  std::vector<internal::Salient> s = internal::ExtractSalient(
+      "However we won't go to Paris. The Supercalifragilisticexpialidocious hasn't "
+      "Supercalifragilisticexpialidocisn't",
+      false);
+  std::vector<std::string> keys;
+  for (const auto& x : s) keys.push_back(x.key);
+  EXPECT_THAT(keys, ::testing::ElementsAre("won't", "paris", "supercalifragilisticexpialidocious",
+                                           "hasn't", "supercalifragilisticexpialidocisn't"));
+}
+
+// Repeated keys match in order of appearance; leftovers are reported.
+TEST(SalientTest, DiffMatchesRepeatedKeysAsAMultiset) {
+  auto a = internal::ExtractSalient("Paris 3 Paris 4 Lyon 3", false);
+  auto b = internal::ExtractSalient("Paris 3 3 Nice", false);
+  internal::SalientDiff d = internal::DiffSalient(a, b, 1e-9);
+  std::vector<std::string> only_a, only_b;
+  for (const auto& x : d.only_a) only_a.push_back(x.display + "@" + std::to_string(x.begin));
+  for (const auto& x : d.only_b) only_b.push_back(x.display);
+  EXPECT_THAT(only_a, ::testing::ElementsAre("Paris@8", "4@14", "Lyon@16"));
+  EXPECT_THAT(only_b, ::testing::ElementsAre("Nice"));
+}
+
+// ---------------------------------------------------------------- Compare --
+
+ModelAnswer Answer(std::string text) {
+  ModelAnswer a;
+  a.text = std::move(text);
+  a.finish_reason = "stop";
+  a.model = "gpt-4o";
+  return a;
+}
+
+std::vector<std::string> Corpus() {
+  std::mt19937 rng(5);
+  std::vector<std::string> out = {
+      "The capital of France is Paris. It lies on the Seine.",
+      "Die Hauptstadt von Frankreich ist Paris. Sie liegt an der Seine, gr\xC3\xB6\xC3\x9F"
+      "er als Lyon.",
+      "\xE5\xB7\xB4\xE9\xBB\x8E\xE6\x98\xAF\xE6\xB3\x95\xE5\x9B\xBD\xE7\x9A\x84\xE9\xA6\x96"
+      "\xE9\x83\xBD\xE3\x80\x82",
+      "Call `get_weather(city)` with https://api.example.com/v1?q=1 and wait 30s.",
+      "",
+  };
+  const char* words[] = {"the", "model", "Paris", "answer", "42", "not", "3.14", "fooBar",
+                         "\xC3\xA9t\xC3\xA9", ".", ",", "\n\n", "Seine", "refund", "days"};
+  for (int k = 0; k < 6; ++k) {
+    std::string s;
+    for (int i = 0; i < 1000; ++i) (s += words[rng() % 15]) += ' ';
+    out.push_back(s);
+  }
+  return out;
+}
+
+// Compare(x, x) is equivalent with every score 1, however the text looks.
+TEST(CompareFastPathsTest, SelfComparisonStaysEquivalent) {
+  CompareOptions options;
+  ASSERT_OK(CompileRefusalPatterns(&options));
+  for (const std::string& text : Corpus()) {
+    for (bool cs : {false, true}) {
+      options.case_sensitive = cs;
+      ModelAnswer a = Answer(text);
+      understudy::v1::Comparison c = Compare(a, a, options, CompareContext{});
+      EXPECT_EQ(c.verdict(), understudy::v1::VERDICT_EQUIVALENT) << text.substr(0, 40);
+      for (const auto& s : c.scores()) {
+        EXPECT_DOUBLE_EQ(s.score(), 1.0) << s.name() << " on " << text.substr(0, 40);
+      }
+      EXPECT_EQ(c.findings_size(), 0);
+    }
+  }
+}
+
+// Outputs are byte-identical whatever ran before on the thread (scratch
+// buffers are reused) and on other threads at the same time.
+TEST(CompareFastPathsTest, OutputsAreDeterministicAcrossCallsAndThreads) {
+  CompareOptions options;
+  ASSERT_OK(CompileRefusalPatterns(&options));
+  const std::vector<std::string> corpus = Corpus();
+  auto all_pairs = [&] {
+    std::vector<std::string> out;
+    for (const std::string& p : corpus) {
+      for (const std::string& c : corpus) {
+        out.push_back(Compare(Answer(p), Answer(c), options, CompareContext{}).SerializeAsString());
+      }
+    }
+    return out;
+  };
+  const std::vector<std::string> first = all_pairs();
+  // The same pairs in reverse order, so each runs after different ones.
+  std::vector<std::string> reversed;
+  for (size_t i = corpus.size(); i-- > 0;) {
+    for (size_t j = corpus.size(); j-- > 0;) {
+      reversed.push_back(
+          Compare(Answer(corpus[i]), Answer(corpus[j]), options, CompareContext{})
+              .SerializeAsString());
+    }
+  }
+  std::reverse(reversed.begin(), reversed.end());
+  EXPECT_EQ(first, reversed);
+  std::vector<std::string> t1, t2;
+  std::thread a([&] { t1 = all_pairs(); });
+  std::thread b([&] { t2 = all_pairs(); });
+  a.join();
+  b.join();
+  EXPECT_EQ(first, t1);
+  EXPECT_EQ(first, t2);
+  // chrF of a pair inside Compare equals chrF computed on its own.
+  understudy::v1::Comparison c =
+      Compare(Answer(corpus[5]), Answer(corpus[6]), options, CompareContext{});
+  for (const auto& s : c.scores()) {
+    if (s.name() == "chrf") {
+      EXPECT_DOUBLE_EQ(s.score(), RefChrf(corpus[5], corpus[6], 6, 2, false));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace understudy::compare

@@ -1,0 +1,224 @@
+// The exchange pipeline: outcomes reach the judge's windows, feedback joins
+// its exchange whichever comes first, mirrored answers are compared and
+// stored, noise copies calibrate the noise model.
+#include "sidecar/engine.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "tests/common/test_util.h"
+#include "tests/storage/fake_store.h"
+
+namespace understudy::sidecar {
+namespace {
+
+namespace v1 = understudy::v1;
+using ::understudy::testing::StatusIs;
+
+std::string OpenAiAnswer(const std::string& text, const std::string& model = "gpt-4o") {
+  return absl::StrCat(R"({"id":"c1","object":"chat.completion","model":")", model,
+                      R"(","choices":[{"index":0,"message":{"role":"assistant","content":")", text,
+                      R"("},"finish_reason":"stop"}],"usage":{"prompt_tokens":1000,"completion_tokens":500}})");
+}
+
+v1::Exchange Live(const std::string& id, v1::Arm arm, int status, const std::string& body) {
+  v1::Exchange e;
+  e.set_request_id(id);
+  e.set_arm(arm);
+  e.set_source(v1::SOURCE_LIVE);
+  e.set_method("POST");
+  e.set_path("/v1/chat/completions");
+  e.set_status_code(status);
+  e.mutable_request()->set_body(R"({"model":"gpt-4o","messages":[{"role":"user","content":"capital of France?"}]})");
+  e.mutable_request()->set_complete(true);
+  e.mutable_response()->set_body(body);
+  e.mutable_response()->set_complete(true);
+  e.set_start_unix_micros(1700000000000000);
+  e.set_response_headers_offset_micros(100000);
+  e.set_first_body_byte_offset_micros(120000);
+  e.set_end_offset_micros(400000);
+  return e;
+}
+
+// FakeShadow answers every mirror at once (on the caller's thread) with a
+// canned candidate body, and a noise copy when asked.
+class FakeShadow final : public ShadowPort {
+ public:
+  void MaybeMirror(const v1::Exchange& live, std::function<void(MirrorResult)> done) override {
+    if (live.arm() != v1::ARM_PRODUCTION) return;
+    MirrorResult r;
+    r.kind = MirrorKind::kShadow;
+    r.exchange = live;
+    r.exchange.set_source(v1::SOURCE_SHADOW);
+    r.exchange.set_arm(v1::ARM_CANDIDATE);
+    r.exchange.mutable_response()->set_body(candidate_body);
+    done(r);
+    if (noise) {
+      MirrorResult n;
+      n.kind = MirrorKind::kNoise;
+      n.exchange = live;
+      n.exchange.set_source(v1::SOURCE_NOISE);
+      done(n);
+    }
+  }
+  void RecordShadowCost(double cost) override { spent += cost; }
+  std::string candidate_body;
+  bool noise = false;
+  double spent = 0;
+};
+
+class EngineTest : public ::testing::Test {
+ protected:
+  EngineTest()
+      : store_(clock_),
+        controller_(Config(), clock_, router_, log_) {}
+
+  static rollout::RolloutConfig Config() {
+    rollout::RolloutConfig c;
+    c.stages = {{0, absl::Minutes(1), 10}, {10, absl::Minutes(1), 10}, {100}};
+    return c;
+  }
+
+  std::unique_ptr<Engine> Make(ShadowPort* shadow = nullptr) {
+    EngineOptions o;
+    o.compare.prices["gpt-4o"] = {2.5, 10.0};
+    o.compare.noise_min_samples = 1;
+    EXPECT_OK(compare::CompileRefusalPatterns(&o.compare));
+    return std::make_unique<Engine>(o, controller_, store_, clock_, shadow, nullptr);
+  }
+
+  ManualClock clock_;
+  storage::FakeStore store_;
+  rollout::Router router_;
+  rollout::InMemoryTransitionLog log_;
+  rollout::Controller controller_;
+};
+
+TEST_F(EngineTest, LiveOutcomesReachTheJudgeAndStorage) {
+  auto engine = Make();
+  ASSERT_TRUE(engine->Submit(Live("r1", v1::ARM_PRODUCTION, 200, OpenAiAnswer("Paris"))));
+  ASSERT_TRUE(engine->Submit(Live("r2", v1::ARM_PRODUCTION, 503, "upstream overloaded")));
+  ASSERT_TRUE(engine->Submit(Live("r3", v1::ARM_PRODUCTION, 200, "{not json")));
+  engine->WaitIdle();
+  const v1::HealthSnapshot h = controller_.Health();
+  EXPECT_EQ(h.production().requests(), 3);
+  EXPECT_EQ(h.production().errors_5xx(), 1);
+  EXPECT_EQ(h.production().errors_invalid_body(), 1);
+  // Cost from usage × price: 1000 × 2.5/1M + 500 × 10/1M.
+  EXPECT_NEAR(h.production().cost_per_request(), 0.0075, 1e-9);
+  auto stored = store_.GetExchanges("r1");
+  ASSERT_OK(stored);
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].arm(), v1::ARM_PRODUCTION);
+  EXPECT_EQ(engine->Stats().exchanges, 3);
+}
+
+TEST_F(EngineTest, ClassifiesBrokenStreamsAndMissingResponses) {
+  compare::CompareOptions o;
+  v1::Exchange e = Live("r", v1::ARM_CANDIDATE, 200,
+                        "data: {\"id\":\"x\",\"object\":\"chat.completion.chunk\",\"model\":\"m\","
+                        "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Par\"}}]}\n\n");
+  EXPECT_EQ(ClassifyExchange(e, o, nullptr).outcome, rollout::OutcomeClass::kInvalidBody);
+  e.set_status_code(0);
+  EXPECT_EQ(ClassifyExchange(e, o, nullptr).outcome, rollout::OutcomeClass::kTransport);
+  e.set_status_code(429);
+  EXPECT_EQ(ClassifyExchange(e, o, nullptr).outcome, rollout::OutcomeClass::kThrottled);
+  e = Live("r", v1::ARM_CANDIDATE, 200, OpenAiAnswer("ok", "gpt-5-mini"));
+  ExchangeFacts f = ClassifyExchange(e, o, nullptr);
+  EXPECT_EQ(f.outcome, rollout::OutcomeClass::kOk);
+  EXPECT_EQ(f.request_model, "gpt-4o");
+  EXPECT_EQ(f.response_model, "gpt-5-mini");
+  EXPECT_EQ(f.usage.output_tokens, 500);
+  EXPECT_EQ(*f.ttft, absl::Milliseconds(120));
+  EXPECT_FALSE(f.cost.has_value());  // no prices configured
+}
+
+TEST_F(EngineTest, FeedbackJoinsWhicheverArrivesFirst) {
+  auto engine = Make();
+  // Feedback first: kept, stored unjoined, joined when the exchange lands.
+  ASSERT_OK(engine->SubmitFeedbackJson(R"({"request_id":"early","score":"down"})", "admin"));
+  EXPECT_EQ(controller_.Health().candidate().feedback_count(), 0);
+  ASSERT_TRUE(engine->Submit(Live("early", v1::ARM_CANDIDATE, 200, OpenAiAnswer("x"))));
+  engine->WaitIdle();
+  EXPECT_EQ(controller_.Health().candidate().feedback_count(), 1);
+  EXPECT_DOUBLE_EQ(controller_.Health().candidate().satisfaction_mean(), 0.0);
+  auto fb = store_.FeedbackFor("early");
+  ASSERT_OK(fb);
+  ASSERT_FALSE(fb->empty());
+  EXPECT_EQ(fb->back().arm(), v1::ARM_CANDIDATE);
+  EXPECT_EQ(fb->back().source(), "admin");
+
+  // Exchange first: joined at once.
+  ASSERT_TRUE(engine->Submit(Live("late", v1::ARM_PRODUCTION, 200, OpenAiAnswer("x"))));
+  engine->WaitIdle();
+  ASSERT_OK(engine->SubmitFeedbackJson(R"({"request_id":"late","score":0.75})", "envoy"));
+  EXPECT_EQ(controller_.Health().production().feedback_count(), 1);
+  EXPECT_DOUBLE_EQ(controller_.Health().production().satisfaction_mean(), 0.75);
+  EXPECT_EQ(engine->Stats().feedback_joined, 2);
+}
+
+TEST_F(EngineTest, FeedbackJsonErrorsNameTheField) {
+  EXPECT_THAT(ParseFeedbackJson("{"), StatusIs(absl::StatusCode::kInvalidArgument, "not valid JSON"));
+  EXPECT_THAT(ParseFeedbackJson("[1]"), StatusIs(absl::StatusCode::kInvalidArgument, "JSON object"));
+  EXPECT_THAT(ParseFeedbackJson(R"({"score":1})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.request_id"));
+  EXPECT_THAT(ParseFeedbackJson(R"({"request_id":"a"})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.score: required"));
+  EXPECT_THAT(ParseFeedbackJson(R"({"request_id":"a","score":1.5})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.score: must be in [0,1]"));
+  EXPECT_THAT(ParseFeedbackJson(R"({"request_id":"a","score":"meh"})"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "\"meh\""));
+  auto ok = ParseFeedbackJson(R"({"request_id":"a","score":true,"comment":"great"})");
+  ASSERT_OK(ok);
+  EXPECT_EQ(ok->score(), 1.0);
+  EXPECT_EQ(ok->comment(), "great");
+}
+
+TEST_F(EngineTest, MirroredAnswersAreComparedJudgedAndStored) {
+  FakeShadow shadow;
+  shadow.candidate_body = OpenAiAnswer("Lyon is the capital of France.", "gpt-4o");
+  auto engine = Make(&shadow);
+  ASSERT_TRUE(engine->Submit(
+      Live("m1", v1::ARM_PRODUCTION, 200, OpenAiAnswer("Paris is the capital of France."))));
+  engine->WaitIdle();
+  auto c = store_.GetComparison("m1");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->verdict(), v1::VERDICT_MAJOR_DIFF) << c->DebugString();
+  EXPECT_EQ(controller_.Health().shadow().comparisons(), 1);
+  EXPECT_GT(shadow.spent, 0.0);
+  auto stored = store_.GetExchanges("m1");
+  ASSERT_OK(stored);
+  ASSERT_EQ(stored->size(), 2u);  // live + shadow copy
+  EXPECT_EQ(engine->Stats().comparisons, 1);
+}
+
+TEST_F(EngineTest, NoiseCopiesFeedTheNoiseModelNotTheJudge) {
+  FakeShadow shadow;
+  shadow.candidate_body = OpenAiAnswer("Paris.");
+  shadow.noise = true;
+  auto engine = Make(&shadow);
+  ASSERT_TRUE(engine->Submit(Live("n1", v1::ARM_PRODUCTION, 200, OpenAiAnswer("Paris."))));
+  engine->WaitIdle();
+  EXPECT_EQ(engine->Stats().noise_comparisons, 1);
+  EXPECT_GT(engine->noise().Samples("lcs_f1") + engine->noise().Samples("chrf") +
+                engine->noise().Samples("exact"),
+            0);
+  EXPECT_EQ(controller_.Health().shadow().comparisons(), 1);  // the shadow copy only
+}
+
+TEST_F(EngineTest, TickStoresHealthSnapshots) {
+  auto engine = Make();
+  ASSERT_OK(engine->Tick());
+  auto series = store_.HealthSeries(absl::InfinitePast(), storage::kNoLimit);
+  ASSERT_OK(series);
+  EXPECT_EQ(series->size(), 1u);
+  ASSERT_OK(engine->Tick());  // not due yet
+  EXPECT_EQ(store_.HealthSeries(absl::InfinitePast(), storage::kNoLimit)->size(), 1u);
+  clock_.Advance(absl::Seconds(11));
+  ASSERT_OK(engine->Tick());
+  EXPECT_EQ(store_.HealthSeries(absl::InfinitePast(), storage::kNoLimit)->size(), 2u);
+}
+
+}  // namespace
+}  // namespace understudy::sidecar
