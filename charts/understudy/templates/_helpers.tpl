@@ -1,0 +1,49 @@
+{{/* Chart name, or nameOverride. */}}
+{{- define "understudy.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* "<release>-<chart>" (or fullnameOverride), at most 63 characters. */}}
+{{- define "understudy.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels that select the pods (never change them after install). */}}
+{{- define "understudy.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "understudy.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Labels on every resource. */}}
+{{- define "understudy.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "understudy.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The sidecar's image reference (tag defaults to appVersion). */}}
+{{- define "understudy.image" -}}
+{{- printf "%s:%s" .Values.understudy.image.repository (default .Chart.AppVersion .Values.understudy.image.tag) -}}
+{{- end -}}
+
+{{/* The admin API's listen address inside the pod. */}}
+{{- define "understudy.adminListen" -}}
+{{- if .Values.admin.podNetwork -}}
+{{- printf "0.0.0.0:%d" (int .Values.admin.port) -}}
+{{- else -}}
+{{- printf "127.0.0.1:%d" (int .Values.admin.port) -}}
+{{- end -}}
+{{- end -}}
