@@ -10,63 +10,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "nlohmann/json.hpp"
+#include "sidecar/admin/admin.h"
 
 namespace understudy::sidecar {
 
 namespace v1 = understudy::v1;
 using rollout::OutcomeClass;
-
-absl::StatusOr<v1::Feedback> ParseFeedbackJson(std::string_view body) {
-  nlohmann::json j = nlohmann::json::parse(body.begin(), body.end(), nullptr,
-                                           /*allow_exceptions=*/false);
-  if (j.is_discarded()) return absl::InvalidArgumentError("feedback: body is not valid JSON");
-  if (!j.is_object()) return absl::InvalidArgumentError("feedback: body must be a JSON object");
-  v1::Feedback f;
-  auto id = j.find("request_id");
-  if (id == j.end() || !id->is_string() || id->get<std::string>().empty()) {
-    return absl::InvalidArgumentError("feedback.request_id: required, a non-empty string");
-  }
-  f.set_request_id(id->get<std::string>());
-  if (f.request_id().size() > 256 || f.request_id().find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("feedback.request_id: at most 256 characters, no NUL");
-  }
-  auto score = j.find("score");
-  if (score == j.end()) {
-    return absl::InvalidArgumentError(
-        "feedback.score: required (a number in [0,1], true/false or \"up\"/\"down\")");
-  }
-  if (score->is_boolean()) {
-    f.set_score(score->get<bool>() ? 1.0 : 0.0);
-  } else if (score->is_string()) {
-    const std::string s = score->get<std::string>();
-    if (s == "up") {
-      f.set_score(1.0);
-    } else if (s == "down") {
-      f.set_score(0.0);
-    } else {
-      return absl::InvalidArgumentError(
-          absl::StrCat("feedback.score: \"", s, "\" is not \"up\" or \"down\""));
-    }
-  } else if (score->is_number()) {
-    const double v = score->get<double>();
-    if (!(v >= 0.0 && v <= 1.0)) {
-      return absl::InvalidArgumentError(absl::StrCat("feedback.score: must be in [0,1], got ", v));
-    }
-    f.set_score(v);
-  } else {
-    return absl::InvalidArgumentError(
-        "feedback.score: must be a number in [0,1], true/false or \"up\"/\"down\"");
-  }
-  auto comment = j.find("comment");
-  if (comment != j.end()) {
-    if (!comment->is_string()) {
-      return absl::InvalidArgumentError("feedback.comment: must be a string");
-    }
-    f.set_comment(comment->get<std::string>().substr(0, 2000));
-  }
-  return f;
-}
 
 namespace {
 
@@ -419,7 +368,7 @@ absl::Status Engine::SubmitFeedback(v1::Feedback f) {
 }
 
 absl::Status Engine::SubmitFeedbackJson(std::string_view body, std::string_view source) {
-  absl::StatusOr<v1::Feedback> f = ParseFeedbackJson(body);
+  absl::StatusOr<v1::Feedback> f = admin::ParseFeedbackJson(body);
   if (!f.ok()) {
     impl_->stats_feedback_rejected.fetch_add(1);
     return f.status();

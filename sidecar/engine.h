@@ -132,12 +132,7 @@ struct EngineStats {
   int64_t tick_failures = 0;
 };
 
-// ParseFeedbackJson reads {"request_id": "...", "score": 0.8} (score may
-// also be true/false or "up"/"down"; optional "comment"). InvalidArgument
-// names the field at fault.
-[[nodiscard]] absl::StatusOr<understudy::v1::Feedback> ParseFeedbackJson(std::string_view body);
-
-// ClassifyAnswer parses a live or mirrored exchange's response and returns
+// ClassifyExchange parses a live or mirrored exchange's response and returns
 // its outcome and facts (model, usage, cost from options.prices).
 ExchangeFacts ClassifyExchange(const understudy::v1::Exchange& exchange,
                                const compare::CompareOptions& options,

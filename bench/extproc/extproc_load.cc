@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -242,7 +243,10 @@ int main(int argc, char** argv) {
   if (n <= 0) return 1;
   self[n] = 0;
   Child noop = Spawn({self, "--noop-server"});
-  Child sidecar = Spawn({understudy, "serve", "--config", config, "--listen", "127.0.0.1:0"});
+  char data_dir[] = "/tmp/extproc-load-XXXXXX";
+  if (mkdtemp(data_dir) == nullptr) return 1;
+  Child sidecar = Spawn({understudy, "serve", "--config", config, "--listen", "127.0.0.1:0",
+                         "--admin", "127.0.0.1:0", "--data", std::string(data_dir) + "/data"});
   if (noop.port == 0 || sidecar.port == 0) {
     std::fprintf(stderr, "could not start servers (noop port %d, sidecar port %d)\n", noop.port,
                  sidecar.port);
@@ -273,6 +277,7 @@ int main(int argc, char** argv) {
   }
   Stop(noop);
   Stop(sidecar);
+  std::system((std::string("rm -rf ") + data_dir).c_str());
   std::printf("errors: %d\n", failures);
   return failures == 0 ? 0 : 1;
 }

@@ -113,6 +113,12 @@ struct AdminConfig {
 // when malformed or the port is outside 0..65535.
 [[nodiscard]] absl::Status ParseHostPort(std::string_view listen, std::string* host, int* port);
 
+// ParseFeedbackJson reads a user's score, the body of POST /v1/feedback and
+// of feedback POSTed through Envoy: {"request_id": "...", "score": 0.8,
+// "comment": "..."}; score may also be true/false or "up"/"down" (1/0).
+// InvalidArgument names the field at fault ("score: must be in [0,1], got 2").
+[[nodiscard]] absl::StatusOr<understudy::v1::Feedback> ParseFeedbackJson(std::string_view body);
+
 // --------------------------------------------------------------- backend --
 
 // What the server serves. Every member may be null/empty: the routes that

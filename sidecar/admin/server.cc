@@ -286,6 +286,48 @@ absl::Status Missing(std::string_view what) {
 
 }  // namespace
 
+absl::StatusOr<understudy::v1::Feedback> ParseFeedbackJson(std::string_view raw) {
+  ASSIGN_OR_RETURN(json body, ParseBody(std::string(raw)));
+  RETURN_IF_ERROR(CheckFields(body, {"request_id", "score", "comment"}));
+  ASSIGN_OR_RETURN(std::string request_id, RequiredString(body, "request_id"));
+  if (request_id.size() > 512) {
+    return absl::InvalidArgumentError("request_id: longer than 512 bytes");
+  }
+  if (request_id.find('\0') != std::string::npos) {
+    return absl::InvalidArgumentError("request_id: must not contain NUL");
+  }
+  auto it = body.find("score");
+  if (it == body.end() || it->is_null()) {
+    return absl::InvalidArgumentError(
+        "score: required (a number in [0,1], \"up\"/\"down\" or true/false)");
+  }
+  double score = 0;
+  if (it->is_boolean()) {
+    score = it->get<bool>() ? 1.0 : 0.0;
+  } else if (it->is_number()) {
+    score = it->get<double>();
+    if (!(score >= 0 && score <= 1)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("score: must be in [0,1], got ", DumpJson(*it)));
+    }
+  } else if (it->is_string() && absl::EqualsIgnoreCase(it->get<std::string>(), "up")) {
+    score = 1.0;
+  } else if (it->is_string() && absl::EqualsIgnoreCase(it->get<std::string>(), "down")) {
+    score = 0.0;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("score: must be a number in [0,1], \"up\"/\"down\" or true/false, got ",
+                     DumpJson(*it)));
+  }
+  ASSIGN_OR_RETURN(std::string comment, OptionalString(body, "comment", ""));
+  if (comment.size() > 4096) return absl::InvalidArgumentError("comment: longer than 4096 bytes");
+  understudy::v1::Feedback fb;
+  fb.set_request_id(request_id);
+  fb.set_score(score);
+  fb.set_comment(comment);
+  return fb;
+}
+
 // ------------------------------------------------------------------ Impl --
 
 struct AdminServer::Impl {
@@ -551,45 +593,9 @@ absl::StatusOr<Reply> AdminServer::Impl::Command(RouteId id, const std::string& 
 }
 
 absl::StatusOr<Reply> AdminServer::Impl::Feedback(const std::string& raw) {
-  ASSIGN_OR_RETURN(json body, ParseBody(raw));
-  RETURN_IF_ERROR(CheckFields(body, {"request_id", "score", "comment"}));
-  ASSIGN_OR_RETURN(std::string request_id, RequiredString(body, "request_id"));
-  if (request_id.size() > 512) {
-    return absl::InvalidArgumentError("request_id: longer than 512 bytes");
-  }
-  if (request_id.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("request_id: must not contain NUL");
-  }
-  auto it = body.find("score");
-  if (it == body.end() || it->is_null()) {
-    return absl::InvalidArgumentError(
-        "score: required (a number in [0,1], \"up\"/\"down\" or true/false)");
-  }
-  double score = 0;
-  if (it->is_boolean()) {
-    score = it->get<bool>() ? 1.0 : 0.0;
-  } else if (it->is_number()) {
-    score = it->get<double>();
-    if (!(score >= 0 && score <= 1)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("score: must be in [0,1], got ", DumpJson(*it)));
-    }
-  } else if (it->is_string() && absl::EqualsIgnoreCase(it->get<std::string>(), "up")) {
-    score = 1.0;
-  } else if (it->is_string() && absl::EqualsIgnoreCase(it->get<std::string>(), "down")) {
-    score = 0.0;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "score: must be a number in [0,1], \"up\"/\"down\" or true/false, got ", DumpJson(*it)));
-  }
-  ASSIGN_OR_RETURN(std::string comment, OptionalString(body, "comment", ""));
-  if (comment.size() > 4096) return absl::InvalidArgumentError("comment: longer than 4096 bytes");
+  ASSIGN_OR_RETURN(understudy::v1::Feedback fb, ParseFeedbackJson(raw));
   if (!backend.submit_feedback) return Missing("feedback");
-  understudy::v1::Feedback fb;
-  fb.set_request_id(request_id);
-  fb.set_score(score);
   fb.set_source("admin");
-  fb.set_comment(comment);
   RETURN_IF_ERROR(backend.submit_feedback(std::move(fb)));
   return JsonReply(202, json{{"accepted", true}});
 }
