@@ -49,7 +49,10 @@ wait_port() {
 "$FAKE" --port 0 --model gpt-4o --seed 1 --latency-ms 40 --ttft-ms 15 \
   >"$work/prod.out" 2>"$work/prod.err" &
 pids+=($!)
+# The candidate paraphrases some answers and gets a few facts wrong: shadow
+# comparisons show minor and major differences, within the agreement gate.
 "$FAKE" --port 0 --model gpt-5-mini --seed 2 --latency-ms 40 --ttft-ms 15 \
+  --paraphrase-rate 0.15 --wrong-answer-rate 0.02 \
   >"$work/cand.out" 2>"$work/cand.err" &
 pids+=($!)
 prod_port=$(wait_port "$work/prod.out")
@@ -115,8 +118,8 @@ echo
 echo "--- traffic (per 10 s)"
 grep '^\[' "$work/replay.out" | tail -20 || true
 echo
-echo "--- shadow comparisons (major differences, newest first)"
-"$UNDERSTUDY" diffs --admin "$ADMIN" --limit 3 || true
+echo "--- shadow comparisons: major differences, newest first"
+"$UNDERSTUDY" diffs --admin "$ADMIN" --verdict major_diff --limit 3 || true
 echo
 echo "--- decision log"
 "$UNDERSTUDY" status --admin "$ADMIN" || true

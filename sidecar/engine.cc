@@ -144,7 +144,15 @@ struct Engine::Impl {
     outcome.ttft = ctx->facts.ttft;
     outcome.cost = ctx->facts.cost;
     outcome.request_id = e.request_id();
-    controller.RecordOutcome(e.arm(), outcome);
+    // A live exchange with no response at all means the downstream client
+    // went away before an answer (Envoy turns upstream failures into a
+    // local 5xx reply, which the observe stream does see): not the model's
+    // fault, so the judge does not count it.
+    if (e.status_code() == 0) {
+      stats_abandoned.fetch_add(1);
+    } else {
+      controller.RecordOutcome(e.arm(), outcome);
+    }
 
     // Join feedback that arrived first.
     std::vector<v1::Feedback> joined;
@@ -300,6 +308,7 @@ struct Engine::Impl {
   absl::Notification stop_ticker;
   std::atomic<bool> stopped{false};
 
+  std::atomic<int64_t> stats_abandoned{0};
   std::atomic<int64_t> stats_exchanges{0}, stats_dropped{0}, stats_mirror_results{0},
       stats_mirror_dropped{0}, stats_comparisons{0}, stats_noise{0}, stats_feedback_joined{0},
       stats_feedback_pending{0}, stats_feedback_rejected{0}, stats_store_failures{0},
@@ -441,6 +450,7 @@ EngineStats Engine::Stats() const {
   EngineStats s;
   s.exchanges = impl_->stats_exchanges.load();
   s.exchanges_dropped = impl_->stats_dropped.load();
+  s.exchanges_abandoned = impl_->stats_abandoned.load();
   s.mirror_results = impl_->stats_mirror_results.load();
   s.mirror_results_dropped = impl_->stats_mirror_dropped.load();
   s.comparisons = impl_->stats_comparisons.load();

@@ -120,6 +120,7 @@ struct EngineOptions {
 struct EngineStats {
   int64_t exchanges = 0;
   int64_t exchanges_dropped = 0;     // queue full
+  int64_t exchanges_abandoned = 0;   // no response: the client left first (not judged)
   int64_t mirror_results = 0;
   int64_t mirror_results_dropped = 0;
   int64_t comparisons = 0;

@@ -112,6 +112,15 @@ TEST_F(EngineTest, LiveOutcomesReachTheJudgeAndStorage) {
   ASSERT_EQ(stored->size(), 1u);
   EXPECT_EQ((*stored)[0].arm(), v1::ARM_PRODUCTION);
   EXPECT_EQ(engine->Stats().exchanges, 3);
+
+  // No response at all: the client left; stored, but not held against the arm.
+  v1::Exchange abandoned = Live("r4", v1::ARM_PRODUCTION, 0, "");
+  abandoned.set_incomplete(true);
+  ASSERT_TRUE(engine->Submit(std::move(abandoned)));
+  engine->WaitIdle();
+  EXPECT_EQ(controller_.Health().production().requests(), 3);
+  EXPECT_EQ(engine->Stats().exchanges_abandoned, 1);
+  EXPECT_EQ(store_.GetExchanges("r4")->size(), 1u);
 }
 
 TEST_F(EngineTest, ClassifiesBrokenStreamsAndMissingResponses) {
