@@ -356,3 +356,44 @@ INSTANTIATE_TEST_SUITE_P(SetUps, FeedbackPathTest,
 
 }  // namespace
 }  // namespace understudy::sidecar
+
+namespace understudy::sidecar {
+namespace {
+
+// The Unix-socket listener (examples/envoy/envoy-unix.yaml): the same
+// service, reached through a pipe address, with TCP off.
+TEST(ExtProcUnixSocketTest, ServesTheTwoFilterSetUpOverAUnixSocket) {
+  char dir[] = "/tmp/extproc-unix-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/understudy.sock";
+  rollout::Router router("", 10000);
+  ExtProcStats stats;
+  struct Sink final : ExchangeSink {
+    bool Submit(understudy::v1::Exchange&&) override { return true; }
+  } sink;
+  ExtProcService service(SessionOptions{}, router, sink, RealClock::Default(), stats);
+  ExtProcServerOptions options;
+  options.listen = "";
+  options.unix_socket = path;
+  auto server = ExtProcServer::Start(options, service);
+  ASSERT_OK(server);
+  EXPECT_EQ((*server)->port(), 0);
+  ed::TestUpstream candidate_http("candidate");
+  std::unique_ptr<ed::Upstream> candidate = ed::NewCurlUpstream(candidate_http.url());
+  ed::EnvoyDriver driver(grpc::CreateChannel("unix:" + path, grpc::InsecureChannelCredentials()),
+                         ed::FilterChain::TwoFilter(), {{"candidate", candidate.get()}});
+  ed::HttpRequest request;
+  request.body_chunks = {R"({"model":"m","messages":[]})"};
+  auto r = driver.Send(request);
+  ASSERT_OK(r);
+  EXPECT_THAT(r->violations, ::testing::IsEmpty());
+  EXPECT_EQ(r->cluster, "candidate");
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(stats.route_candidate.Get(), 1u);
+  (*server)->Drain(absl::Seconds(1));
+  std::remove(path.c_str());
+  rmdir(dir);
+}
+
+}  // namespace
+}  // namespace understudy::sidecar
