@@ -63,7 +63,14 @@ class ProcessReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, gr
     if (std::optional<understudy::v1::Exchange> e = session_.TakeCompletedExchange()) {
       SubmitExchange(std::move(*e));
     }
-    for (const ep::ProcessingResponse& reply : replies) Enqueue(reply);
+    for (const ep::ProcessingResponse& reply : replies) {
+      if (!Enqueue(reply)) {
+        // Envoy would wait for a reply until message_timeout; ending the
+        // stream now lets failure_mode_allow pass the request at once.
+        EndInput(grpc::Status(grpc::StatusCode::INTERNAL, "could not serialise a reply"));
+        return;
+      }
+    }
     if (!status.ok()) {
       EndInput(grpc::Status(status.code() == absl::StatusCode::kFailedPrecondition
                                 ? grpc::StatusCode::FAILED_PRECONDITION
@@ -102,16 +109,22 @@ class ProcessReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, gr
     }
   }
 
-  void Enqueue(const ep::ProcessingResponse& reply) {
+  // Enqueue queues a reply; false if it cannot be serialised (a reply over
+  // protobuf's 2 GiB limit, say), counted as malformed.
+  bool Enqueue(const ep::ProcessingResponse& reply) {
     grpc::ByteBuffer buffer;
     bool own = false;
     grpc::Status s = grpc::SerializationTraits<ep::ProcessingResponse>::Serialize(reply, &buffer, &own);
-    if (!s.ok()) return;  // cannot happen for a well-formed message
+    if (!s.ok()) {
+      service_.stats_.malformed_messages.Add();
+      return false;
+    }
     {
       absl::MutexLock lock(&mu_);
       outbox_.push_back(std::move(buffer));
     }
     Pump();
+    return true;
   }
 
   // EndInput stops reading; the stream finishes once queued replies are out.
