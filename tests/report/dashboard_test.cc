@@ -6,6 +6,13 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <grpcpp/grpcpp.h>
+
+#include "common/config_node.h"
+#include "sidecar/config.h"
+#include "sidecar/sidecar.h"
+#include "tests/support/envoy_driver.h"
+#include "tests/support/test_upstream.h"
 #include <httplib.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -557,6 +564,57 @@ TEST_F(DashboardPageTest, RollbackRefusedShowsTheError) {
   SaveDom(run.out);
   EXPECT_EQ(JsErrors(run.out), "");
   EXPECT_TRUE(Has(run.out, "Rollback refused (HTTP 401): bad token — check the admin token."));
+}
+
+
+// The real sidecar's admin port serves the page: a Sidecar started in-process
+// with live traffic through the Envoy-faithful driver, then the dashboard
+// rendered by Chromium from the real API (proto-field-name JSON, int64 as
+// strings) with no script errors.
+TEST_F(DashboardPageTest, RealSidecarServesAWorkingDashboard) {
+  TempDir dir;
+  envoy_driver::TestUpstream production_http("production");
+  const std::string yaml = absl::StrCat(R"(
+extproc: {listen: "127.0.0.1:0"}
+admin: {listen: "127.0.0.1:0"}
+routing: {sticky_header: x-user-id}
+rollout:
+  tick_interval: 1s
+  stages: [{percent: 10, min_bake: 1h, min_samples: 1000}, {percent: 100}]
+storage: {path: ")", dir.path(), R"(/data"}
+)");
+  absl::StatusOr<ConfigNode> root = ConfigNode::Parse(yaml, "test.yaml");
+  ASSERT_TRUE(root.ok()) << root.status();
+  absl::StatusOr<sidecar::SidecarConfig> config = sidecar::ParseSidecarConfig(*root);
+  ASSERT_TRUE(config.ok()) << config.status();
+  auto started = sidecar::Sidecar::Start(*std::move(config), {});
+  ASSERT_TRUE(started.ok()) << started.status();
+  std::unique_ptr<sidecar::Sidecar> sidecar = std::move(*started);
+  std::unique_ptr<envoy_driver::Upstream> upstream =
+      envoy_driver::NewCurlUpstream(production_http.url());
+  envoy_driver::EnvoyDriver driver(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", sidecar->extproc_port()),
+                          grpc::InsecureChannelCredentials()),
+      envoy_driver::FilterChain::TwoFilter(),
+      {{"production", upstream.get()}, {"candidate", upstream.get()}});
+  for (int i = 0; i < 40; ++i) {
+    envoy_driver::HttpRequest r;
+    r.headers = {{"x-user-id", absl::StrCat("user-", i)}};
+    r.body_chunks = {R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})"};
+    ASSERT_TRUE(driver.Send(r).ok());
+  }
+  ASSERT_TRUE(sidecar->engine().Tick().ok());  // a stored health snapshot
+  sidecar->engine().WaitIdle();
+
+  ChromiumRun run =
+      RunChromium(absl::StrCat("http://127.0.0.1:", sidecar->admin_port(), "/"), {"--dump-dom"});
+  ASSERT_TRUE(run.finished) << run.err;
+  SaveDom(run.out);
+  EXPECT_EQ(JsErrors(run.out), "");
+  EXPECT_EQ(Uncaught(run.err), "");
+  EXPECT_TRUE(Has(run.out, "<svg"));
+  EXPECT_TRUE(Has(run.out, "canary"));
+  sidecar->Shutdown(absl::Seconds(1));
 }
 
 }  // namespace
