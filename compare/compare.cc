@@ -11,6 +11,7 @@
 #include "common/strings.h"
 #include "compare/compare.h"
 #include "compare/json_diff.h"
+#include "compare/refusal.h"
 #include "compare/text_diff.h"
 
 namespace understudy::compare {
@@ -40,12 +41,10 @@ double Ratio(double a, double b) {
 // keeps long answers cheap (RE2 is linear but not free).
 constexpr size_t kRefusalWindow = 1024;
 
-bool Refused(const std::string& text, const std::vector<std::unique_ptr<re2::RE2>>& patterns) {
-  const re2::StringPiece window(text.data(), std::min(text.size(), kRefusalWindow));
-  for (const auto& re : patterns) {
-    if (re2::RE2::PartialMatch(window, *re)) return true;
-  }
-  return false;
+bool Refused(const std::string& text, const std::vector<std::unique_ptr<re2::RE2>>& patterns,
+             const RefusalSet* set) {
+  const std::string_view window(text.data(), std::min(text.size(), kRefusalWindow));
+  return set != nullptr ? set->Matches(window) : MatchesAnyPattern(window, patterns);
 }
 
 class Builder {
@@ -430,13 +429,20 @@ Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,
   // Refusal on one side only.
   std::shared_ptr<const std::vector<std::unique_ptr<re2::RE2>>> refusals =
       options.compiled_refusals;
+  std::shared_ptr<const RefusalSet> refusal_set = options.compiled_refusal_set;
   if (!refusals && !options.refusal_patterns.empty()) {
     CompareOptions copy;
     copy.refusal_patterns = options.refusal_patterns;
-    if (CompileRefusalPatterns(&copy).ok()) refusals = copy.compiled_refusals;
+    if (CompileRefusalPatterns(&copy).ok()) {
+      refusals = copy.compiled_refusals;
+      refusal_set = copy.compiled_refusal_set;
+    }
   }
-  const bool prod_refused = refusals && Refused(production.text, *refusals);
-  const bool cand_refused = refusals && Refused(candidate.text, *refusals);
+  // A set built from other patterns (compiled_refusals replaced by hand)
+  // is not used.
+  if (refusal_set != nullptr && refusal_set->patterns() != refusals.get()) refusal_set = nullptr;
+  const bool prod_refused = refusals && Refused(production.text, *refusals, refusal_set.get());
+  const bool cand_refused = refusals && Refused(candidate.text, *refusals, refusal_set.get());
   b.Score("refusal", prod_refused == cand_refused ? 1 : 0,
           prod_refused && cand_refused ? "both refused"
           : prod_refused               ? "only production refused"

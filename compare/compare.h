@@ -45,6 +45,8 @@ class RE2;
 
 namespace understudy::compare {
 
+class RefusalSet;  // compare/refusal.h
+
 // ---------------------------------------------------------------- answers --
 
 enum class WireFormat { kUnknown, kOpenAIJson, kOpenAISse, kAnthropicJson, kAnthropicSse };
@@ -192,6 +194,9 @@ struct CompareOptions {
   // Compiled refusal_patterns; ParseCompareOptions and CompileRefusalPatterns
   // fill it. When null, Compare compiles the patterns itself (slower).
   std::shared_ptr<const std::vector<std::unique_ptr<re2::RE2>>> compiled_refusals;
+  // The same patterns as one RE2::Set (one scan for all of them), filled
+  // with compiled_refusals; Compare uses it when set.
+  std::shared_ptr<const RefusalSet> compiled_refusal_set;
 
   static std::vector<std::string> DefaultRefusalPatterns();
 };

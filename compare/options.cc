@@ -5,6 +5,7 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "compare/compare.h"
+#include "compare/refusal.h"
 
 namespace understudy::compare {
 
@@ -15,6 +16,43 @@ std::vector<std::string> CompareOptions::DefaultRefusalPatterns() {
       R"((?i)\bI must (?:decline|refuse))",
       R"((?i)\bas an AI(?: language model)?, I (?:can(?:no|')t|am not able|don't))",
   };
+}
+
+RefusalSet::RefusalSet() : set_(MakeOptions(), RE2::UNANCHORED) {}
+
+RE2::Options RefusalSet::MakeOptions() {
+  RE2::Options options;
+  options.set_log_errors(false);
+  return options;
+}
+
+std::unique_ptr<RefusalSet> RefusalSet::Create(
+    std::shared_ptr<const std::vector<std::unique_ptr<re2::RE2>>> patterns) {
+  if (patterns == nullptr || patterns->empty()) return nullptr;
+  std::unique_ptr<RefusalSet> s(new RefusalSet());
+  for (const auto& re : *patterns) {
+    if (s->set_.Add(re->pattern(), nullptr) < 0) return nullptr;
+  }
+  if (!s->set_.Compile()) return nullptr;
+  s->patterns_ = std::move(patterns);
+  return s;
+}
+
+bool RefusalSet::Matches(std::string_view text) const {
+  const re2::StringPiece piece(text.data(), text.size());
+  re2::RE2::Set::ErrorInfo error;
+  if (set_.Match(piece, nullptr, &error)) return true;
+  if (error.kind == re2::RE2::Set::kNoError) return false;
+  return MatchesAnyPattern(text, *patterns_);  // e.g. the DFA ran out of memory
+}
+
+bool MatchesAnyPattern(std::string_view text,
+                       const std::vector<std::unique_ptr<re2::RE2>>& patterns) {
+  const re2::StringPiece piece(text.data(), text.size());
+  for (const auto& re : patterns) {
+    if (re2::RE2::PartialMatch(piece, *re)) return true;
+  }
+  return false;
 }
 
 absl::Status CompileRefusalPatterns(CompareOptions* options) {
@@ -29,6 +67,7 @@ absl::Status CompileRefusalPatterns(CompareOptions* options) {
     compiled->push_back(std::move(re));
   }
   options->compiled_refusals = std::move(compiled);
+  options->compiled_refusal_set = RefusalSet::Create(options->compiled_refusals);
   return absl::OkStatus();
 }
 

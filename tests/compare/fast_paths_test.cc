@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "compare/compare.h"
+#include "compare/refusal.h"
 #include "compare/text_diff.h"
 #include "tests/common/test_util.h"
 
@@ -325,6 +326,79 @@ TEST(SalientTest, DiffMatchesRepeatedKeysAsAMultiset) {
   for (const auto& x : d.only_b) only_b.push_back(x.display);
   EXPECT_THAT(only_a, ::testing::ElementsAre("Paris@8", "4@14", "Lyon@16"));
   EXPECT_THAT(only_b, ::testing::ElementsAre("Nice"));
+}
+
+// ---------------------------------------------------------------- refusal --
+
+// The RE2::Set scan answers exactly as matching pattern by pattern, for the
+// default patterns and for custom ones, on refusals, near misses and text.
+TEST(RefusalSetTest, AgreesWithPatternByPattern) {
+  const std::vector<std::string> texts = {
+      "I'm sorry, but I can't help with that.",
+      "I am afraid I won't be able to do it.",
+      "Sure! I can't wait to help: here is the answer.",
+      "I cannot assist with this request.",
+      "Unfortunately I must decline.",
+      "As an AI language model, I don't have opinions.",
+      "as an ai, i cannot browse",
+      "The capital of France is Paris.",
+      "no can do, friend",
+      "NO CAN DO",
+      "",
+      std::string(2000, 'x') + "I cannot help",
+  };
+  CompareOptions defaults;
+  ASSERT_OK(CompileRefusalPatterns(&defaults));
+  CompareOptions custom;
+  custom.refusal_patterns = {"(?i)no can do", "^Sure", "help$", "x{3}I"};
+  ASSERT_OK(CompileRefusalPatterns(&custom));
+  for (const CompareOptions* o : {&defaults, &custom}) {
+    ASSERT_NE(o->compiled_refusal_set, nullptr);
+    EXPECT_EQ(o->compiled_refusal_set->patterns(), o->compiled_refusals.get());
+    for (const std::string& t : texts) {
+      EXPECT_EQ(o->compiled_refusal_set->Matches(t), MatchesAnyPattern(t, *o->compiled_refusals))
+          << t.substr(0, 60);
+    }
+  }
+  EXPECT_TRUE(defaults.compiled_refusal_set->Matches(texts[0]));
+  EXPECT_FALSE(defaults.compiled_refusal_set->Matches(texts[7]));
+  EXPECT_TRUE(custom.compiled_refusal_set->Matches("no can DO"));
+  // No patterns: no set, and nothing is a refusal.
+  CompareOptions none;
+  none.refusal_patterns.clear();
+  ASSERT_OK(CompileRefusalPatterns(&none));
+  EXPECT_EQ(none.compiled_refusal_set, nullptr);
+}
+
+// Compare ignores a set that no longer goes with compiled_refusals (patterns
+// replaced by hand) and still finds refusals only in the first 1 KiB.
+TEST(RefusalSetTest, CompareUsesTheMatchingPatternsOnly) {
+  CompareOptions o;
+  ASSERT_OK(CompileRefusalPatterns(&o));
+  CompareOptions other;
+  other.refusal_patterns = {"(?i)banana"};
+  ASSERT_OK(CompileRefusalPatterns(&other));
+  o.compiled_refusals = other.compiled_refusals;  // the set still has the defaults
+  ModelAnswer p, c;
+  p.text = "Here is the answer.";
+  c.text = "Banana.";
+  p.finish_reason = c.finish_reason = "stop";
+  understudy::v1::Comparison cmp = Compare(p, c, o, CompareContext{});
+  bool refusal_finding = false;
+  for (const auto& f : cmp.findings()) refusal_finding |= f.kind() == "refusal";
+  EXPECT_TRUE(refusal_finding);
+  // Past the 1 KiB window a refusal phrase does not count.
+  CompareOptions d;
+  ASSERT_OK(CompileRefusalPatterns(&d));
+  c.text = std::string(1100, 'x') + " I cannot help with that.";
+  p.text = std::string(1100, 'x') + " Here you go.";
+  cmp = Compare(p, c, d, CompareContext{});
+  for (const auto& f : cmp.findings()) EXPECT_NE(f.kind(), "refusal");
+  c.text = "I cannot help with that.";
+  cmp = Compare(p, c, d, CompareContext{});
+  refusal_finding = false;
+  for (const auto& f : cmp.findings()) refusal_finding |= f.kind() == "refusal";
+  EXPECT_TRUE(refusal_finding);
 }
 
 // ---------------------------------------------------------------- Compare --

@@ -1,0 +1,143 @@
+// tests/e2e/e2e_cluster.h
+// Real processes for the end-to-end tests: two fake model servers
+// (production and candidate), `understudy serve` with a config written to a
+// temporary directory, and the Envoy-faithful driver (two-filter chain) as
+// the data plane, talking to the sidecar's ext_proc port and to the fakes
+// over real HTTP.
+//
+// Example:
+//   Cluster c;
+//   ASSERT_OK(c.StartFakes());
+//   ASSERT_OK(c.StartSidecar());
+//   absl::StatusOr<DriverResult> r = c.Send("user-1");
+//   HttpReply state = c.Admin("GET", "/v1/rollout");
+//   c.KillSidecar();             // SIGKILL, then reaped
+//   ASSERT_OK(c.StartSidecar()); // same --data dir: the rollout resumes
+//
+// Thread safety: none; one test thread drives a Cluster (Send may be
+// called from several threads once the sidecar is up).
+#ifndef UNDERSTUDY_TESTS_E2E_E2E_CLUSTER_H_
+#define UNDERSTUDY_TESTS_E2E_E2E_CLUSTER_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tests/support/envoy_driver.h"
+#include "tests/support/subprocess.h"
+
+namespace understudy::e2e {
+
+using envoy_driver::DriverResult;
+using nlohmann::json;
+
+struct HttpReply {
+  long status = 0;        // 0: no HTTP answer (see error)
+  std::string body;
+  std::string headers;    // raw response header block
+  std::string error;      // curl's reason when status == 0
+  json Json() const;      // parsed body, or a discarded value
+};
+
+// Http makes one real HTTP/1.1 request with libcurl.
+HttpReply Http(const std::string& method, const std::string& url, const std::string& body = "",
+               const std::vector<std::string>& headers = {},
+               absl::Duration timeout = absl::Seconds(30));
+
+struct FakeOptions {
+  int latency_ms = 20;
+  int ttft_ms = 5;
+  int threads = 64;
+};
+
+struct SidecarKnobs {
+  double sample_rate = 1.0;
+  std::string shadow_timeout = "5s";
+  int shadow_max_concurrency = 16;
+  int shadow_max_queue = 256;
+};
+
+class Cluster {
+ public:
+  Cluster();
+  ~Cluster();
+
+  // StartFakes starts production (gpt-4o, seed 1) and candidate
+  // (gpt-5-mini, seed 2) fake models with fixed latencies (sigma 0).
+  absl::Status StartFakes(FakeOptions production = {}, FakeOptions candidate = {});
+  // StartSidecar writes the config (first call only, or when knobs change)
+  // and starts `understudy serve` on data_dir(); waits for both ports.
+  absl::Status StartSidecar(const SidecarKnobs& knobs = {}, bool reset_rollout = false);
+  // KillSidecar sends SIGKILL and reaps the process.
+  void KillSidecar();
+  // NewDataDir points later starts at a fresh, empty --data directory.
+  void NewDataDir();
+
+  // Send plays one chat completion for `user` (header x-user-id) through
+  // the two-filter chain. request_id "" lets the driver pick one.
+  absl::StatusOr<DriverResult> Send(const std::string& user, const std::string& request_id = "");
+  // SendFeedback POSTs `body` to /understudy/feedback through the chain.
+  absl::StatusOr<DriverResult> SendFeedback(const std::string& body);
+
+  // Admin calls the admin API; POSTs carry the token unless `with_token`
+  // is false.
+  HttpReply Admin(const std::string& method, const std::string& path,
+                  const std::string& body = "", bool with_token = true);
+  json Rollout();     // GET /v1/rollout, parsed (discarded on failure)
+  json Decisions();   // GET /v1/decisions?limit=1000 → the "decisions" array
+  // Cli runs `understudy ARGS... --admin URL --token-file FILE`.
+  absl::StatusOr<testing::CommandResult> Cli(std::vector<std::string> args,
+                                             bool admin_flags = true);
+  // Control POSTs a JSON knob object to the candidate fake's /control.
+  HttpReply CandidateControl(const std::string& body);
+
+  std::string admin_url() const { return "http://127.0.0.1:" + std::to_string(admin_port_); }
+  std::string candidate_url() const { return "http://127.0.0.1:" + std::to_string(cand_port_); }
+  const std::string& token() const { return token_; }
+  const std::string& token_file() const { return token_file_; }
+  const std::string& data_dir() const { return data_dir_; }
+  int extproc_port() const { return extproc_port_; }
+  // SidecarErrors is the sidecar's stderr so far (for failure messages).
+  std::string SidecarErrors() const;
+
+  static std::string UnderstudyPath();
+  static std::string FakeModelPath();
+
+ private:
+  absl::Status WriteConfig(const SidecarKnobs& knobs);
+
+  std::string dir_;
+  std::string token_;
+  std::string token_file_;
+  std::string config_path_;
+  std::string data_dir_;
+  int data_dirs_ = 0;
+  std::unique_ptr<testing::Subprocess> prod_;
+  std::unique_ptr<testing::Subprocess> cand_;
+  std::unique_ptr<testing::Subprocess> sidecar_;
+  int prod_port_ = 0;
+  int cand_port_ = 0;
+  int extproc_port_ = 0;
+  int admin_port_ = 0;
+  std::unique_ptr<envoy_driver::Upstream> prod_upstream_;
+  std::unique_ptr<envoy_driver::Upstream> cand_upstream_;
+  std::unique_ptr<envoy_driver::EnvoyDriver> driver_;
+};
+
+// Percentile returns the q-quantile (nearest rank) of `values` (copied).
+double Percentile(std::vector<double> values, double q);
+
+// MetricValue sums the samples of `name` whose label set contains
+// `label` (e.g. outcome="timed_out") in Prometheus text; -1 if none.
+double MetricValue(const std::string& metrics_text, const std::string& name,
+                   const std::string& label);
+
+}  // namespace understudy::e2e
+
+#endif  // UNDERSTUDY_TESTS_E2E_E2E_CLUSTER_H_
