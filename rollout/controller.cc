@@ -28,6 +28,27 @@ bool IsError(OutcomeClass c) {
          c == OutcomeClass::kTransport || c == OutcomeClass::kInvalidBody;
 }
 
+std::string_view OutcomeClassName(OutcomeClass c) {
+  switch (c) {
+    case OutcomeClass::kOk:
+      return "ok";
+    case OutcomeClass::kServerError:
+      return "server_error";
+    case OutcomeClass::kTimeout:
+      return "timeout";
+    case OutcomeClass::kTransport:
+      return "transport";
+    case OutcomeClass::kInvalidBody:
+      return "invalid_body";
+    case OutcomeClass::kThrottled:
+      return "throttled";
+    case OutcomeClass::kClientError:
+      return "client_error";
+  }
+  return "unknown";
+}
+
+
 OutcomeClass OutcomeClassFromHttp(int status_code) {
   if (status_code <= 0) return OutcomeClass::kTransport;
   if (status_code == 429) return OutcomeClass::kThrottled;

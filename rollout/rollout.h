@@ -184,6 +184,11 @@ bool IsError(OutcomeClass c);
 // OutcomeClassFromHttp maps a status code (0 = no response) to a class.
 OutcomeClass OutcomeClassFromHttp(int status_code);
 
+// OutcomeClassName names a class for metrics labels, spans and reports:
+// "ok", "server_error", "timeout", "transport", "invalid_body",
+// "throttled", "client_error".
+std::string_view OutcomeClassName(OutcomeClass c);
+
 struct Outcome {
   OutcomeClass status = OutcomeClass::kOk;
   std::optional<absl::Duration> latency;   // whole exchange

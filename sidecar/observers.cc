@@ -45,7 +45,7 @@ void TracingObserver::OnLiveExchange(const v1::Exchange& live, const ExchangeFac
   info.response_model = f.response_model;
   info.input_tokens = f.usage.input_tokens;
   info.output_tokens = f.usage.output_tokens;
-  info.outcome = std::string(telemetry::OutcomeClassName(f.outcome));
+  info.outcome = std::string(rollout::OutcomeClassName(f.outcome));
   info.cost = f.cost.value_or(-1);
   tracer_.OnExchange(live, info);
 }

@@ -83,26 +83,6 @@ v1::ExchangeSource SourceFromName(std::string_view name) {
   return v1::SOURCE_UNSPECIFIED;
 }
 
-const char* ClassName(rollout::OutcomeClass c) {
-  switch (c) {
-    case rollout::OutcomeClass::kOk:
-      return "ok";
-    case rollout::OutcomeClass::kServerError:
-      return "server_error";
-    case rollout::OutcomeClass::kTimeout:
-      return "timeout";
-    case rollout::OutcomeClass::kTransport:
-      return "transport";
-    case rollout::OutcomeClass::kInvalidBody:
-      return "invalid_body";
-    case rollout::OutcomeClass::kThrottled:
-      return "throttled";
-    case rollout::OutcomeClass::kClientError:
-      return "client_error";
-  }
-  return "unknown";
-}
-
 const char* VerdictName(v1::Verdict v) {
   switch (v) {
     case v1::VERDICT_EQUIVALENT:
@@ -511,7 +491,9 @@ struct Metrics::Impl {
     Counter*& slot = series.by_class[static_cast<int>(cls)];
     if (slot == nullptr) {
       Labels labels = {
-          {"arm", kArmNames[arm]}, {"source", kSourceNames[source]}, {"class", ClassName(cls)}};
+          {"arm", kArmNames[arm]},
+          {"source", kSourceNames[source]},
+          {"class", std::string(rollout::OutcomeClassName(cls))}};
       slot = rollout::IsError(cls) ? &errors.Add(labels) : &rejections.Add(labels);
     }
     return slot;

@@ -111,26 +111,6 @@ absl::StatusOr<std::vector<Item>> ParseDataset(const std::string& path) {
   return items;
 }
 
-std::string_view OutcomeName(rollout::OutcomeClass c) {
-  switch (c) {
-    case rollout::OutcomeClass::kOk:
-      return "ok";
-    case rollout::OutcomeClass::kServerError:
-      return "server_error";
-    case rollout::OutcomeClass::kTimeout:
-      return "timeout";
-    case rollout::OutcomeClass::kTransport:
-      return "transport";
-    case rollout::OutcomeClass::kInvalidBody:
-      return "invalid_body";
-    case rollout::OutcomeClass::kThrottled:
-      return "throttled";
-    case rollout::OutcomeClass::kClientError:
-      return "client_error";
-  }
-  return "unknown";
-}
-
 // AnswerFor is what compare/ sees for one arm: the parsed answer, or an
 // error answer naming what went wrong.
 compare::ModelAnswer AnswerFor(const UpstreamResult& r) {
@@ -140,7 +120,7 @@ compare::ModelAnswer AnswerFor(const UpstreamResult& r) {
   }
   std::string message = r.exchange.error();
   if (message.empty()) message = absl::StrCat("HTTP ", r.exchange.status_code());
-  return compare::ModelAnswer::FromError(std::string(OutcomeName(r.outcome)), message);
+  return compare::ModelAnswer::FromError(std::string(rollout::OutcomeClassName(r.outcome)), message);
 }
 
 std::optional<double> Quantile(std::vector<double> v, double q) {
@@ -371,9 +351,9 @@ int Run(const EvalArgs& args) {
       UpstreamResult& r = results[i][a];
       ArmSummary& s = report.arms[a];
       ++s.requests;
-      ++s.outcomes[std::string(OutcomeName(r.outcome))];
+      ++s.outcomes[std::string(rollout::OutcomeClassName(r.outcome))];
       const bool ok = r.outcome == rollout::OutcomeClass::kOk;
-      row[kArmNames[a]] = std::string(OutcomeName(r.outcome));
+      row[kArmNames[a]] = std::string(rollout::OutcomeClassName(r.outcome));
       answers[a] = AnswerFor(r);
       const int64_t latency = r.exchange.end_offset_micros();
       const int64_t ttft = r.exchange.first_body_byte_offset_micros();

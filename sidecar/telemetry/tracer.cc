@@ -286,26 +286,6 @@ std::optional<SpanContext> ParseTraceparent(std::string_view header) {
   return ctx;
 }
 
-std::string_view OutcomeClassName(rollout::OutcomeClass c) {
-  switch (c) {
-    case rollout::OutcomeClass::kOk:
-      return "ok";
-    case rollout::OutcomeClass::kServerError:
-      return "server_error";
-    case rollout::OutcomeClass::kTimeout:
-      return "timeout";
-    case rollout::OutcomeClass::kTransport:
-      return "transport";
-    case rollout::OutcomeClass::kInvalidBody:
-      return "invalid_body";
-    case rollout::OutcomeClass::kThrottled:
-      return "throttled";
-    case rollout::OutcomeClass::kClientError:
-      return "client_error";
-  }
-  return "unknown";
-}
-
 // ---------------------------------------------------------------- Tracer --
 
 absl::StatusOr<std::unique_ptr<Tracer>> Tracer::Create(const TelemetryConfig& config) {

@@ -35,7 +35,7 @@
 //       gen_ai.request.model, gen_ai.response.model,
 //       gen_ai.usage.input_tokens and output_tokens (int). Status ERROR (with
 //       error.type) for 5xx, no response, an incomplete stream, a transport
-//       error or an error outcome (see OutcomeClassName).
+//       error or an error outcome (see rollout::OutcomeClassName).
 //   "understudy.shadow", kind CLIENT: a mirrored (or noise) call the sidecar
 //       made itself; child of the live exchange's span found by request id.
 //   "understudy.compare", kind INTERNAL: a comparison, child of the same
@@ -160,10 +160,7 @@ struct SpanContext {
 // with trailing data. Later versions may carry trailing "-..." fields.
 std::optional<SpanContext> ParseTraceparent(std::string_view header);
 
-// OutcomeClassName names an outcome for ExchangeInfo::outcome: "ok",
-// "server_error", "timeout", "transport", "invalid_body", "throttled",
-// "client_error". The first four after "ok" mark the exchange span ERROR.
-std::string_view OutcomeClassName(rollout::OutcomeClass c);
+// ExchangeInfo::outcome is rollout::OutcomeClassName(...).
 
 // ---------------------------------------------------------------- tracer --
 

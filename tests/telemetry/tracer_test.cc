@@ -51,7 +51,7 @@ ExchangeInfo Info() {
   info.response_model = "gpt-4o-mini-2024-07-18";
   info.input_tokens = 42;
   info.output_tokens = 7;
-  info.outcome = std::string(OutcomeClassName(rollout::OutcomeClass::kOk));
+  info.outcome = std::string(rollout::OutcomeClassName(rollout::OutcomeClass::kOk));
   info.cost = 0.0021;
   return info;
 }
@@ -157,7 +157,7 @@ TEST_P(TracerTest, ServerErrorMarksTheExchangeSpanAsError) {
   e.set_path("/v1/messages");
   e.set_status_code(503);
   ExchangeInfo info = Info();
-  info.outcome = std::string(OutcomeClassName(rollout::OutcomeClass::kServerError));
+  info.outcome = std::string(rollout::OutcomeClassName(rollout::OutcomeClass::kServerError));
   tracer_->OnExchange(e, info);
   std::vector<ReceivedSpan> spans = rx_->WaitForSpans(1);
   ASSERT_EQ(spans.size(), 1u);
