@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/strings.h"
@@ -366,6 +367,19 @@ std::string_view VerdictName(understudy::v1::Verdict verdict) {
     default:
       return "unspecified";
   }
+}
+
+std::optional<understudy::v1::Verdict> ParseVerdictName(std::string_view name) {
+  std::string lower = absl::AsciiStrToLower(Av(name));
+  std::string_view n = lower;
+  if (n.substr(0, 8) == "verdict_") n.remove_prefix(8);
+  for (understudy::v1::Verdict v :
+       {understudy::v1::VERDICT_EQUIVALENT, understudy::v1::VERDICT_MINOR_DIFF,
+        understudy::v1::VERDICT_MAJOR_DIFF, understudy::v1::VERDICT_CANDIDATE_ERROR,
+        understudy::v1::VERDICT_PRODUCTION_ERROR, understudy::v1::VERDICT_BOTH_ERROR}) {
+    if (n == VerdictName(v)) return v;
+  }
+  return std::nullopt;
 }
 
 Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,

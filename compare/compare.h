@@ -294,6 +294,10 @@ understudy::v1::Comparison Compare(const ModelAnswer& production, const ModelAns
 
 // VerdictName returns "equivalent", "minor_diff", ... for a verdict.
 std::string_view VerdictName(understudy::v1::Verdict verdict);
+// ParseVerdictName is the inverse, case-insensitive, with or without the
+// "verdict_" prefix ("major_diff", "VERDICT_MAJOR_DIFF"); nullopt otherwise
+// (including "unspecified").
+std::optional<understudy::v1::Verdict> ParseVerdictName(std::string_view name);
 
 // PriceFor finds the price of `model` in `prices`: an exact name, or the
 // longest configured prefix ("gpt-4o" prices "gpt-4o-2024-08-06"). Null

@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/strings.h"
+#include "compare/compare.h"
 #include "sidecar/admin/admin.h"
 #include "sidecar/admin/json_util.h"
 #include "sidecar/commands.h"
@@ -307,8 +308,8 @@ void PrintDiffs(const json& j, Io io) {
   }
   for (const json& c : list) {
     std::string verdict = JsonString(c, "verdict");
-    if (std::optional<understudy::v1::Verdict> v = ParseVerdictName(verdict)) {
-      verdict = std::string(VerdictShortName(*v));
+    if (std::optional<understudy::v1::Verdict> v = compare::ParseVerdictName(verdict)) {
+      verdict = std::string(compare::VerdictName(*v));
     }
     int64_t t = JsonInt64(c, "time_unix_micros");
     io.out << JsonString(c, "request_id") << "  " << verdict;

@@ -36,33 +36,6 @@ std::string DumpJson(const nlohmann::json& j, int indent) {
   return j.dump(indent, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
 }
 
-namespace {
-constexpr std::array<std::pair<std::string_view, understudy::v1::Verdict>, 6> kVerdicts = {{
-    {"equivalent", understudy::v1::VERDICT_EQUIVALENT},
-    {"minor_diff", understudy::v1::VERDICT_MINOR_DIFF},
-    {"major_diff", understudy::v1::VERDICT_MAJOR_DIFF},
-    {"candidate_error", understudy::v1::VERDICT_CANDIDATE_ERROR},
-    {"production_error", understudy::v1::VERDICT_PRODUCTION_ERROR},
-    {"both_error", understudy::v1::VERDICT_BOTH_ERROR},
-}};
-}  // namespace
-
-std::optional<understudy::v1::Verdict> ParseVerdictName(std::string_view name) {
-  std::string lower = absl::AsciiStrToLower(Av(name));
-  std::string_view n = lower;
-  if (n.substr(0, 8) == "verdict_") n.remove_prefix(8);
-  for (const auto& [short_name, verdict] : kVerdicts) {
-    if (n == short_name) return verdict;
-  }
-  return std::nullopt;
-}
-
-std::string_view VerdictShortName(understudy::v1::Verdict verdict) {
-  for (const auto& [short_name, v] : kVerdicts) {
-    if (v == verdict) return short_name;
-  }
-  return "unspecified";
-}
 
 int64_t JsonInt64(const nlohmann::json& object, std::string_view key, int64_t def) {
   if (!object.is_object()) return def;

@@ -22,12 +22,6 @@ namespace understudy::admin {
 // DumpJson serialises without throwing (invalid UTF-8 is replaced).
 std::string DumpJson(const nlohmann::json& j, int indent = -1);
 
-// ParseVerdictName accepts "equivalent", "minor_diff", "major_diff",
-// "candidate_error", "production_error", "both_error" (any case, or the
-// enum name VERDICT_*); nullopt otherwise.
-std::optional<understudy::v1::Verdict> ParseVerdictName(std::string_view name);
-// VerdictShortName is the inverse ("major_diff"); "unspecified" for 0.
-std::string_view VerdictShortName(understudy::v1::Verdict verdict);
 inline constexpr std::string_view kVerdictNames =
     "equivalent, minor_diff, major_diff, candidate_error, production_error, both_error";
 

@@ -25,6 +25,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "compare/compare.h"
 #include "sidecar/admin/admin.h"
 #include "sidecar/admin/json_util.h"
 
@@ -608,7 +609,7 @@ absl::StatusOr<Reply> AdminServer::Impl::Comparisons(const Query& q) {
   if (const std::string* v = q.Get("verdict")) {
     for (absl::string_view name : absl::StrSplit(*v, ',')) {
       name = absl::StripAsciiWhitespace(name);
-      std::optional<understudy::v1::Verdict> verdict = ParseVerdictName(Sv(name));
+      std::optional<understudy::v1::Verdict> verdict = compare::ParseVerdictName(Sv(name));
       if (!verdict) {
         return absl::InvalidArgumentError(
             absl::StrCat("verdict: unknown verdict \"", name, "\" (use ", Av(kVerdictNames), ")"));

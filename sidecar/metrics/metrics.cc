@@ -15,6 +15,7 @@
 #include <sstream>
 #include <utility>
 
+#include "compare/compare.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
@@ -83,24 +84,6 @@ v1::ExchangeSource SourceFromName(std::string_view name) {
   return v1::SOURCE_UNSPECIFIED;
 }
 
-const char* VerdictName(v1::Verdict v) {
-  switch (v) {
-    case v1::VERDICT_EQUIVALENT:
-      return "equivalent";
-    case v1::VERDICT_MINOR_DIFF:
-      return "minor_diff";
-    case v1::VERDICT_MAJOR_DIFF:
-      return "major_diff";
-    case v1::VERDICT_CANDIDATE_ERROR:
-      return "candidate_error";
-    case v1::VERDICT_PRODUCTION_ERROR:
-      return "production_error";
-    case v1::VERDICT_BOTH_ERROR:
-      return "both_error";
-    default:
-      return "unspecified";
-  }
-}
 constexpr std::array<v1::Verdict, 7> kVerdicts = {
     v1::VERDICT_UNSPECIFIED, v1::VERDICT_EQUIVALENT,      v1::VERDICT_MINOR_DIFF,
     v1::VERDICT_MAJOR_DIFF,  v1::VERDICT_CANDIDATE_ERROR, v1::VERDICT_PRODUCTION_ERROR,
@@ -409,7 +392,7 @@ struct Metrics::Impl {
     for (size_t i = 0; i < kShadowOutcomes.size(); ++i) {
       shadow_outcomes[i].counter = &shadow_requests.Add({{"outcome", kShadowOutcomes[i]}});
     }
-    for (v1::Verdict v : kVerdicts) verdicts[v] = &comparisons.Add({{"verdict", VerdictName(v)}});
+    for (v1::Verdict v : kVerdicts) verdicts[v] = &comparisons.Add({{"verdict", std::string(compare::VerdictName(v))}});
     for (size_t i = 0; i < kPhases.size(); ++i) {
       phases[i] = &phase.Add({{"phase", kPhases[i].second}});
     }

@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "compare/compare.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -531,22 +532,7 @@ std::string PhaseName(understudy::v1::RolloutPhase phase) {
 }
 
 std::string VerdictName(int verdict) {
-  switch (verdict) {
-    case understudy::v1::VERDICT_EQUIVALENT:
-      return "equivalent";
-    case understudy::v1::VERDICT_MINOR_DIFF:
-      return "minor_diff";
-    case understudy::v1::VERDICT_MAJOR_DIFF:
-      return "major_diff";
-    case understudy::v1::VERDICT_CANDIDATE_ERROR:
-      return "candidate_error";
-    case understudy::v1::VERDICT_PRODUCTION_ERROR:
-      return "production_error";
-    case understudy::v1::VERDICT_BOTH_ERROR:
-      return "both_error";
-    default:
-      return "unspecified";
-  }
+  return std::string(compare::VerdictName(static_cast<understudy::v1::Verdict>(verdict)));
 }
 
 std::string GateOutcomeName(understudy::v1::GateOutcome o) {
