@@ -389,22 +389,31 @@ SpanContext Tracer::OnExchange(const understudy::v1::Exchange& live, const Excha
   return ctx;
 }
 
-void Tracer::OnShadow(const understudy::v1::Exchange& shadow) {
-  if (!enabled()) return;
+std::optional<SpanContext> Tracer::ChildOf(std::string_view request_id,
+                                           std::optional<SpanContext>* parent) {
   SpanContext ctx;
-  std::optional<SpanContext> parent = LookupExchange(shadow.request_id());
-  if (parent.has_value()) {
-    ctx.trace_id = parent->trace_id;
-    ctx.flags = parent->flags;
+  *parent = LookupExchange(request_id);
+  if (parent->has_value()) {
+    ctx.trace_id = (*parent)->trace_id;
+    ctx.flags = (*parent)->flags;
   } else {
     FillRandomNonZero(ctx.trace_id);
     ctx.flags = TraceIdRatioSampled(ctx.trace_id, config_.otlp.sample_rate) ? 0x01 : 0x00;
   }
   if (!ctx.sampled()) {
     spans_not_sampled_.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return std::nullopt;
   }
   FillRandomNonZero(ctx.span_id);
+  return ctx;
+}
+
+void Tracer::OnShadow(const understudy::v1::Exchange& shadow) {
+  if (!enabled()) return;
+  std::optional<SpanContext> parent;
+  std::optional<SpanContext> child = ChildOf(shadow.request_id(), &parent);
+  if (!child.has_value()) return;
+  const SpanContext& ctx = *child;
 
   otlp_trace::Span span;
   SetIds(ctx, parent.has_value() ? &*parent : nullptr, false, &span);
@@ -440,20 +449,10 @@ void Tracer::OnShadow(const understudy::v1::Exchange& shadow) {
 
 void Tracer::OnComparison(const understudy::v1::Comparison& c) {
   if (!enabled()) return;
-  SpanContext ctx;
-  std::optional<SpanContext> parent = LookupExchange(c.request_id());
-  if (parent.has_value()) {
-    ctx.trace_id = parent->trace_id;
-    ctx.flags = parent->flags;
-  } else {
-    FillRandomNonZero(ctx.trace_id);
-    ctx.flags = TraceIdRatioSampled(ctx.trace_id, config_.otlp.sample_rate) ? 0x01 : 0x00;
-  }
-  if (!ctx.sampled()) {
-    spans_not_sampled_.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  FillRandomNonZero(ctx.span_id);
+  std::optional<SpanContext> parent;
+  std::optional<SpanContext> child = ChildOf(c.request_id(), &parent);
+  if (!child.has_value()) return;
+  const SpanContext& ctx = *child;
 
   otlp_trace::Span span;
   SetIds(ctx, parent.has_value() ? &*parent : nullptr, false, &span);

@@ -244,6 +244,11 @@ class Tracer {
   void Remember(const std::string& request_id, const SpanContext& ctx);
   // Submit hands a finished span to the exporter (counted).
   void Submit(opentelemetry::proto::trace::v1::Span&& span);
+  // ChildOf makes the context of a span under the live exchange's span for
+  // `request_id` (*parent set), or in a new trace when that is not
+  // remembered; nullopt (and counted) when the trace is not sampled.
+  std::optional<SpanContext> ChildOf(std::string_view request_id,
+                                     std::optional<SpanContext>* parent);
 
   TelemetryConfig config_;
   std::unique_ptr<SpanExporter> exporter_;
