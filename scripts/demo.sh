@@ -124,7 +124,11 @@ echo
 echo "--- decision log"
 "$UNDERSTUDY" status --admin "$ADMIN" || true
 "$UNDERSTUDY" report --admin "$ADMIN" --format md >"$work/report.md" || fail "no report"
-sed -n '/^## Decisions/,/^## [^D]/p' "$work/report.md" | head -40
+echo
+# The decision log (from the report): every transition with its reason, and
+# the gate evidence behind the rollback.
+sed -n '/^## Rollout decisions/,/^### /p' "$work/report.md" | sed '$d'
+awk '/^### Decision [0-9]+: rollback/{p=1} p&&/^## /{exit} p' "$work/report.md" | grep -E '^\|' || true
 mkdir -p "${DEMO_REPORT_DIR:-$BIN}"
 cp "$work/report.md" "${DEMO_REPORT_DIR:-$BIN}/quickstart-report.md"
 echo
