@@ -121,6 +121,20 @@ GateEvaluation NewEval(const char* name) {
   return e;
 }
 
+// MeanEval starts the evaluation of a gate on two arms' means (satisfaction,
+// cost): samples, means, threshold and the statistic's name.
+GateEvaluation MeanEval(const char* name, const Moments& p, const Moments& c, double threshold,
+                        const char* statistic) {
+  GateEvaluation e = NewEval(name);
+  e.set_production_samples(p.n);
+  e.set_candidate_samples(c.n);
+  e.set_production_value(p.Mean());
+  e.set_candidate_value(c.Mean());
+  e.set_threshold(threshold);
+  e.set_statistic(statistic);
+  return e;
+}
+
 }  // namespace
 
 struct Controller::Impl {
@@ -363,13 +377,7 @@ struct Controller::Impl {
     const auto& g = config.satisfaction;
     GateResult r;
     GateEvaluation& e = r.eval;
-    e = NewEval("satisfaction");
-    e.set_production_samples(p.n);
-    e.set_candidate_samples(c.n);
-    e.set_production_value(p.Mean());
-    e.set_candidate_value(c.Mean());
-    e.set_threshold(p.Mean() - g.max_drop);
-    e.set_statistic("msprt_log_lr_mean_difference");
+    e = MeanEval("satisfaction", p, c, p.Mean() - g.max_drop, "msprt_log_lr_mean_difference");
     if (p.n < g.min_samples || c.n < g.min_samples) {
       r.required = g.must_have_data;
       e.set_outcome(understudy::v1::GATE_INCONCLUSIVE);
@@ -400,13 +408,8 @@ struct Controller::Impl {
     const auto& g = config.cost;
     GateResult r;
     GateEvaluation& e = r.eval;
-    e = NewEval("cost_per_request");
-    e.set_production_samples(p.n);
-    e.set_candidate_samples(c.n);
-    e.set_production_value(p.Mean());
-    e.set_candidate_value(c.Mean());
-    e.set_threshold(g.max_ratio * p.Mean());
-    e.set_statistic("msprt_log_lr_mean_minus_ratio");
+    e = MeanEval("cost_per_request", p, c, g.max_ratio * p.Mean(),
+                 "msprt_log_lr_mean_minus_ratio");
     if (p.n < g.min_samples || c.n < g.min_samples) {
       r.required = g.must_have_data;
       e.set_outcome(understudy::v1::GATE_INCONCLUSIVE);
