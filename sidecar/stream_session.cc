@@ -114,15 +114,9 @@ absl::Status StreamSession::OnMessage(const ep::ProcessingRequest& request,
       "ProcessingRequest carries no request part (unknown or empty message)");
 }
 
-bool StreamSession::IsFeedbackRequest(const ep::HttpHeaders& h) const {
+bool StreamSession::IsFeedbackPath(std::string_view path) const {
   if (options_.feedback_path.empty() || !options_.on_feedback) return false;
-  for (const auto& header : h.headers().headers()) {
-    if (header.key() != ":path") continue;
-    std::string_view path = HeaderValueOf(header);
-    path = path.substr(0, path.find('?'));
-    return path == options_.feedback_path;
-  }
-  return false;
+  return path.substr(0, path.find('?')) == options_.feedback_path;
 }
 
 void StreamSession::ImmediateReply(int status, std::string_view error_code,
@@ -141,6 +135,34 @@ void StreamSession::ImmediateReply(int status, std::string_view error_code,
   ir->set_details("understudy_feedback");
 }
 
+absl::Status StreamSession::OnFeedbackHeaders(bool end_of_stream, bool reply,
+                                              std::vector<ProcessingResponse>* replies) {
+  feedback_ = true;
+  stats_.feedback_requests.Add();
+  if (role_ == StreamRole::kObserve || !reply) return absl::OkStatus();
+  if (exchange_.method() != "POST") {
+    ImmediateReply(405, "METHOD_NOT_ALLOWED", "feedback must be POSTed as JSON", replies);
+  } else if (end_of_stream) {
+    ImmediateReply(400, "INVALID_ARGUMENT",
+                   "feedback needs a JSON body {\"request_id\", \"score\"}", replies);
+  } else {
+    ProcessingResponse& out = replies->emplace_back();
+    out.mutable_request_headers()->mutable_response();
+    if (role_ == StreamRole::kRoute || req_.mode == ProcessingMode::NONE) {
+      // Ask Envoy for the body, buffered, and nothing else.
+      ProcessingMode* m = out.mutable_mode_override();
+      m->set_request_header_mode(ProcessingMode::SEND);
+      m->set_response_header_mode(ProcessingMode::SKIP);
+      m->set_request_body_mode(ProcessingMode::BUFFERED);
+      m->set_response_body_mode(ProcessingMode::NONE);
+      m->set_request_trailer_mode(ProcessingMode::SKIP);
+      m->set_response_trailer_mode(ProcessingMode::SKIP);
+      req_.mode = ProcessingMode::BUFFERED;
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h, bool reply,
                                       std::vector<ep::ProcessingResponse>* replies) {
   Direction& d = request_dir ? req_ : resp_;
@@ -152,37 +174,6 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
   }
   d.headers_seen = true;
   if (h.end_of_stream()) d.ended = true;
-  if (request_dir && IsFeedbackRequest(h)) {
-    feedback_ = true;
-    stats_.feedback_requests.Add();
-    if (role_ == StreamRole::kObserve || !reply) return absl::OkStatus();
-    std::string_view method;
-    for (const auto& header : h.headers().headers()) {
-      if (header.key() == ":method") method = HeaderValueOf(header);
-    }
-    if (method != "POST") {
-      ImmediateReply(405, "METHOD_NOT_ALLOWED", "feedback must be POSTed as JSON", replies);
-    } else if (h.end_of_stream()) {
-      ImmediateReply(400, "INVALID_ARGUMENT",
-                     "feedback needs a JSON body {\"request_id\", \"score\"}", replies);
-    } else {
-      ProcessingResponse& out = replies->emplace_back();
-      out.mutable_request_headers()->mutable_response();
-      if (role_ == StreamRole::kRoute || req_.mode == ProcessingMode::NONE) {
-        // Ask Envoy for the body, buffered, and nothing else.
-        ProcessingMode* m = out.mutable_mode_override();
-        m->set_request_header_mode(ProcessingMode::SEND);
-        m->set_response_header_mode(ProcessingMode::SKIP);
-        m->set_request_body_mode(ProcessingMode::BUFFERED);
-        m->set_response_body_mode(ProcessingMode::NONE);
-        m->set_request_trailer_mode(ProcessingMode::SKIP);
-        m->set_response_trailer_mode(ProcessingMode::SKIP);
-        req_.mode = ProcessingMode::BUFFERED;
-      }
-    }
-    return absl::OkStatus();
-  }
-
   understudy::v1::HttpMessage* msg =
       request_dir ? exchange_.mutable_request() : exchange_.mutable_response();
   std::string sticky_value;
@@ -211,6 +202,11 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
       out->set_key(key);
       out->set_value(value);
     }
+  }
+  // Feedback POSTs are answered here and never routed; the path is known
+  // from the one pass over the headers above.
+  if (request_dir && IsFeedbackPath(exchange_.path())) {
+    return OnFeedbackHeaders(h.end_of_stream(), reply, replies);
   }
   if (request_dir) exchange_.set_request_id(request_id);
   if (!request_dir) exchange_.set_response_headers_offset_micros(OffsetMicros());

@@ -120,7 +120,9 @@ class StreamSession {
   void AppendBody(understudy::v1::HttpMessage* msg, const std::string& chunk);
   int64_t OffsetMicros() const;
   bool Records() const { return role_ != StreamRole::kRoute && !feedback_; }
-  bool IsFeedbackRequest(const envoy::service::ext_proc::v3::HttpHeaders& h) const;
+  bool IsFeedbackPath(std::string_view path) const;
+  absl::Status OnFeedbackHeaders(bool end_of_stream, bool reply,
+                                 std::vector<ProcessingResponse>* replies);
   void ImmediateReply(int status, std::string_view error_code, std::string_view message,
                       std::vector<ProcessingResponse>* replies);
 
