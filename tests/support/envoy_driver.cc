@@ -246,6 +246,17 @@ bool Sends(const FilterConfig& c, Mode::BodySendMode mode) {
 
 const char* RoleLabel(bool request_dir) { return request_dir ? "request" : "response"; }
 
+// BodyCommon returns the CommonResponse of a body reply, or null when the
+// processor answered with an immediate_response (the request ends there).
+const ep::CommonResponse* BodyCommon(Exchange& ex, const ep::ProcessingResponse& reply,
+                                     bool request_dir) {
+  if (reply.has_immediate_response()) {
+    ex.ImmediateReply(reply.immediate_response());
+    return nullptr;
+  }
+  return request_dir ? &reply.request_body().response() : &reply.response_body().response();
+}
+
 // BodyPass sends one direction's body through a filter and returns the
 // chunks that continue down the chain.
 std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
@@ -275,12 +286,9 @@ std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
     if (!r.blocking()) return chunks;
     auto reply = ex.Expect(r, body_arm, what.c_str(), r.config.message_timeout);
     if (!reply) return chunks;
-    if (reply->has_immediate_response()) {
-      ex.ImmediateReply(reply->immediate_response());
-      return {};
-    }
-    const ep::CommonResponse& common = request_dir ? reply->request_body().response()
-                                                   : reply->response_body().response();
+    const ep::CommonResponse* body_common = BodyCommon(ex, *reply, request_dir);
+    if (body_common == nullptr) return {};  // answered with an immediate response
+    const ep::CommonResponse& common = *body_common;
     if (!ex.CheckCommon(r, common, mode)) return chunks;
     if (common.has_header_mutation() && held_headers != nullptr) {
       ex.ApplyHeaderMutation(r, common.header_mutation(), held_headers);
@@ -308,8 +316,9 @@ std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
     while (true) {
       auto reply = ex.Expect(r, body_arm, what.c_str(), absl::Seconds(10));
       if (!reply) return chunks;
-      const ep::CommonResponse& common = request_dir ? reply->request_body().response()
-                                                     : reply->response_body().response();
+      const ep::CommonResponse* body_common = BodyCommon(ex, *reply, request_dir);
+      if (body_common == nullptr) return {};
+      const ep::CommonResponse& common = *body_common;
       if (!common.body_mutation().has_streamed_response()) {
         ex.Fail(r, "FULL_DUPLEX_STREAMED reply without streamed_response");
         return chunks;
@@ -322,12 +331,9 @@ std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
   for (size_t i = 0; i < sent; ++i) {
     auto reply = ex.Expect(r, body_arm, what.c_str(), r.config.message_timeout);
     if (!reply) return chunks;
-    if (reply->has_immediate_response()) {
-      ex.ImmediateReply(reply->immediate_response());
-      return {};
-    }
-    const ep::CommonResponse& common = request_dir ? reply->request_body().response()
-                                                   : reply->response_body().response();
+    const ep::CommonResponse* body_common = BodyCommon(ex, *reply, request_dir);
+    if (body_common == nullptr) return {};  // answered with an immediate response
+    const ep::CommonResponse& common = *body_common;
     if (!ex.CheckCommon(r, common, mode)) return chunks;
     // STREAMED: a mutation replaces or clears that chunk; header
     // mutations are ignored in this mode.
