@@ -100,7 +100,6 @@ class FifoMap {  // a bounded map that forgets its oldest keys
     }
     return map_[key];
   }
-  void Erase(const std::string& key) { map_.erase(key); }  // order_ entry expires later
   size_t size() const { return map_.size(); }
 
  private:
@@ -160,9 +159,11 @@ struct Engine::Impl {
       absl::MutexLock lock(&feedback_mu);
       if (!e.request_id().empty()) {
         arms.Put(e.request_id()) = e.arm();
+        // Taken, not erased: the key keeps its one place in the eviction
+        // order (erasing and re-adding it would let the old place evict
+        // the new entry early).
         if (std::vector<v1::Feedback>* waiting = pending.Find(e.request_id())) {
-          joined = std::move(*waiting);
-          pending.Erase(e.request_id());
+          joined.swap(*waiting);
         }
       }
     }
