@@ -148,14 +148,29 @@ void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
   std::vector<uint32_t> ip(tp.size()), ic(tc.size());
   for (size_t i = 0; i < tp.size(); ++i) ip[i] = tp[i].id;
   for (size_t i = 0; i < tc.size(); ++i) ic[i] = tc[i].id;
-  const int lcs = internal::LcsLengthBitParallel(ip, ic, alphabet);
+  std::vector<internal::MatchRun> runs;
+  const int lcs = internal::LcsLengthBitParallel(ip, ic, alphabet, *exact ? nullptr : &runs);
   const double f1 = internal::LcsF1(lcs, ip.size(), ic.size());
   b.Score("lcs_f1", f1,
           absl::StrFormat("LCS %d of %d/%d tokens, ROUGE-L F1 %.3f", lcs, ip.size(), ic.size(), f1));
   // chrF ignores whitespace, so the raw texts (case-folded inside) give
-  // the chrF of the normalised ones.
-  const double chrf =
-      *exact ? 1.0 : internal::Chrf(p.text, c.text, o.chrf_order, o.chrf_beta, o.case_sensitive);
+  // the chrF of the normalised ones. The LCS's runs of equal tokens tell
+  // it which stretches the texts share (it checks them), so only the
+  // n-grams around the differences need counting.
+  double chrf = 1.0;
+  if (!*exact) {
+    std::vector<internal::EqualRange> equal;
+    equal.reserve(runs.size());
+    for (const internal::MatchRun& r : runs) {
+      const internal::Token& a0 = tp[r.a_begin];
+      const internal::Token& a1 = tp[r.a_begin + r.length - 1];
+      const internal::Token& b0 = tc[r.b_begin];
+      const internal::Token& b1 = tc[r.b_begin + r.length - 1];
+      if (a1.begin + a1.size - a0.begin < static_cast<uint32_t>(o.chrf_order)) continue;  // too short to help
+      equal.push_back({a0.begin, a1.begin + a1.size, b0.begin, b1.begin + b1.size});
+    }
+    chrf = internal::Chrf(p.text, c.text, o.chrf_order, o.chrf_beta, o.case_sensitive, equal);
+  }
   b.Score("chrf", chrf, absl::StrFormat("chrF%g (orders 1..%d) %.3f", o.chrf_beta, o.chrf_order, chrf));
   *similarity = (f1 + chrf) / 2;
   auto* sim = b.Score("similarity", *similarity,

@@ -220,7 +220,8 @@ std::vector<Token> Tokenize(std::string_view text, Interner& interner) {
 }
 
 int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b,
-                         uint32_t alphabet_size) {
+                         uint32_t alphabet_size, std::vector<MatchRun>* runs) {
+  if (runs != nullptr) runs->clear();
   const size_t m = a.size();
   if (m == 0 || b.empty()) return 0;
   const size_t words = (m + 63) / 64;
@@ -243,12 +244,30 @@ int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t
   for (size_t i = 0; i < m; ++i) {
     peq[static_cast<size_t>(a[i]) * words + i / 64] |= uint64_t{1} << (i % 64);
   }
+  // With `runs`, every column's V is kept for the traceback (V_j at
+  // history[(j - 1) * words]), up to kMaxHistoryWords; past that the
+  // alignment is not recovered.
+  const size_t n = b.size();
+  const bool trace = runs != nullptr && words * n <= kMaxHistoryWords;
+  thread_local std::vector<uint64_t> history_buffer;
+  if (trace && history_buffer.size() < (n + 1) * words) history_buffer.resize((n + 1) * words);
   // V starts all ones; zeros mark LCS growth (Hyyrö 2004):
   //   V' = (V + (V & M)) | (V & ~M), with carries across words.
+  // Traced, V lives in the history itself (V_{j-1} is read, V_j written).
   v_buffer.assign(words, ~uint64_t{0});
   uint64_t* v = v_buffer.data();
-  for (uint32_t s : b) {
-    if (s >= alphabet_size) continue;  // matches nothing: V unchanged
+  uint64_t* out = v;
+  if (trace) std::fill_n(history_buffer.data(), words, ~uint64_t{0});
+  for (size_t j = 0; j < n; ++j) {
+    if (trace) {
+      v = history_buffer.data() + j * words;
+      out = v + words;
+    }
+    const uint32_t s = b[j];
+    if (s >= alphabet_size) {  // matches nothing: V unchanged
+      if (trace) std::copy_n(v, words, out);
+      continue;
+    }
     const uint64_t* mv = &peq[static_cast<size_t>(s) * words];
     uint64_t carry = 0;
     for (size_t k = 0; k < words; ++k) {
@@ -259,16 +278,45 @@ int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t
       const uint64_t sum2 = sum1 + carry;
       const uint64_t c2 = sum2 < sum1;
       carry = c1 | c2;
-      v[k] = sum2 | (vk & ~mv[k]);
+      out[k] = sum2 | (vk & ~mv[k]);
     }
   }
+  const uint64_t* last = trace ? history_buffer.data() + n * words : v;
   int zeros = 0;
   for (size_t k = 0; k < words; ++k) {
-    uint64_t x = ~v[k];
+    uint64_t x = ~last[k];
     if (k == words - 1 && m % 64 != 0) x &= (uint64_t{1} << (m % 64)) - 1;
     zeros += __builtin_popcountll(x);
   }
   for (size_t i = 0; i < m; ++i) peq[static_cast<size_t>(a[i]) * words + i / 64] = 0;
+  if (trace) {
+    // Traceback from (m, n): a set bit i - 1 of V_j means L(i, j) ==
+    // L(i - 1, j), so a[i - 1] is not needed; otherwise a[i - 1] == b[j - 1]
+    // ends an LCS of the prefixes (take the diagonal), or L(i, j) ==
+    // L(i, j - 1) (drop b[j - 1]).
+    size_t i = m, j = n;
+    while (i > 0 && j > 0) {
+      const uint64_t* vj = history_buffer.data() + j * words;
+      if ((vj[(i - 1) / 64] >> ((i - 1) % 64)) & 1) {
+        --i;
+      } else if (a[i - 1] == b[j - 1]) {
+        --i;
+        --j;
+        if (!runs->empty() && runs->back().a_begin == i + 1 && runs->back().b_begin == j + 1) {
+          MatchRun& r = runs->back();
+          --r.a_begin;
+          --r.b_begin;
+          ++r.length;
+        } else {
+          runs->push_back({static_cast<uint32_t>(i), static_cast<uint32_t>(j), 1});
+        }
+      } else {
+        --j;
+      }
+    }
+    std::reverse(runs->begin(), runs->end());
+    if (history_buffer.size() > kMaxKeptWords) history_buffer = {};
+  }
   return zeros;
 }
 
@@ -295,6 +343,7 @@ namespace {
 
 // ------------------------------------------------------------------ chrF --
 constexpr int kMaxDigit = 12;  // radix digit bits, at most (36-bit keys: 3 passes)
+constexpr int kMaxPasses = 7;
 constexpr uint32_t kSkipChar = UINT32_MAX;  // ChrfScratch::ascii_id of whitespace
 // Scratch buffers for Chrf, reused across calls on a thread.
 struct ChrfScratch {
@@ -304,6 +353,12 @@ struct ChrfScratch {
   std::vector<uint16_t> hist16;     // the same for fewer than 65536 elements
   std::vector<uint32_t> group_a, group_b;   // per n-gram group: counts in a, b
   std::vector<uint8_t> group_lcp;
+  // Positions whose n-grams are counted (kept), per text, as [begin, end)
+  // segments; the rest lie inside verified equal ranges. marks/at: byte
+  // offsets of those ranges' ends and the character indexes there.
+  using Segments = std::vector<std::pair<uint32_t, uint32_t>>;
+  Segments kept_a, kept_b;
+  std::vector<uint32_t> marks_a, marks_b, at_a, at_b;
   uint32_t ascii_id[128] = {};      // ASCII character → id, 0 = not seen yet
   absl::flat_hash_map<uint32_t, uint32_t> wide_id;  // other characters → id
   uint32_t alphabet = 0;
@@ -411,35 +466,52 @@ inline uint32_t DecodeWide(std::string_view t, size_t& i) {
 // ToCharIds turns a text into dense character ids (1, 2, ... shared by the
 // two texts of a Chrf call), dropping whitespace and folding ASCII case
 // unless case_sensitive. ASCII is branch-light: whitespace maps to
-// kSkipChar and is written but not kept.
+// kSkipChar and is written but not kept. at[k] receives the number of
+// characters before byte offset marks[k] (marks ascending, <= t.size(); a
+// mark inside a character counts that character).
 void ToCharIds(std::string_view t, bool case_sensitive, ChrfScratch& s,
-               std::vector<uint32_t>* out) {
+               std::vector<uint32_t>* out, const std::vector<uint32_t>& marks,
+               std::vector<uint32_t>* at) {
   out->resize(t.size() + 1);  // one spare slot: every ASCII byte is written
+  at->resize(marks.size());
   uint32_t* w = out->data();
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(t.data());
-  const unsigned char* end = p + t.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      uint32_t id = s.ascii_id[c];
-      if (id == 0) {
-        id = s.ascii_id[c] = ++s.alphabet;
-        // Both cases of a letter share one id when folding.
-        if (!case_sensitive && (IsUpper(c) || IsLower(c))) s.ascii_id[c ^ 0x20] = id;
+  const unsigned char* base = reinterpret_cast<const unsigned char*>(t.data());
+  const unsigned char* p = base;
+  const unsigned char* end = base + t.size();
+  for (size_t next = 0;; ++next) {
+    const unsigned char* stop = next < marks.size() ? base + marks[next] : end;
+    while (p < stop) {
+      const unsigned char c = *p;
+      if (c < 0x80) {
+        ++p;
+        uint32_t id = s.ascii_id[c];
+        if (id == 0) {
+          id = s.ascii_id[c] = ++s.alphabet;
+          // Both cases of a letter share one id when folding.
+          if (!case_sensitive && (IsUpper(c) || IsLower(c))) s.ascii_id[c ^ 0x20] = id;
+        }
+        *w = id;
+        w += id != kSkipChar;
+      } else {
+        size_t i = static_cast<size_t>(p - base);
+        const uint32_t cp = DecodeWide(t, i);
+        p = base + i;
+        auto [it, inserted] = s.wide_id.try_emplace(cp, s.alphabet + 1);
+        if (inserted) ++s.alphabet;
+        *w++ = it->second;
       }
-      *w = id;
-      w += id != kSkipChar;
-    } else {
-      size_t i = static_cast<size_t>(p - reinterpret_cast<const unsigned char*>(t.data()));
-      const uint32_t cp = DecodeWide(t, i);
-      p = reinterpret_cast<const unsigned char*>(t.data()) + i;
-      auto [it, inserted] = s.wide_id.try_emplace(cp, s.alphabet + 1);
-      if (inserted) ++s.alphabet;
-      *w++ = it->second;
     }
+    if (next == marks.size()) break;
+    (*at)[next] = static_cast<uint32_t>(w - out->data());
   }
   out->resize(static_cast<size_t>(w - out->data()));
+}
+
+// KeptCount is the number of positions in `segments`.
+size_t KeptCount(const ChrfScratch::Segments& segments) {
+  size_t n = 0;
+  for (const auto& [begin, end] : segments) n += end - begin;
+  return n;
 }
 
 // RadixSort sorts keys[0..n) by bits 1..kPasses * digit (LSD, kPasses
@@ -487,7 +559,14 @@ uint64_t* RadixSort(uint64_t* keys, uint64_t* tmp, size_t n, int digit, Count* h
 template <typename Count>
 uint64_t* RadixSortBits(uint64_t* keys, uint64_t* tmp, size_t n, int width,
                         std::vector<Count>* hist) {
-  const int passes = (width + kMaxDigit - 1) / kMaxDigit;
+  // Each pass costs about n element moves plus 2^digit bucket updates:
+  // few elements (say, only those around the differences of two similar
+  // texts) sort faster in more passes over smaller digits.
+  int passes = (width + kMaxDigit - 1) / kMaxDigit;
+  for (int p = passes + 1; p <= kMaxPasses; ++p) {
+    const int d = (width + p - 1) / p, best = (width + passes - 1) / passes;
+    if (p * (n + (size_t{1} << d)) < passes * (n + (size_t{1} << best))) passes = p;
+  }
   const int digit = (width + passes - 1) / passes;
   hist->resize(static_cast<size_t>(passes) << digit);
   Count* h = hist->data();
@@ -503,8 +582,9 @@ uint64_t* RadixSortBits(uint64_t* keys, uint64_t* tmp, size_t n, int width,
 }
 
 // MatchesBySorting adds to match[n] (n = 1..order) the clipped n-gram
-// matches, sum over n-grams g of min(count of g in a, count in b). Every
-// text position is one element packing its next `order` characters
+// matches, sum over n-grams g of min(count of g in a, count in b), counting
+// the n-grams that start at kept positions only. Every kept text position
+// is one element packing its next `order` characters
 // (`bits` each, first character most significant) above a source bit (0:
 // a, 1: b). Past its end a text is padded with a character of its own (0
 // for a, pad_b for b), so an n-gram that runs off the end of a text never
@@ -515,22 +595,33 @@ uint64_t* RadixSortBits(uint64_t* keys, uint64_t* tmp, size_t n, int width,
 // inner loops are branch-free (group boundaries are unpredictable).
 // Needs order * bits + 1 <= 64 and character ids in 1..pad_b-1.
 void MatchesBySorting(ChrfScratch& s, int order, int bits, uint64_t pad_b, uint64_t* match) {
-  const size_t len_a = s.a.size(), len_b = s.b.size(), total = len_a + len_b;
+  const size_t len_a = KeptCount(s.kept_a), total = len_a + KeptCount(s.kept_b);
+  if (total == 0) return;
   const int width = order * bits;
   s.keys.resize(total);
   s.tmp.resize(total);
   uint64_t* keys = s.keys.data();
-  auto pack = [&](const std::vector<uint32_t>& text, uint64_t pad, uint64_t source,
-                  uint64_t* out) {
-    uint64_t key = 0;  // characters i..i+order-1, built from the end
-    for (int k = 0; k < order; ++k) key |= pad << (bits * k);
-    for (size_t i = text.size(); i-- > 0;) {
-      key = (static_cast<uint64_t>(text[i]) << (bits * (order - 1))) | (key >> bits);
-      out[i] = (key << 1) | source;
+  // Each segment is packed from its end: the key of position i holds
+  // characters i..i+order-1 (padded past the text), built by shifting in
+  // one character at a time.
+  auto pack = [&](const std::vector<uint32_t>& text, const ChrfScratch::Segments& kept,
+                  uint64_t pad, uint64_t source, uint64_t* out) {
+    for (const auto& [begin, end] : kept) {
+      uint64_t key = 0;
+      for (int k = 0; k < order; ++k) {
+        const size_t q = end + static_cast<size_t>(k);
+        key |= (q < text.size() ? text[q] : pad) << (bits * (order - 1 - k));
+      }
+      out += end - begin;
+      uint64_t* o = out;
+      for (size_t i = end; i-- > begin;) {
+        key = (static_cast<uint64_t>(text[i]) << (bits * (order - 1))) | (key >> bits);
+        *--o = (key << 1) | source;
+      }
     }
   };
-  pack(s.a, 0, 0, keys);
-  pack(s.b, pad_b, 1, keys + len_a);
+  pack(s.a, s.kept_a, 0, 0, keys);
+  pack(s.b, s.kept_b, pad_b, 1, keys + len_a);
 
   uint64_t* sorted = total <= UINT16_MAX
                          ? RadixSortBits(keys, s.tmp.data(), total, width, &s.hist16)
@@ -600,37 +691,77 @@ void MatchesBySorting(ChrfScratch& s, int order, int bits, uint64_t pad_b, uint6
 // MatchesByHashing is the same count through a hash table of n-gram
 // hashes, for alphabets too large to pack `order` characters in 63 bits.
 void MatchesByHashing(ChrfScratch& s, int order, uint64_t* match) {
-  s.ResetTable(s.a.size() * static_cast<size_t>(order));
+  s.ResetTable(KeptCount(s.kept_a) * static_cast<size_t>(order));
   // n-gram keys: a running hash extended character by character, mixed with n.
   const size_t len_a = s.a.size();
-  for (size_t i = 0; i < len_a; ++i) {
-    uint64_t h = 0x9e3779b97f4a7c15ULL;
-    for (int n = 1; n <= order && i + n <= len_a; ++n) {
-      h = (h ^ s.a[i + n - 1]) * 0x100000001b3ULL;
-      ++s.Find(Mix(h + static_cast<uint64_t>(n)), true)->count_a;
+  for (const auto& [begin, end] : s.kept_a) {
+    for (size_t i = begin; i < end; ++i) {
+      uint64_t h = 0x9e3779b97f4a7c15ULL;
+      for (int n = 1; n <= order && i + n <= len_a; ++n) {
+        h = (h ^ s.a[i + n - 1]) * 0x100000001b3ULL;
+        ++s.Find(Mix(h + static_cast<uint64_t>(n)), true)->count_a;
+      }
     }
   }
   // For b, an n-gram absent from a means every longer one from the same
   // start is absent too (a inserted all prefixes), so stop extending there.
   const size_t len_b = s.b.size();
-  for (size_t i = 0; i < len_b; ++i) {
-    uint64_t h = 0x9e3779b97f4a7c15ULL;
-    for (int n = 1; n <= order && i + n <= len_b; ++n) {
-      h = (h ^ s.b[i + n - 1]) * 0x100000001b3ULL;
-      ChrfScratch::Entry* e = s.Find(Mix(h + static_cast<uint64_t>(n)), false);
-      if (e == nullptr) break;
-      if (e->count_b < e->count_a) {
-        ++e->count_b;
-        ++match[n];
+  for (const auto& [begin, end] : s.kept_b) {
+    for (size_t i = begin; i < end; ++i) {
+      uint64_t h = 0x9e3779b97f4a7c15ULL;
+      for (int n = 1; n <= order && i + n <= len_b; ++n) {
+        h = (h ^ s.b[i + n - 1]) * 0x100000001b3ULL;
+        ChrfScratch::Entry* e = s.Find(Mix(h + static_cast<uint64_t>(n)), false);
+        if (e == nullptr) break;
+        if (e->count_b < e->count_a) {
+          ++e->count_b;
+          ++match[n];
+        }
       }
     }
   }
+}
+
+// ExcludeEqualRanges sets s.kept_a and s.kept_b. Each hint whose two
+// ranges hold the same characters (checked) is a shared stretch: the
+// n-grams that lie wholly inside it occur once in each text, so they add
+// exactly one match each to every order and need no counting. Returns how
+// many positions of a were excluded so (the same number for b): for order
+// `order`, the positions whose whole n-gram lies inside the range.
+uint64_t ExcludeEqualRanges(ChrfScratch& s, int order, size_t hints) {
+  s.kept_a.clear();
+  s.kept_b.clear();
+  uint32_t from_a = 0, from_b = 0;
+  uint64_t excluded = 0;
+  for (size_t k = 0; k < hints; ++k) {
+    const uint32_t a0 = s.at_a[2 * k], a1 = s.at_a[2 * k + 1];
+    const uint32_t b0 = s.at_b[2 * k], b1 = s.at_b[2 * k + 1];
+    const uint32_t len = a1 - a0;
+    if (len != b1 - b0 || len < static_cast<uint32_t>(order)) continue;
+    if (a0 < from_a || b0 < from_b) continue;  // overlaps the previous one
+    if (std::memcmp(s.a.data() + a0, s.b.data() + b0, len * sizeof(uint32_t)) != 0) continue;
+    const uint32_t skip = len - static_cast<uint32_t>(order) + 1;
+    if (a0 > from_a) s.kept_a.emplace_back(from_a, a0);
+    if (b0 > from_b) s.kept_b.emplace_back(from_b, b0);
+    from_a = a0 + skip;
+    from_b = b0 + skip;
+    excluded += skip;
+  }
+  const auto len_a = static_cast<uint32_t>(s.a.size()), len_b = static_cast<uint32_t>(s.b.size());
+  if (from_a < len_a) s.kept_a.emplace_back(from_a, len_a);
+  if (from_b < len_b) s.kept_b.emplace_back(from_b, len_b);
+  return excluded;
 }
 
 }  // namespace
 
 double Chrf(std::string_view a_text, std::string_view b_text, int order, double beta,
             bool case_sensitive) {
+  return Chrf(a_text, b_text, order, beta, case_sensitive, {});
+}
+
+double Chrf(std::string_view a_text, std::string_view b_text, int order, double beta,
+            bool case_sensitive, absl::Span<const EqualRange> equal) {
   thread_local ChrfScratch scratch;
   ChrfScratch& s = scratch;
   struct ReleaseOnReturn {  // texts of over ~1M characters
@@ -638,13 +769,27 @@ double Chrf(std::string_view a_text, std::string_view b_text, int order, double 
     ~ReleaseOnReturn() { s.Release(size_t{1} << 20); }
   } release{s};
   s.ResetAlphabet();
-  ToCharIds(a_text, case_sensitive, s, &s.a);
-  ToCharIds(b_text, case_sensitive, s, &s.b);
+  // Hints in order in both texts, within bounds, not overlapping.
+  s.marks_a.clear();
+  s.marks_b.clear();
+  for (const EqualRange& r : equal) {
+    const bool ordered = s.marks_a.empty() ||
+                         (r.a_begin >= s.marks_a.back() && r.b_begin >= s.marks_b.back());
+    if (ordered && r.a_begin < r.a_end && r.a_end <= a_text.size() && r.b_begin < r.b_end &&
+        r.b_end <= b_text.size()) {
+      s.marks_a.insert(s.marks_a.end(), {r.a_begin, r.a_end});
+      s.marks_b.insert(s.marks_b.end(), {r.b_begin, r.b_end});
+    }
+  }
+  ToCharIds(a_text, case_sensitive, s, &s.a, s.marks_a, &s.at_a);
+  ToCharIds(b_text, case_sensitive, s, &s.b, s.marks_b, &s.at_b);
   const size_t len_a = s.a.size(), len_b = s.b.size();
   if (len_a == 0 && len_b == 0) return 1.0;
   if (len_a == 0 || len_b == 0) return 0.0;
   order = std::clamp(order, 1, 12);
   uint64_t total_a[13] = {}, total_b[13] = {}, match[13] = {};
+  const uint64_t shared = ExcludeEqualRanges(s, order, s.marks_a.size() / 2);
+  for (int n = 1; n <= order; ++n) match[n] = shared;
   for (int n = 1; n <= order; ++n) {
     total_a[n] = len_a >= static_cast<size_t>(n) ? len_a - n + 1 : 0;
     total_b[n] = len_b >= static_cast<size_t>(n) ? len_b - n + 1 : 0;

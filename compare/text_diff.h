@@ -58,12 +58,22 @@ class Interner {
 // (whitespace dropped), interning each.
 std::vector<Token> Tokenize(std::string_view text, Interner& interner);
 
+// MatchRun is a run of consecutive matches of an alignment:
+// a[a_begin + k] == b[b_begin + k] for k < length.
+struct MatchRun {
+  uint32_t a_begin = 0, b_begin = 0, length = 0;
+};
+
 // LcsLengthBitParallel returns the LCS length of two id sequences in
 // O(ceil(|a|/64) * |b|). Ids of `a` must be < alphabet_size; ids of `b`
 // that are >= alphabet_size match nothing (they do not occur in `a`).
-// Intern `a` before `b` to get this property.
+// Intern `a` before `b` to get this property. With `runs`, it also
+// recovers one longest common subsequence as maximal runs of consecutive
+// matches, in order (kept column vectors and a traceback; skipped, leaving
+// `runs` empty, when |b| * ceil(|a|/64) exceeds kMaxHistoryWords).
+constexpr size_t kMaxHistoryWords = size_t{1} << 22;  // 32 MiB
 int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b,
-                         uint32_t alphabet_size);
+                         uint32_t alphabet_size, std::vector<MatchRun>* runs = nullptr);
 // LcsLengthDp is the plain O(|a|·|b|) dynamic programme (the baseline).
 int LcsLengthDp(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b);
 
@@ -80,6 +90,21 @@ double LcsF1(int lcs, size_t len_a, size_t len_b);
 // buffers are thread_local); thread-safe.
 double Chrf(std::string_view a, std::string_view b, int order, double beta,
             bool case_sensitive = true);
+
+// EqualRange is a byte range of each text that the caller believes equal
+// once whitespace is dropped and case folded (as Chrf sees them), e.g. a
+// run of equal tokens of an alignment.
+struct EqualRange {
+  uint32_t a_begin = 0, a_end = 0;
+  uint32_t b_begin = 0, b_end = 0;
+};
+// The same score, faster for similar texts: the n-grams wholly inside an
+// equal range match one for one and need no counting. The ranges are only
+// hints: each is checked, and one that is out of order (ranges must be
+// ascending and disjoint in both texts), out of bounds or not equal is
+// ignored, so the result is always exactly Chrf(a, b, ...).
+double Chrf(std::string_view a, std::string_view b, int order, double beta,
+            bool case_sensitive, absl::Span<const EqualRange> equal);
 
 enum class SalientKind { kNumber, kEntity, kIdentifier, kUrl, kNegation };
 const char* SalientKindName(SalientKind kind);

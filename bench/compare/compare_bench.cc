@@ -176,6 +176,7 @@ struct Prepared {
   std::vector<internal::Token> tp, tc;
   std::vector<uint32_t> ip, ic;
   uint32_t alphabet = 0;
+  std::vector<internal::EqualRange> equal;  // from the LCS's runs, as Compare makes them
 };
 
 const std::vector<Prepared>& PreparedPairs() {
@@ -192,6 +193,13 @@ const std::vector<Prepared>& PreparedPairs() {
       x.tc = internal::Tokenize(x.candidate, in);
       for (const auto& t : x.tp) x.ip.push_back(t.id);
       for (const auto& t : x.tc) x.ic.push_back(t.id);
+      std::vector<internal::MatchRun> runs;
+      internal::LcsLengthBitParallel(x.ip, x.ic, x.alphabet, &runs);
+      for (const auto& r : runs) {
+        const auto &a0 = x.tp[r.a_begin], &a1 = x.tp[r.a_begin + r.length - 1];
+        const auto &b0 = x.tc[r.b_begin], &b1 = x.tc[r.b_begin + r.length - 1];
+        x.equal.push_back({a0.begin, a1.begin + a1.size, b0.begin, b1.begin + b1.size});
+      }
       v->push_back(std::move(x));
     }
     return v;
@@ -199,9 +207,17 @@ const std::vector<Prepared>& PreparedPairs() {
   return *pairs;
 }
 
-enum Stage { kExact, kTokenize, kLcs, kChrf, kSalient, kSpans, kRefusal, kJsonSniff, kStages };
+// lcs_f1 and chrf are the stages as Compare runs them (the LCS recovers
+// its runs of equal tokens, and chrF skips the n-grams inside them);
+// lcs_length and chrf_plain are each on its own, without that.
+enum Stage {
+  kExact, kTokenize, kLcs, kChrf, kSalient, kSpans, kRefusal, kJsonSniff, kLcsLength,
+  kChrfPlain, kStages
+};
 const char* const kStageNames[kStages] = {"exact",   "tokenize", "lcs_f1",  "chrf",
-                                          "salient", "spans",    "refusal", "json_sniff"};
+                                          "salient", "spans",    "refusal", "json_sniff",
+                                          "lcs_length", "chrf_plain"};
+constexpr Stage kFirstExtraStage = kLcsLength;  // not part of a full Compare
 
 // BM_Stage/<n>: stage n alone (labelled with its name), per pair.
 void BM_Stage(benchmark::State& state) {
@@ -224,11 +240,20 @@ void BM_Stage(benchmark::State& state) {
         break;
       }
       case kLcs: {
+        std::vector<internal::MatchRun> runs;
+        int lcs = internal::LcsLengthBitParallel(p.ip, p.ic, p.alphabet, &runs);
+        benchmark::DoNotOptimize(internal::LcsF1(lcs, p.ip.size(), p.ic.size()));
+        break;
+      }
+      case kLcsLength: {
         int lcs = internal::LcsLengthBitParallel(p.ip, p.ic, p.alphabet);
         benchmark::DoNotOptimize(internal::LcsF1(lcs, p.ip.size(), p.ic.size()));
         break;
       }
       case kChrf:
+        benchmark::DoNotOptimize(internal::Chrf(p.production, p.candidate, 6, 2, false, p.equal));
+        break;
+      case kChrfPlain:
         benchmark::DoNotOptimize(internal::Chrf(p.production, p.candidate, 6, 2, false));
         break;
       case kSalient: {
@@ -316,7 +341,8 @@ int main(int argc, char** argv) {
   // one full Compare (the rest is scoring, findings and the protobuf).
   bool header = false;
   double stages_us = 0;
-  for (const char* name : understudy::compare::kStageNames) {
+  for (int stage = 0; stage < understudy::compare::kStages; ++stage) {
+    const char* name = understudy::compare::kStageNames[stage];
     auto it = rates.find(std::string("stage:") + name);
     if (it == rates.end() || it->second <= 0) continue;
     if (!header) {
@@ -324,7 +350,11 @@ int main(int argc, char** argv) {
       header = true;
     }
     const double us = 1e6 / it->second;
-    stages_us += us;
+    const bool extra = stage >= understudy::compare::kFirstExtraStage;
+    if (stage == understudy::compare::kFirstExtraStage) {
+      std::printf("  not part of Compare, for comparison:\n");
+    }
+    if (!extra) stages_us += us;
     std::printf("  %-11s %8.1f us", name, us);
     if (full > 0) std::printf("  %5.1f%%", 100.0 * us * full / 1e6);
     std::printf("\n");

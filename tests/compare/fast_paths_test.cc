@@ -222,6 +222,124 @@ TEST(ChrfTest, HugeTextThenSmallOnes) {
   EXPECT_DOUBLE_EQ(Chrf(a, b, 6, 2), RefChrf(a, b, 6, 2, true));
 }
 
+// Word-level edits of a text over a small vocabulary (so words repeat and
+// an alignment has many choices): the kind of pair Compare sees.
+std::string EditWords(std::mt19937& rng, const std::string& text,
+                      const std::vector<std::string>& vocab) {
+  std::string out;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t j = text.find(' ', i);
+    if (j == std::string::npos) j = text.size();
+    const std::string word = text.substr(i, j - i);
+    const int r = static_cast<int>(rng() % 100);
+    if (r < 10) {
+      out += vocab[rng() % vocab.size()];
+    } else if (r < 14) {
+      out += "";  // deleted
+    } else if (r < 18) {
+      out += word + (rng() % 2 ? "  " : "\n") + vocab[rng() % vocab.size()];
+    } else {
+      out += word;
+    }
+    out += rng() % 5 == 0 ? "\t" : " ";
+    i = j + 1;
+  }
+  return out;
+}
+
+std::string RandomWords(std::mt19937& rng, size_t words, const std::vector<std::string>& vocab) {
+  std::string out;
+  for (size_t k = 0; k < words; ++k) (out += vocab[rng() % vocab.size()]) += ' ';
+  return out;
+}
+
+// Equal ranges as Compare makes them: the byte spans of the LCS's runs of
+// equal tokens.
+std::vector<internal::EqualRange> RunsAsRanges(const std::string& a, const std::string& b,
+                                               bool case_sensitive) {
+  internal::Interner in(case_sensitive);
+  const auto ta = internal::Tokenize(a, in);
+  const uint32_t alphabet = in.size();
+  const auto tb = internal::Tokenize(b, in);
+  std::vector<uint32_t> ia, ib;
+  for (const auto& t : ta) ia.push_back(t.id);
+  for (const auto& t : tb) ib.push_back(t.id);
+  std::vector<internal::MatchRun> runs;
+  internal::LcsLengthBitParallel(ia, ib, alphabet, &runs);
+  std::vector<internal::EqualRange> out;
+  for (const auto& r : runs) {
+    const auto &a0 = ta[r.a_begin], &a1 = ta[r.a_begin + r.length - 1];
+    const auto &b0 = tb[r.b_begin], &b1 = tb[r.b_begin + r.length - 1];
+    out.push_back({a0.begin, a1.begin + a1.size, b0.begin, b1.begin + b1.size});
+  }
+  return out;
+}
+
+// Equal-range hints only save work: with the LCS's true runs, and with
+// hints that are wrong in every way (unequal, overlapping, out of order,
+// out of bounds, splitting a UTF-8 sequence), the score is exactly the
+// unhinted one, which matches the reference.
+TEST(ChrfTest, EqualRangeHintsNeverChangeTheScore) {
+  std::mt19937 rng(17);
+  const std::vector<std::string> vocab = {"the", "The", "cat", "sat", "on", "mat", ".", ",",
+                                          "café", "naïve", "東京", "36", "3.14",
+                                          "configuration_value", "x"};
+  int hinted = 0;
+  for (int trial = 0; trial < 300; ++trial) {
+    const std::string a = RandomWords(rng, rng() % (trial < 200 ? 30 : 400), vocab);
+    const std::string b = rng() % 8 == 0 ? RandomWords(rng, rng() % 50, vocab)
+                                         : EditWords(rng, a, vocab);
+    const bool cs = trial % 2 == 0;
+    const int order = 1 + static_cast<int>(rng() % 8);
+    const double plain = Chrf(a, b, order, 2, cs);
+    ASSERT_DOUBLE_EQ(plain, RefChrf(a, b, order, 2, cs)) << trial;
+    std::vector<internal::EqualRange> runs = RunsAsRanges(a, b, cs);
+    hinted += runs.empty() ? 0 : 1;
+    ASSERT_EQ(Chrf(a, b, order, 2, cs, runs), plain) << "true runs, trial " << trial;
+    // Garbage: random ranges, each kind of mistake.
+    std::vector<internal::EqualRange> bad = runs;
+    const auto rnd = [&](size_t n) { return static_cast<uint32_t>(n == 0 ? 0 : rng() % (n + 2)); };
+    for (int k = 0; k < 6; ++k) {
+      const uint32_t a0 = rnd(a.size()), b0 = rnd(b.size());
+      bad.insert(bad.begin() + static_cast<std::ptrdiff_t>(rng() % (bad.size() + 1)),
+                 {a0, a0 + rnd(20), b0, b0 + rnd(20)});
+    }
+    if (!runs.empty()) {
+      internal::EqualRange shifted = runs[rng() % runs.size()];
+      ++shifted.a_begin;  // may split a character, or make the ranges unequal
+      bad.push_back(shifted);
+      std::reverse(bad.begin(), bad.end());
+    }
+    ASSERT_EQ(Chrf(a, b, order, 2, cs, bad), plain) << "bad hints, trial " << trial;
+  }
+  EXPECT_GT(hinted, 200);  // the runs did take the hinted path
+  // A range that is equal but claimed twice (overlapping) is used once.
+  const std::string x = "the quick brown fox jumps over the lazy dog";
+  const std::string y = "the quick brown fox leaps over the lazy dog";
+  const internal::EqualRange r{0, 19, 0, 19};
+  EXPECT_EQ(Chrf(x, y, 6, 2, true, {r, r}), Chrf(x, y, 6, 2));
+  EXPECT_EQ(Chrf(x, y, 6, 2, true, {r}), Chrf(x, y, 6, 2));
+  // Wholly equal texts given as one range: every n-gram is shared.
+  EXPECT_EQ(Chrf(x, x, 6, 2, true, {{0, 43, 0, 43}}), 1.0);
+}
+
+// The same through the hash fallback (alphabets too large to pack).
+TEST(ChrfTest, EqualRangeHintsOnTheHashPath) {
+  std::mt19937 rng(19);
+  std::vector<std::string> vocab;
+  for (int k = 0; k < 400; ++k) vocab.push_back(RandomText(rng, 1 + rng() % 4, 0x4E00, 3000));
+  for (int trial = 0; trial < 20; ++trial) {
+    const std::string a = RandomWords(rng, 300, vocab);
+    const std::string b = EditWords(rng, a, vocab);
+    const std::vector<internal::EqualRange> runs = RunsAsRanges(a, b, true);
+    ASSERT_FALSE(runs.empty());
+    const double plain = Chrf(a, b, 6, 2);
+    EXPECT_DOUBLE_EQ(plain, RefChrf(a, b, 6, 2, true));
+    EXPECT_EQ(Chrf(a, b, 6, 2, true, runs), plain) << trial;
+  }
+}
+
 // Compare feeds raw texts with case folding; that equals chrF of the
 // normalised texts, as before.
 TEST(ChrfTest, FoldingEqualsChrfOfNormalisedText) {

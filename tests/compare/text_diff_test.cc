@@ -34,6 +34,70 @@ TEST_F(TextDiffTest, BitParallelLcsMatchesDynamicProgramme) {
   }
 }
 
+// The runs recovered by the traceback form a common subsequence of the
+// LCS's length: in order, disjoint, maximal, each pair of tokens equal.
+TEST_F(TextDiffTest, LcsRunsAreALongestCommonSubsequence) {
+  std::mt19937 rng(43);
+  for (int trial = 0; trial < 300; ++trial) {
+    const size_t m = rng() % 300, n = rng() % 300;
+    const uint32_t alphabet = 1 + rng() % 12;
+    std::vector<uint32_t> a(m), b(n);
+    for (auto& x : a) x = rng() % alphabet;
+    if (trial % 2 == 0) {
+      b = a;  // similar sequences: a few edits
+      for (int k = 0; k < 10 && !b.empty(); ++k) b[rng() % b.size()] = rng() % (alphabet + 3);
+    } else {
+      for (auto& x : b) x = rng() % (alphabet + 3);
+    }
+    std::vector<MatchRun> runs;
+    const int lcs = LcsLengthBitParallel(a, b, alphabet, &runs);
+    ASSERT_EQ(lcs, LcsLengthDp(a, b)) << trial;
+    int total = 0;
+    uint32_t next_a = 0, next_b = 0;
+    for (size_t r = 0; r < runs.size(); ++r) {
+      const MatchRun& run = runs[r];
+      ASSERT_GT(run.length, 0u);
+      ASSERT_GE(run.a_begin, next_a) << trial;
+      ASSERT_GE(run.b_begin, next_b) << trial;
+      // Maximal: a run does not continue straight into the next one.
+      if (r > 0) {
+        ASSERT_FALSE(run.a_begin == next_a && run.b_begin == next_b) << trial;
+      }
+      for (uint32_t k = 0; k < run.length; ++k) {
+        ASSERT_EQ(a[run.a_begin + k], b[run.b_begin + k]) << trial;
+      }
+      next_a = run.a_begin + run.length;
+      next_b = run.b_begin + run.length;
+      total += static_cast<int>(run.length);
+    }
+    ASSERT_LE(next_a, m);
+    ASSERT_LE(next_b, b.size());
+    ASSERT_EQ(total, lcs) << trial;
+  }
+  // Equal sequences are one run.
+  std::vector<uint32_t> same = {0, 1, 2, 0, 1, 2, 3};
+  std::vector<MatchRun> runs;
+  EXPECT_EQ(LcsLengthBitParallel(same, same, 4, &runs), 7);
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].length, 7u);
+}
+
+// Past kMaxHistoryWords of kept column vectors the alignment is not
+// recovered (no runs), and the length is still right.
+TEST_F(TextDiffTest, LcsRunsAreSkippedForHugeInputs) {
+  const size_t m = 640, n = kMaxHistoryWords / 10 + 1;  // 10 words per column
+  std::vector<uint32_t> a(m), b(n);
+  for (size_t i = 0; i < m; ++i) a[i] = static_cast<uint32_t>(i % 5);
+  for (size_t j = 0; j < n; ++j) b[j] = static_cast<uint32_t>(j % 5);
+  std::vector<MatchRun> runs = {{1, 2, 3}};
+  EXPECT_EQ(LcsLengthBitParallel(a, b, 5, &runs), static_cast<int>(m));
+  EXPECT_TRUE(runs.empty());
+  // Just under the limit they are recovered.
+  b.resize(kMaxHistoryWords / 10);
+  EXPECT_EQ(LcsLengthBitParallel(a, b, 5, &runs), static_cast<int>(m));
+  EXPECT_FALSE(runs.empty());
+}
+
 // Word boundaries at exactly 64 and 128 tokens carry correctly.
 TEST_F(TextDiffTest, BitParallelLcsHandlesWordBoundaries) {
   for (size_t m : {63u, 64u, 65u, 127u, 128u, 129u}) {
