@@ -966,15 +966,22 @@ std::vector<Salient> ExtractSalient(std::string_view text, bool case_sensitive) 
 std::vector<Salient> ExtractSalient(std::string_view text, const std::vector<Token>& tokens,
                                     bool case_sensitive) {
   std::vector<Salient> out;
-  // URLs first; their bytes are then skipped by the token scan.
+  out.reserve(tokens.size() / 8 + 4);
+  // URLs first; their bytes are then skipped by the token scan. They are
+  // found by their "://" (rare in prose, unlike the letter h).
   std::vector<std::pair<size_t, size_t>> urls;
-  for (size_t pos = 0; (pos = text.find("http", pos)) != std::string_view::npos;) {
-    std::string_view rest = text.substr(pos);
-    size_t scheme = rest.substr(0, 8) == "https://" ? 8 : (rest.substr(0, 7) == "http://" ? 7 : 0);
-    if (scheme == 0) {
-      pos += 4;
+  for (size_t colon = 0; (colon = text.find("://", colon)) != std::string_view::npos;) {
+    size_t pos = colon;
+    if (colon >= 5 && text.substr(colon - 5, 5) == "https") {
+      pos = colon - 5;
+    } else if (colon >= 4 && text.substr(colon - 4, 4) == "http") {
+      pos = colon - 4;
+    }
+    if (pos == colon || (!urls.empty() && pos < urls.back().second)) {
+      colon += 3;
       continue;
     }
+    const size_t scheme = colon + 3 - pos;
     size_t end = pos + scheme;
     while (end < text.size() && !IsSpace(static_cast<unsigned char>(text[end])) &&
            std::strchr(")]>\"'`", text[end]) == nullptr) {
@@ -985,7 +992,7 @@ std::vector<Salient> ExtractSalient(std::string_view text, const std::vector<Tok
     out.push_back({SalientKind::kUrl, std::string(url), std::string(url),
                    static_cast<uint32_t>(pos)});
     urls.emplace_back(pos, end);
-    pos = end;
+    colon = end > colon + 3 ? end : colon + 3;
   }
   const size_t url_count = out.size();
   size_t url_i = 0;
@@ -1077,38 +1084,36 @@ SalientDiff DiffSalient(const std::vector<Salient>& a, const std::vector<Salient
                         double numeric_tolerance) {
   SalientDiff d;
   d.total = a.size() + b.size();
-  // a's indices by (kind, key, index): each key's occurrences are one run,
-  // consumed front first (order of appearance, for determinism).
-  auto less_key = [](const Salient& x, const Salient& y) {
-    if (x.kind != y.kind) return x.kind < y.kind;
-    return x.key < y.key;
+  // Each (kind, key) of a: a queue of its occurrences in a, consumed front
+  // first (order of appearance, for determinism) by equal ones of b.
+  struct Queue {
+    uint32_t head, tail;  // indexes into a; head == kNone: all consumed
   };
-  std::vector<uint32_t> order(a.size());
-  for (uint32_t i = 0; i < a.size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
-    if (less_key(a[x], a[y])) return true;
-    if (less_key(a[y], a[x])) return false;
-    return x < y;
-  });
-  std::vector<uint32_t> next_free(a.size());  // at a run's first slot: its next unused slot
-  for (uint32_t k = 0; k < order.size(); ++k) next_free[k] = k;
+  constexpr uint32_t kNone = UINT32_MAX;
+  absl::flat_hash_map<std::pair<SalientKind, std::string_view>, Queue> queues;
+  queues.reserve(a.size());
+  std::vector<uint32_t> next(a.size(), kNone);  // the next occurrence of the same key
+  for (uint32_t i = 0; i < a.size(); ++i) {
+    auto [it, inserted] = queues.try_emplace({a[i].kind, a[i].key}, Queue{i, i});
+    if (!inserted) {
+      if (it->second.head == kNone) {
+        it->second.head = i;
+      } else {
+        next[it->second.tail] = i;
+      }
+      it->second.tail = i;
+    }
+  }
   std::vector<bool> used_a(a.size(), false);
   std::vector<size_t> left_b;
   for (size_t j = 0; j < b.size(); ++j) {
-    auto it = std::lower_bound(order.begin(), order.end(), b[j],
-                               [&](uint32_t i, const Salient& v) { return less_key(a[i], v); });
-    bool matched = false;
-    if (it != order.end() && !less_key(b[j], a[*it])) {
-      const uint32_t run = static_cast<uint32_t>(it - order.begin());
-      uint32_t& slot = next_free[run];
-      if (slot < order.size() && !less_key(a[order[run]], a[order[slot]]) &&
-          !less_key(a[order[slot]], a[order[run]])) {
-        used_a[order[slot]] = true;
-        ++slot;
-        matched = true;
-      }
+    auto it = queues.find(std::pair<SalientKind, std::string_view>(b[j].kind, b[j].key));
+    if (it == queues.end() || it->second.head == kNone) {
+      left_b.push_back(j);
+      continue;
     }
-    if (!matched) left_b.push_back(j);
+    used_a[it->second.head] = true;
+    it->second.head = next[it->second.head];
   }
   // Numbers that differ only within tolerance still match.
   constexpr size_t kMaxTolerancePairs = 256;

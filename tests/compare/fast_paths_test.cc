@@ -434,6 +434,21 @@ TEST(SalientTest, SharedTokensGiveTheSameSalientTokens) {
                                            "hasn't", "supercalifragilisticexpialidocisn't"));
 }
 
+// URLs are found by their "://": http and https only, trailing punctuation
+// and closing brackets left out, a scheme glued to a word still found.
+TEST(SalientTest, UrlsAreFoundByTheirScheme) {
+  auto s = internal::ExtractSalient(
+      "See https://ex.com/a, (http://b.org/x?y=1) ftp://no.pe and x://nope; "
+      "xhttp://c.io/p://q. Then https://d.dev",
+      false);
+  std::vector<std::string> urls;
+  for (const auto& x : s) {
+    if (x.kind == internal::SalientKind::kUrl) urls.push_back(x.key + "@" + std::to_string(x.begin));
+  }
+  EXPECT_THAT(urls, ::testing::ElementsAre("https://ex.com/a@4", "http://b.org/x?y=1@23",
+                                           "http://c.io/p://q@70", "https://d.dev@94"));
+}
+
 // Repeated keys match in order of appearance; leftovers are reported.
 TEST(SalientTest, DiffMatchesRepeatedKeysAsAMultiset) {
   auto a = internal::ExtractSalient("Paris 3 Paris 4 Lyon 3", false);
