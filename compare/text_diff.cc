@@ -351,8 +351,6 @@ struct ChrfScratch {
   std::vector<uint64_t> keys, tmp;  // packed n-gram elements, radix sort buffer
   std::vector<uint32_t> hist;       // radix histograms, one per pass
   std::vector<uint16_t> hist16;     // the same for fewer than 65536 elements
-  std::vector<uint32_t> group_a, group_b;   // per n-gram group: counts in a, b
-  std::vector<uint8_t> group_lcp;
   // Positions whose n-grams are counted (kept), per text, as [begin, end)
   // segments; the rest lie inside verified equal ranges. marks/at: byte
   // offsets of those ranges' ends and the character indexes there.
@@ -390,9 +388,6 @@ struct ChrfScratch {
       b = {};
       keys = {};
       tmp = {};
-      group_a = {};
-      group_b = {};
-      group_lcp = {};
     }
     if (entries.size() > 2 * max_elements) {
       entries = {};
@@ -581,6 +576,48 @@ uint64_t* RadixSortBits(uint64_t* keys, uint64_t* tmp, size_t n, int width,
   }
 }
 
+// CountGroups adds to match[n] the clipped matches of the sorted elements
+// (see MatchesBySorting) in one pass: lane n - 1 of kVecs vectors of four
+// counts each holds the elements of a and of b in the current group of
+// order n. An element that shares lcp leading characters with the one
+// before continues the groups of orders <= lcp and closes those above,
+// which add min(count in a, count in b). Vectors of 16 bytes and signed
+// lanes keep it to plain SSE2 (or NEON) instructions.
+template <int kVecs>
+void CountGroups(const uint64_t* sorted, size_t total, int order, int bits, uint64_t* match) {
+  typedef int32_t Vec __attribute__((vector_size(16)));
+  constexpr int kLanes = 4 * kVecs;
+  Vec close_from[kLanes + 1][kVecs];  // [l]: all ones in lanes l and above
+  for (int l = 0; l <= kLanes; ++l) {
+    for (int k = 0; k < kLanes; ++k) close_from[l][k / 4][k % 4] = k >= l ? -1 : 0;
+  }
+  Vec count_a[kVecs] = {}, count_b[kVecs] = {}, matched[kVecs] = {};
+  const int width = order * bits;
+  // chars[b]: whole characters in b bits (a table: no division per element).
+  uint8_t chars[65];
+  for (int b = 0; b <= 64; ++b) chars[b] = static_cast<uint8_t>(b / bits);
+  uint64_t prev = sorted[0] ^ (uint64_t{1} << width);  // shares no character
+  for (size_t i = 0; i < total; ++i) {
+    const uint64_t cur = sorted[i];
+    // Key bits are 1..width; bit 0 (the source) is set as a sentinel so
+    // that equal keys count `width` equal bits (clz of 0 is undefined).
+    const Vec* close = close_from[chars[__builtin_clzll((prev ^ cur) | 1) - (63 - width)]];
+    prev = cur;
+    const int32_t from_b = static_cast<int32_t>(cur & 1);
+    for (int v = 0; v < kVecs; ++v) {
+      const Vec a_less = count_a[v] < count_b[v];
+      matched[v] += ((count_a[v] & a_less) | (count_b[v] & ~a_less)) & close[v];
+      count_a[v] = (count_a[v] & ~close[v]) + (from_b ^ 1);
+      count_b[v] = (count_b[v] & ~close[v]) + from_b;
+    }
+  }
+  for (int v = 0; v < kVecs; ++v) {
+    const Vec a_less = count_a[v] < count_b[v];
+    matched[v] += (count_a[v] & a_less) | (count_b[v] & ~a_less);
+  }
+  for (int n = 1; n <= order; ++n) match[n] += static_cast<uint64_t>(matched[(n - 1) / 4][(n - 1) % 4]);
+}
+
 // MatchesBySorting adds to match[n] (n = 1..order) the clipped n-gram
 // matches, sum over n-grams g of min(count of g in a, count in b), counting
 // the n-grams that start at kept positions only. Every kept text position
@@ -589,10 +626,8 @@ uint64_t* RadixSortBits(uint64_t* keys, uint64_t* tmp, size_t n, int width,
 // a, 1: b). Past its end a text is padded with a character of its own (0
 // for a, pad_b for b), so an n-gram that runs off the end of a text never
 // matches one of the other text. Once sorted, the elements that share an
-// n-gram are contiguous for every n at once: runs of equal elements form
-// the groups of order `order`, and merging neighbouring groups whose
-// boundary shares n characters gives the groups of order n, down to 1. The
-// inner loops are branch-free (group boundaries are unpredictable).
+// n-gram are contiguous for every n at once, and CountGroups counts all
+// orders in one branch-free pass (group boundaries are unpredictable).
 // Needs order * bits + 1 <= 64 and character ids in 1..pad_b-1.
 void MatchesBySorting(ChrfScratch& s, int order, int bits, uint64_t pad_b, uint64_t* match) {
   const size_t len_a = KeptCount(s.kept_a), total = len_a + KeptCount(s.kept_b);
@@ -627,64 +662,10 @@ void MatchesBySorting(ChrfScratch& s, int order, int bits, uint64_t pad_b, uint6
                          ? RadixSortBits(keys, s.tmp.data(), total, width, &s.hist16)
                          : RadixSortBits(keys, s.tmp.data(), total, width, &s.hist);
 
-  // Groups, struct-of-arrays, compacted in place level by level: counts
-  // from a and b and the characters shared with the previous group (lcp).
-  s.group_a.resize(total);
-  s.group_b.resize(total);
-  s.group_lcp.resize(total);
-  uint32_t* ga = s.group_a.data();
-  uint32_t* gb = s.group_b.data();
-  uint8_t* glcp = s.group_lcp.data();
-  // chars[b]: whole characters in b bits (a table: no division per element).
-  uint8_t chars[65];
-  for (int b = 0; b <= 64; ++b) chars[b] = static_cast<uint8_t>(b / bits);
-  const uint32_t full = static_cast<uint32_t>(order);
-  size_t w = 0;
-  uint32_t run_a = static_cast<uint32_t>((sorted[0] & 1) ^ 1);
-  uint32_t run_b = static_cast<uint32_t>(sorted[0] & 1);
-  uint32_t run_lcp = 0;
-  ga[0] = run_a;
-  gb[0] = run_b;
-  glcp[0] = 0;
-  for (size_t i = 1; i < total; ++i) {
-    const uint64_t prev = sorted[i - 1], cur = sorted[i];
-    // Key bits are 1..width; bit 0 (the source) is set as a sentinel so
-    // that equal keys count `width` equal bits (clz of 0 is undefined).
-    const uint32_t lcp = chars[__builtin_clzll((prev ^ cur) | 1) - (63 - width)];
-    const uint32_t fresh = lcp < full;  // starts a new group
-    const uint32_t keep = fresh - 1;    // all ones when it continues one
-    w += fresh;
-    const uint32_t from_b = static_cast<uint32_t>(cur & 1);
-    run_a = (run_a & keep) + (from_b ^ 1);
-    run_b = (run_b & keep) + from_b;
-    run_lcp = (run_lcp & keep) | (lcp & ~keep);
-    ga[w] = run_a;
-    gb[w] = run_b;
-    glcp[w] = static_cast<uint8_t>(run_lcp);
-  }
-  size_t groups = w + 1;
-  for (uint32_t n = full;; --n) {
-    uint64_t m = 0;
-    for (size_t g = 0; g < groups; ++g) m += std::min(ga[g], gb[g]);
-    match[n] += m;
-    if (n == 1) break;
-    // Merge into the groups of order n - 1.
-    w = 0;
-    run_a = ga[0];
-    run_b = gb[0];
-    run_lcp = glcp[0];
-    for (size_t g = 1; g < groups; ++g) {
-      const uint32_t fresh = glcp[g] < n - 1;
-      const uint32_t keep = fresh - 1;
-      w += fresh;
-      run_a = (run_a & keep) + ga[g];
-      run_b = (run_b & keep) + gb[g];
-      run_lcp = (run_lcp & keep) | (glcp[g] & ~keep);
-      ga[w] = run_a;
-      gb[w] = run_b;
-      glcp[w] = static_cast<uint8_t>(run_lcp);
-    }
-    groups = w + 1;
+  switch ((order + 3) / 4) {
+    case 1: return CountGroups<1>(sorted, total, order, bits, match);
+    case 2: return CountGroups<2>(sorted, total, order, bits, match);
+    default: return CountGroups<3>(sorted, total, order, bits, match);
   }
 }
 
