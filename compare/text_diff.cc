@@ -511,13 +511,17 @@ size_t KeptCount(const ChrfScratch::Segments& segments) {
 
 // RadixSort sorts keys[0..n) by bits 1..kPasses * digit (LSD, kPasses
 // digits; the source bit 0 needs no order). Counters are 16-bit when n
-// allows, which keeps the histograms in L1. Returns keys or tmp, whichever
-// holds the result.
+// allows, which keeps the histograms in L1. Each pass scatters from both
+// ends at once, the front half forward into the start of each bucket and
+// the back half backward into its end: two independent chains of counter
+// updates (neighbouring keys often share a digit, and one chain would wait
+// on its own stores), and still stable. Returns keys or tmp, whichever
+// holds the result. hist holds 2 * kPasses << digit counters.
 template <int kPasses, typename Count>
 uint64_t* RadixSort(uint64_t* keys, uint64_t* tmp, size_t n, int digit, Count* hist) {
   const size_t buckets = size_t{1} << digit;
   const uint64_t mask = buckets - 1;
-  std::fill(hist, hist + kPasses * buckets, Count{0});
+  std::fill(hist, hist + 2 * kPasses * buckets, Count{0});
   Count* h[kPasses];
   int shifts[kPasses];
   for (int p = 0; p < kPasses; ++p) {
@@ -530,22 +534,27 @@ uint64_t* RadixSort(uint64_t* keys, uint64_t* tmp, size_t n, int digit, Count* h
   }
   uint64_t* from = keys;
   uint64_t* to = tmp;
+  Count* end = hist + kPasses * buckets;  // per bucket: one past its last slot
   for (int p = 0; p < kPasses; ++p) {
-    Count* hp = h[p];
+    Count* begin = h[p];
     Count sum = 0;
     bool trivial = false;
     for (size_t d = 0; d < buckets; ++d) {
-      const Count c = hp[d];
+      const Count c = begin[d];
       trivial |= c == n;
-      hp[d] = sum;
+      begin[d] = sum;
       sum = static_cast<Count>(sum + c);
+      end[d] = sum;
     }
     if (trivial) continue;  // every element has the same digit
     const int shift = shifts[p];
-    for (size_t i = 0; i < n; ++i) {
-      const uint64_t x = from[i];
-      to[hp[(x >> shift) & mask]++] = x;
+    size_t i = 0, j = n;
+    for (; i + 1 < j; ++i) {
+      const uint64_t x = from[i], y = from[--j];
+      to[begin[(x >> shift) & mask]++] = x;
+      to[--end[(y >> shift) & mask]] = y;
     }
+    if (i < j) to[begin[(from[i] >> shift) & mask]] = from[i];
     std::swap(from, to);
   }
   return from;
@@ -563,7 +572,7 @@ uint64_t* RadixSortBits(uint64_t* keys, uint64_t* tmp, size_t n, int width,
     if (p * (n + (size_t{1} << d)) < passes * (n + (size_t{1} << best))) passes = p;
   }
   const int digit = (width + passes - 1) / passes;
-  hist->resize(static_cast<size_t>(passes) << digit);
+  hist->resize(static_cast<size_t>(2 * passes) << digit);
   Count* h = hist->data();
   switch (passes) {
     case 1: return RadixSort<1>(keys, tmp, n, digit, h);
