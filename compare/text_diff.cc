@@ -1105,23 +1105,42 @@ SalientDiff DiffSalient(const std::vector<Salient>& a, const std::vector<Salient
     used_a[it->second.head] = true;
     it->second.head = next[it->second.head];
   }
-  // Numbers that differ only within tolerance still match.
+  // Numbers that differ only within tolerance still match: each left
+  // number of b takes the first unused number of a within tolerance (of
+  // at most kMaxTolerancePairs tried). Each number is parsed once.
   constexpr size_t kMaxTolerancePairs = 256;
+  auto parse = [](const std::string& key, double* value) {
+    char* end = nullptr;
+    *value = std::strtod(key.c_str(), &end);
+    return end != nullptr && *end == '\0';
+  };
+  struct Number {
+    uint32_t index;  // into a
+    bool valid;
+    double value;
+  };
+  std::vector<Number> numbers_a;
+  if (numeric_tolerance > 0) {
+    for (uint32_t i = 0; i < a.size(); ++i) {
+      if (used_a[i] || a[i].kind != SalientKind::kNumber) continue;
+      Number x{i, false, 0};
+      x.valid = parse(a[i].key, &x.value);
+      numbers_a.push_back(x);
+    }
+  }
   for (size_t& j_ref : left_b) {
     const Salient& sb = b[j_ref];
-    if (sb.kind != SalientKind::kNumber || numeric_tolerance <= 0) continue;
-    char* end = nullptr;
-    double vb = std::strtod(sb.key.c_str(), &end);
-    if (end == nullptr || *end != '\0') continue;
+    double vb = 0;
+    if (numbers_a.empty() || sb.kind != SalientKind::kNumber || !parse(sb.key, &vb)) continue;
     size_t tries = 0;
-    for (size_t i = 0; i < a.size() && tries < kMaxTolerancePairs; ++i) {
-      if (used_a[i] || a[i].kind != SalientKind::kNumber) continue;
+    for (const Number& x : numbers_a) {
+      if (tries == kMaxTolerancePairs) break;
+      if (used_a[x.index]) continue;
       ++tries;
-      double va = std::strtod(a[i].key.c_str(), &end);
-      if (end == nullptr || *end != '\0') continue;
-      double scale = std::max({1.0, std::fabs(va), std::fabs(vb)});
-      if (std::fabs(va - vb) <= numeric_tolerance * scale) {
-        used_a[i] = true;
+      if (!x.valid) continue;
+      const double scale = std::max({1.0, std::fabs(x.value), std::fabs(vb)});
+      if (std::fabs(x.value - vb) <= numeric_tolerance * scale) {
+        used_a[x.index] = true;
         j_ref = SIZE_MAX;
         break;
       }

@@ -461,6 +461,24 @@ TEST(SalientTest, DiffMatchesRepeatedKeysAsAMultiset) {
   EXPECT_THAT(only_b, ::testing::ElementsAre("Nice"));
 }
 
+// Numbers within the tolerance (relative, at least 1 absolute scale) still
+// match, each number of a at most once; a tolerance of 0 needs equal keys.
+TEST(SalientTest, NumbersMatchWithinTolerance) {
+  auto a = internal::ExtractSalient("Totals: 36.0001, 12, 1000.4 and 7.", false);
+  auto b = internal::ExtractSalient("Totals: 36, 13, 1000 and 36.", false);
+  auto names = [](const std::vector<internal::Salient>& v) {
+    std::vector<std::string> out;
+    for (const auto& x : v) out.push_back(x.display);
+    return out;
+  };
+  internal::SalientDiff d = internal::DiffSalient(a, b, 1e-3);
+  EXPECT_THAT(names(d.only_a), ::testing::ElementsAre("12", "7"));
+  EXPECT_THAT(names(d.only_b), ::testing::ElementsAre("13", "36"));  // 36.0001 is taken
+  d = internal::DiffSalient(a, b, 0);
+  EXPECT_THAT(names(d.only_a), ::testing::ElementsAre("36.0001", "12", "1000.4", "7"));
+  EXPECT_THAT(names(d.only_b), ::testing::ElementsAre("36", "13", "1000", "36"));
+}
+
 // ---------------------------------------------------------------- refusal --
 
 // The RE2::Set scan answers exactly as matching pattern by pattern, for the
