@@ -563,13 +563,14 @@ uint64_t* RadixSort(uint64_t* keys, uint64_t* tmp, size_t n, int digit, Count* h
 template <typename Count>
 uint64_t* RadixSortBits(uint64_t* keys, uint64_t* tmp, size_t n, int width,
                         std::vector<Count>* hist) {
-  // Each pass costs about n element moves plus 2^digit bucket updates:
-  // few elements (say, only those around the differences of two similar
-  // texts) sort faster in more passes over smaller digits.
+  // Each pass costs about n element moves plus 2^digit bucket updates (a
+  // move measured about twice an update): few elements (say, only those
+  // around the differences of two similar texts) sort faster in more
+  // passes over smaller digits.
   int passes = (width + kMaxDigit - 1) / kMaxDigit;
   for (int p = passes + 1; p <= kMaxPasses; ++p) {
     const int d = (width + p - 1) / p, best = (width + passes - 1) / passes;
-    if (p * (n + (size_t{1} << d)) < passes * (n + (size_t{1} << best))) passes = p;
+    if (p * (2 * n + (size_t{1} << d)) < passes * (2 * n + (size_t{1} << best))) passes = p;
   }
   const int digit = (width + passes - 1) / passes;
   hist->resize(static_cast<size_t>(2 * passes) << digit);
