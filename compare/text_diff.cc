@@ -592,14 +592,16 @@ uint64_t* RadixSortBits(uint64_t* keys, uint64_t* tmp, size_t n, int width,
 // order n. An element that shares lcp leading characters with the one
 // before continues the groups of orders <= lcp and closes those above,
 // which add min(count in a, count in b). Vectors of 16 bytes and signed
-// lanes keep it to plain SSE2 (or NEON) instructions.
-template <int kVecs>
+// lanes keep it to plain SSE2 (or NEON) instructions; lanes of type T
+// must hold `total` (a sum of minimums is at most the elements of a).
+template <typename T, int kVecs>
 void CountGroups(const uint64_t* sorted, size_t total, int order, int bits, uint64_t* match) {
-  typedef int32_t Vec __attribute__((vector_size(16)));
-  constexpr int kLanes = 4 * kVecs;
+  typedef T Vec __attribute__((vector_size(16)));
+  constexpr int kPerVec = 16 / sizeof(T);
+  constexpr int kLanes = kPerVec * kVecs;
   Vec close_from[kLanes + 1][kVecs];  // [l]: all ones in lanes l and above
   for (int l = 0; l <= kLanes; ++l) {
-    for (int k = 0; k < kLanes; ++k) close_from[l][k / 4][k % 4] = k >= l ? -1 : 0;
+    for (int k = 0; k < kLanes; ++k) close_from[l][k / kPerVec][k % kPerVec] = k >= l ? -1 : 0;
   }
   Vec count_a[kVecs] = {}, count_b[kVecs] = {}, matched[kVecs] = {};
   const int width = order * bits;
@@ -613,11 +615,11 @@ void CountGroups(const uint64_t* sorted, size_t total, int order, int bits, uint
     // that equal keys count `width` equal bits (clz of 0 is undefined).
     const Vec* close = close_from[chars[__builtin_clzll((prev ^ cur) | 1) - (63 - width)]];
     prev = cur;
-    const int32_t from_b = static_cast<int32_t>(cur & 1);
+    const T from_b = static_cast<T>(cur & 1);
     for (int v = 0; v < kVecs; ++v) {
       const Vec a_less = count_a[v] < count_b[v];
       matched[v] += ((count_a[v] & a_less) | (count_b[v] & ~a_less)) & close[v];
-      count_a[v] = (count_a[v] & ~close[v]) + (from_b ^ 1);
+      count_a[v] = (count_a[v] & ~close[v]) + static_cast<T>(from_b ^ 1);
       count_b[v] = (count_b[v] & ~close[v]) + from_b;
     }
   }
@@ -625,7 +627,9 @@ void CountGroups(const uint64_t* sorted, size_t total, int order, int bits, uint
     const Vec a_less = count_a[v] < count_b[v];
     matched[v] += (count_a[v] & a_less) | (count_b[v] & ~a_less);
   }
-  for (int n = 1; n <= order; ++n) match[n] += static_cast<uint64_t>(matched[(n - 1) / 4][(n - 1) % 4]);
+  for (int n = 1; n <= order; ++n) {
+    match[n] += static_cast<uint64_t>(matched[(n - 1) / kPerVec][(n - 1) % kPerVec]);
+  }
 }
 
 // MatchesBySorting adds to match[n] (n = 1..order) the clipped n-gram
@@ -672,10 +676,14 @@ void MatchesBySorting(ChrfScratch& s, int order, int bits, uint64_t pad_b, uint6
                          ? RadixSortBits(keys, s.tmp.data(), total, width, &s.hist16)
                          : RadixSortBits(keys, s.tmp.data(), total, width, &s.hist);
 
+  if (total <= INT16_MAX) {  // eight orders to a vector
+    if (order <= 8) return CountGroups<int16_t, 1>(sorted, total, order, bits, match);
+    return CountGroups<int16_t, 2>(sorted, total, order, bits, match);
+  }
   switch ((order + 3) / 4) {
-    case 1: return CountGroups<1>(sorted, total, order, bits, match);
-    case 2: return CountGroups<2>(sorted, total, order, bits, match);
-    default: return CountGroups<3>(sorted, total, order, bits, match);
+    case 1: return CountGroups<int32_t, 1>(sorted, total, order, bits, match);
+    case 2: return CountGroups<int32_t, 2>(sorted, total, order, bits, match);
+    default: return CountGroups<int32_t, 3>(sorted, total, order, bits, match);
   }
 }
 

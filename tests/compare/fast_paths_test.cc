@@ -209,6 +209,12 @@ TEST(ChrfTest, LargeAlphabetsAndLongOrdersMatchReference) {
   for (int order : {7, 9, 12}) {
     EXPECT_DOUBLE_EQ(Chrf(c, d, order, 2), RefChrf(c, d, order, 2, true)) << order;
   }
+  // Over 32767 n-gram positions in all: counted in 32-bit lanes.
+  std::string e = RandomText(rng, 20000, 'a', 4);
+  std::string f = e.substr(3000) + RandomText(rng, 3000, 'a', 4);
+  for (int order : {3, 6, 12}) {
+    EXPECT_DOUBLE_EQ(Chrf(e, f, order, 2), RefChrf(e, f, order, 2, true)) << order;
+  }
 }
 
 // A text of over a million characters (whose scratch buffers are released
