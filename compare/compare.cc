@@ -81,21 +81,32 @@ class Builder {
   }
 
   // Flush resolves noise_explained (scores may be added after their
-  // findings) and copies the capped, ordered findings into the output.
+  // findings), notes whether any finding the noise does not explain is
+  // major, or minor (other than a text span), and moves the capped, ordered
+  // findings into the output.
   void Flush() {
     for (size_t i = 0; i < findings_.size(); ++i) {
-      findings_[i].set_noise_explained(ExplainedComparator(comparators_[i]));
+      Finding& f = findings_[i];
+      f.set_noise_explained(ExplainedComparator(comparators_[i]));
+      if (f.noise_explained()) continue;
+      if (f.major()) {
+        unexplained_major_ = true;
+      } else if (f.kind() != "text_span") {
+        unexplained_minor_ = true;
+      }
     }
     // Major findings first, then by insertion order (stable): deterministic.
     std::stable_sort(findings_.begin(), findings_.end(),
                      [](const Finding& a, const Finding& b) { return a.major() > b.major(); });
     for (size_t i = 0; i < findings_.size() && i < static_cast<size_t>(options_.max_findings);
          ++i) {
-      *out_->add_findings() = findings_[i];
+      *out_->add_findings() = std::move(findings_[i]);
     }
+    findings_.clear();
   }
 
-  const std::vector<Finding>& findings() const { return findings_; }
+  bool unexplained_major() const { return unexplained_major_; }
+  bool unexplained_minor() const { return unexplained_minor_; }
 
  private:
   bool Explained(const std::string& name, double diff) const {
@@ -116,6 +127,7 @@ class Builder {
   Comparison* out_;
   std::vector<Finding> findings_;
   std::vector<std::string> comparators_;
+  bool unexplained_major_ = false, unexplained_minor_ = false;
 };
 
 std::string ErrorText(const ModelAnswer& a) {
@@ -525,15 +537,7 @@ Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,
       if (structured) similarity = s.score();
     }
   }
-  bool major = false, minor = false;
-  for (const Finding& f : b.findings()) {
-    if (f.noise_explained()) continue;
-    if (f.major()) {
-      major = true;
-    } else if (f.kind() != "text_span") {
-      minor = true;
-    }
-  }
+  const bool major = b.unexplained_major(), minor = b.unexplained_minor();
   understudy::v1::Verdict verdict;
   if (identical) {
     verdict = understudy::v1::VERDICT_EQUIVALENT;
