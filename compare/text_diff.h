@@ -71,7 +71,7 @@ struct MatchRun {
 // recovers one longest common subsequence as maximal runs of consecutive
 // matches, in order (kept column vectors and a traceback; skipped, leaving
 // `runs` empty, when |b| * ceil(|a|/64) exceeds kMaxHistoryWords).
-constexpr size_t kMaxHistoryWords = size_t{1} << 22;  // 32 MiB
+constexpr size_t kMaxHistoryWords = size_t{1} << 20;  // 8 MiB
 int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b,
                          uint32_t alphabet_size, std::vector<MatchRun>* runs = nullptr);
 // LcsLengthDp is the plain O(|a|·|b|) dynamic programme (the baseline).
