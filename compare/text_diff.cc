@@ -7,6 +7,10 @@
 #include <iterator>
 #include <tuple>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace understudy::compare::internal {
 
 namespace {
@@ -17,40 +21,89 @@ constexpr bool IsSpace(unsigned char c) {
 constexpr bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
 constexpr bool IsUpper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
 constexpr bool IsLower(unsigned char c) { return c >= 'a' && c <= 'z'; }
-constexpr bool IsWordByte(unsigned char c) {
-  return IsDigit(c) || IsUpper(c) || IsLower(c) || c == '_' || c >= 0x80;
-}
 constexpr unsigned char Lower(unsigned char c) { return IsUpper(c) ? c + 32 : c; }
 
-// Byte classes for the tokenizer, one table lookup per byte.
-constexpr uint8_t kSpaceClass = 1, kWordClass = 2;
-struct ByteClasses {
-  uint8_t c[256] = {};
-  constexpr ByteClasses() {
-    for (int i = 0; i < 256; ++i) {
-      const unsigned char b = static_cast<unsigned char>(i);
-      c[i] = static_cast<uint8_t>((IsSpace(b) ? kSpaceClass : 0) | (IsWordByte(b) ? kWordClass : 0));
-    }
+// Whitespace, one table lookup per byte.
+struct SpaceTable {
+  bool c[256] = {};
+  constexpr SpaceTable() {
+    for (int i = 0; i < 256; ++i) c[i] = IsSpace(static_cast<unsigned char>(i));
   }
 };
-constexpr ByteClasses kClasses;
-inline bool IsSpaceFast(unsigned char c) { return kClasses.c[c] & kSpaceClass; }
-inline bool IsWordFast(unsigned char c) { return kClasses.c[c] & kWordClass; }
+constexpr SpaceTable kSpaces;
+inline bool IsSpaceFast(unsigned char c) { return kSpaces.c[c]; }
 
-// WordEnd returns the first index >= i in data[0, n) that is not a word
-// byte, classifying 8 bytes at a time (no branch per byte).
-inline size_t WordEnd(const char* data, size_t i, size_t n) {
-  const unsigned char* p = reinterpret_cast<const unsigned char*>(data);
-  while (i + 8 <= n) {
-    uint32_t word_bits = 0;
-    for (int k = 0; k < 8; ++k) {
-      word_bits |= static_cast<uint32_t>((kClasses.c[p[i + k]] & kWordClass) != 0) << k;
-    }
-    if (word_bits != 0xFF) return i + static_cast<size_t>(__builtin_ctz(~word_bits));
-    i += 8;
+// ------------------------------------------------ 64-byte block masks --
+// The tokenizer classifies 64 bytes at a time into bit masks (bit k: byte
+// k of the block), with 16-byte vector compares, then walks the token
+// starts with bit scans: no branch per byte and few per token.
+struct BlockMasks {
+  uint64_t word = 0;      // letters, digits, '_', bytes >= 0x80
+  uint64_t space = 0;     // ' ', \t, \n, \v, \f, \r
+  uint64_t digit = 0;
+  uint64_t lower = 0;     // a-z
+  uint64_t dotcomma = 0;  // '.' or ','
+  uint64_t apos = 0;      // '\''
+};
+
+typedef int8_t Bytes16 __attribute__((vector_size(16)));
+
+// MoveMask packs the top bit of each of the 16 lanes (all ones or zeros).
+inline uint32_t MoveMask(Bytes16 v) {
+#if defined(__SSE2__)
+  return static_cast<uint32_t>(_mm_movemask_epi8(reinterpret_cast<__m128i>(v)));
+#else
+  uint32_t m = 0;
+  for (int k = 0; k < 16; ++k) m |= static_cast<uint32_t>(v[k] < 0) << k;
+  return m;
+#endif
+}
+
+// ClassifyBlock classifies p[0, 64).
+inline BlockMasks ClassifyBlock(const unsigned char* p) {
+  BlockMasks m;
+  for (int chunk = 0; chunk < 4; ++chunk) {
+    Bytes16 v;
+    std::memcpy(&v, p + 16 * chunk, 16);
+    const Bytes16 folded = v | 0x20;  // letters to lower case
+    const Bytes16 digit = (v >= '0') & (v <= '9');
+    const Bytes16 lower = (v >= 'a') & (v <= 'z');
+    // Signed lanes: bytes >= 0x80 are negative.
+    const Bytes16 word = digit | ((folded >= 'a') & (folded <= 'z')) | (v == '_') | (v < 0);
+    const Bytes16 space = (v == ' ') | ((v >= '\t') & (v <= '\r'));
+    const int shift = 16 * chunk;
+    m.word |= uint64_t{MoveMask(word)} << shift;
+    m.space |= uint64_t{MoveMask(space)} << shift;
+    m.digit |= uint64_t{MoveMask(digit)} << shift;
+    m.lower |= uint64_t{MoveMask(lower)} << shift;
+    m.dotcomma |= uint64_t{MoveMask((v == '.') | (v == ','))} << shift;
+    m.apos |= uint64_t{MoveMask(v == '\'')} << shift;
   }
-  while (i < n && IsWordFast(p[i])) ++i;
-  return i;
+  return m;
+}
+
+// ClassifyText classifies every block of a text; the last one is read
+// through a zero-padded copy and its masks cut at the text's end.
+void ClassifyText(std::string_view text, std::vector<BlockMasks>* out) {
+  const size_t n = text.size(), blocks = (n + 63) / 64;
+  out->resize(blocks);
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(text.data());
+  for (size_t b = 0; b + 1 < blocks || (b < blocks && n % 64 == 0); ++b) {
+    (*out)[b] = ClassifyBlock(p + 64 * b);
+  }
+  if (n % 64 != 0) {
+    unsigned char tail[64] = {};
+    std::memcpy(tail, p + 64 * (blocks - 1), n % 64);
+    BlockMasks m = ClassifyBlock(tail);
+    const uint64_t valid = (uint64_t{1} << (n % 64)) - 1;
+    m.word &= valid;
+    m.space |= ~valid;  // past the end: nothing starts there
+    m.digit &= valid;
+    m.lower &= valid;
+    m.dotcomma &= valid;
+    m.apos &= valid;
+    (*out)[blocks - 1] = m;
+  }
 }
 
 // FoldAscii8 lower-cases the ASCII letters among 8 packed bytes (SWAR).
@@ -180,41 +233,66 @@ std::vector<Token> Tokenize(std::string_view text, Interner& interner) {
   std::vector<Token> tokens;
   tokens.reserve(text.size() / 4 + 1);
   const size_t n = text.size();
+  if (n > UINT32_MAX) return tokens;  // offsets are 32-bit; callers cap bodies far below
+  thread_local std::vector<BlockMasks> blocks;
+  thread_local std::vector<uint64_t> words;  // word bytes, with the joins below
+  ClassifyText(text, &blocks);
+  const size_t count = blocks.size();
+  words.resize(count);
+  // A '.' or ',' between two digits joins them (3.14, 1,000), and so does
+  // an apostrophe between a word byte and a lower-case letter (don't):
+  // masks shifted by one byte, carrying across blocks, find the neighbours.
+  uint64_t prev_digit = 0, prev_word = 0;  // top bit of the block before
+  for (size_t b = 0; b < count; ++b) {
+    const BlockMasks& m = blocks[b];
+    const uint64_t next_digit = b + 1 < count ? blocks[b + 1].digit & 1 : 0;
+    const uint64_t next_lower = b + 1 < count ? blocks[b + 1].lower & 1 : 0;
+    const uint64_t digit_before = (m.digit << 1) | prev_digit;
+    const uint64_t digit_after = (m.digit >> 1) | (next_digit << 63);
+    const uint64_t word_before = (m.word << 1) | prev_word;
+    const uint64_t lower_after = (m.lower >> 1) | (next_lower << 63);
+    words[b] = m.word | (m.dotcomma & digit_before & digit_after) |
+               (m.apos & word_before & lower_after);
+    prev_digit = m.digit >> 63;
+    prev_word = m.word >> 63;
+  }
+  // Tokens start where a run of word bytes starts and at every other
+  // byte that is not a space (a punctuation token of one byte).
   const char* data = text.data();
-  size_t i = 0;
-  auto at = [&](size_t k) -> unsigned char {
-    return k < n ? static_cast<unsigned char>(data[k]) : 0;
-  };
-  while (i < n) {
-    unsigned char c = static_cast<unsigned char>(data[i]);
-    if (IsSpaceFast(c)) {
-      ++i;
-      continue;
-    }
-    size_t begin = i;
-    bool word = IsWordFast(c);
-    if (word) {
-      i = WordEnd(data, i + 1, n);
-      while (i < n) {
-        unsigned char d = static_cast<unsigned char>(data[i]);
-        if ((d == '.' || d == ',') && IsDigit(at(i - 1)) && IsDigit(at(i + 1))) {
-          i = WordEnd(data, i + 2, n);  // 3.14, 1,000
-        } else if (d == '\'' && IsLower(at(i + 1))) {
-          i = WordEnd(data, i + 2, n);  // don't, it's
-        } else {
-          break;
-        }
+  uint64_t prev_top = 0;
+  for (size_t b = 0; b < count; ++b) {
+    const uint64_t w = words[b];
+    uint64_t starts = (w & ~((w << 1) | prev_top)) | (~w & ~blocks[b].space);
+    prev_top = w >> 63;
+    while (starts != 0) {
+      const int bit = __builtin_ctzll(starts);
+      starts &= starts - 1;
+      const size_t begin = 64 * b + static_cast<size_t>(bit);
+      const bool word = (w >> bit) & 1;
+      // A word ends at the next byte that is not in one (a punctuation
+      // byte "ends" at itself, plus one).
+      uint64_t rest = ~w & (~uint64_t{0} << bit);
+      size_t end;
+      if (rest != 0) {
+        end = 64 * b + static_cast<size_t>(__builtin_ctzll(rest));
+      } else {
+        size_t e = b + 1;
+        while (e < count && words[e] == ~uint64_t{0}) ++e;
+        end = e < count ? 64 * e + static_cast<size_t>(__builtin_ctzll(~words[e])) : n;
       }
-    } else {
-      ++i;
+      end += word ? 0 : 1;
+      Token t;
+      t.begin = static_cast<uint32_t>(begin);
+      t.size = static_cast<uint32_t>(end - begin);
+      t.word = word;
+      t.id = interner.InternHash(HashToken(data + begin, end - begin, data + n,
+                                           interner.case_sensitive_));
+      tokens.push_back(t);
     }
-    Token t;
-    t.begin = static_cast<uint32_t>(begin);
-    t.size = static_cast<uint32_t>(i - begin);
-    t.word = word;
-    t.id = interner.InternHash(HashToken(data + begin, i - begin, data + n,
-                                         interner.case_sensitive_));
-    tokens.push_back(t);
+  }
+  if (count > (size_t{1} << 14)) {  // texts of over 1 MiB: do not keep the buffers
+    blocks = {};
+    words = {};
   }
   return tokens;
 }

@@ -375,6 +375,100 @@ TEST(NormalisedEqualTest, AgreesWithNormaliseText) {
   EXPECT_FALSE(internal::NormalisedEqual("helloworld", "hello world", false));
 }
 
+// The tokenizer by the book, a byte at a time: a word is a run of
+// letters, digits, '_' and bytes >= 0x80, joined across '.' or ','
+// between digits and across an apostrophe before a lower-case letter;
+// every other byte that is not whitespace is a token of its own.
+struct RefToken {
+  size_t begin, size;
+  bool word;
+  bool operator==(const RefToken& o) const {
+    return begin == o.begin && size == o.size && word == o.word;
+  }
+};
+std::vector<RefToken> RefTokenize(const std::string& t) {
+  auto is_word = [](unsigned char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           c == '_' || c >= 0x80;
+  };
+  auto at = [&](size_t k) -> unsigned char {
+    return k < t.size() ? static_cast<unsigned char>(t[k]) : 0;
+  };
+  auto digit = [](unsigned char c) { return c >= '0' && c <= '9'; };
+  std::vector<RefToken> out;
+  size_t i = 0;
+  while (i < t.size()) {
+    const unsigned char c = at(i);
+    if (RefSpace(c)) {
+      ++i;
+      continue;
+    }
+    if (!is_word(c)) {
+      out.push_back({i, 1, false});
+      ++i;
+      continue;
+    }
+    size_t j = i + 1;
+    while (j < t.size()) {
+      const unsigned char d = at(j);
+      if (is_word(d)) {
+        ++j;
+      } else if ((d == '.' || d == ',') && digit(at(j - 1)) && digit(at(j + 1))) {
+        ++j;
+      } else if (d == '\'' && at(j + 1) >= 'a' && at(j + 1) <= 'z') {
+        ++j;
+      } else {
+        break;
+      }
+    }
+    out.push_back({i, j - i, true});
+    i = j;
+  }
+  return out;
+}
+
+// The 64-byte block tokenizer agrees with the reference on random texts
+// dense in the bytes that matter (joins across block boundaries, words
+// longer than a block, every whitespace, control and UTF-8 bytes), and
+// equal tokens get equal ids.
+TEST(TokenizerTest, MatchesByteAtATimeReference) {
+  std::mt19937 rng(23);
+  const std::string kBytes = std::string("aZ_9.,'' \t\n\r\f\v-(x") + '\0' + "\x01\x1F\x7F\xC3\xA9\xFF";
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::string text;
+    const size_t len = rng() % (trial < 1000 ? 70 : 400);
+    const int mode = trial % 3;  // 0: any byte; 1: long words; 2: numbers and words
+    for (size_t k = 0; k < len; ++k) {
+      if (mode == 1 && rng() % 10 != 0) {
+        text += static_cast<char>('a' + rng() % 3);
+      } else if (mode == 2) {
+        const char kNum[] = "0123456789.,' ab";
+        text += kNum[rng() % (sizeof(kNum) - 1)];
+      } else {
+        text += kBytes[rng() % kBytes.size()];
+      }
+    }
+    internal::Interner in(false);
+    const std::vector<internal::Token> got = internal::Tokenize(text, in);
+    const std::vector<RefToken> want = RefTokenize(text);
+    ASSERT_EQ(got.size(), want.size()) << "trial " << trial;
+    internal::Interner by_intern(false);
+    for (size_t k = 0; k < got.size(); ++k) {
+      ASSERT_EQ((RefToken{got[k].begin, got[k].size, got[k].word}), want[k])
+          << "trial " << trial << " token " << k;
+      ASSERT_EQ(got[k].id, by_intern.Intern(std::string_view(text).substr(want[k].begin,
+                                                                           want[k].size)));
+    }
+  }
+  // A word that runs across several blocks to the very end of the text.
+  const std::string long_word(200, 'q');
+  internal::Interner in(false);
+  const auto tokens = internal::Tokenize("x " + long_word, in);
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[1].begin, 2u);
+  EXPECT_EQ(tokens[1].size, 200u);
+}
+
 // Tokenize hashes with whole 8-byte loads inside the text; Intern hashes
 // the token bytes alone. Both must give the same ids, folded the same way.
 TEST(InternerTest, TokenizeAndInternAgreeAndFoldCase) {
