@@ -10,6 +10,9 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 namespace understudy::compare::internal {
 
@@ -297,6 +300,41 @@ std::vector<Token> Tokenize(std::string_view text, Interner& interner) {
   return tokens;
 }
 
+namespace {
+
+// AddCarry adds 64-bit words with a carry from one Add to the next (one
+// adc instruction on x86-64: the carry chain is the LCS's critical path).
+struct AddCarry {
+#if defined(__x86_64__)
+  unsigned char carry = 0;
+  uint64_t Add(uint64_t x, uint64_t y) {
+    unsigned long long sum;
+    carry = _addcarry_u64(carry, x, y, &sum);
+    return sum;
+  }
+#else
+  uint64_t carry = 0;
+  uint64_t Add(uint64_t x, uint64_t y) {
+    const uint64_t sum1 = x + y;
+    const uint64_t sum2 = sum1 + carry;
+    carry = (sum1 < x) | (sum2 < sum1);
+    return sum2;
+  }
+#endif
+};
+
+// LcsStep computes V' from V and the match vector M of the next symbol.
+inline void LcsStep(const uint64_t* __restrict v, const uint64_t* __restrict match,
+                    uint64_t* __restrict out, size_t words) {
+  AddCarry carry;
+  for (size_t k = 0; k < words; ++k) {
+    const uint64_t vk = v[k], mk = match[k];
+    out[k] = carry.Add(vk, vk & mk) | (vk & ~mk);
+  }
+}
+
+}  // namespace
+
 int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b,
                          uint32_t alphabet_size, std::vector<MatchRun>* runs) {
   if (runs != nullptr) runs->clear();
@@ -331,35 +369,21 @@ int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t
   if (trace && history_buffer.size() < (n + 1) * words) history_buffer.resize((n + 1) * words);
   // V starts all ones; zeros mark LCS growth (Hyyrö 2004):
   //   V' = (V + (V & M)) | (V & ~M), with carries across words.
-  // Traced, V lives in the history itself (V_{j-1} is read, V_j written).
-  v_buffer.assign(words, ~uint64_t{0});
-  uint64_t* v = v_buffer.data();
-  uint64_t* out = v;
-  if (trace) std::fill_n(history_buffer.data(), words, ~uint64_t{0});
+  // V_j is computed from V_{j-1} into a row of its own: row j of the
+  // history when traced, else two rows in turn.
+  if (!trace) v_buffer.resize(2 * words);
+  uint64_t* rows = trace ? history_buffer.data() : v_buffer.data();
+  auto row = [&](size_t j) { return rows + (trace ? j : j % 2) * words; };
+  std::fill_n(rows, words, ~uint64_t{0});
   for (size_t j = 0; j < n; ++j) {
-    if (trace) {
-      v = history_buffer.data() + j * words;
-      out = v + words;
-    }
     const uint32_t s = b[j];
     if (s >= alphabet_size) {  // matches nothing: V unchanged
-      if (trace) std::copy_n(v, words, out);
-      continue;
-    }
-    const uint64_t* mv = &peq[static_cast<size_t>(s) * words];
-    uint64_t carry = 0;
-    for (size_t k = 0; k < words; ++k) {
-      const uint64_t vk = v[k];
-      const uint64_t u = vk & mv[k];
-      const uint64_t sum1 = vk + u;
-      const uint64_t c1 = sum1 < vk;
-      const uint64_t sum2 = sum1 + carry;
-      const uint64_t c2 = sum2 < sum1;
-      carry = c1 | c2;
-      out[k] = sum2 | (vk & ~mv[k]);
+      std::copy_n(row(j), words, row(j + 1));
+    } else {
+      LcsStep(row(j), &peq[static_cast<size_t>(s) * words], row(j + 1), words);
     }
   }
-  const uint64_t* last = trace ? history_buffer.data() + n * words : v;
+  const uint64_t* last = row(n);
   int zeros = 0;
   for (size_t k = 0; k < words; ++k) {
     uint64_t x = ~last[k];
