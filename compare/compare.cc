@@ -212,8 +212,14 @@ void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
           absl::StrFormat("%d of %d salient tokens differ", differing, sd.total), sd.total > 0);
   if (structured) return;
   // Pair removals with additions of the same kind: "Paris" → "Lyon".
+  // Salient findings are all major and of one comparator, so past
+  // max_findings of them none could be shown (Flush keeps the first
+  // max_findings majors) nor change the verdict: they are not built.
+  const size_t cap = static_cast<size_t>(o.max_findings);
+  size_t added = 0;
   std::vector<bool> used(sd.only_b.size(), false);
   for (const internal::Salient& a : sd.only_a) {
+    if (added++ == cap) break;
     const internal::Salient* match = nullptr;
     for (size_t j = 0; j < sd.only_b.size(); ++j) {
       if (!used[j] && sd.only_b[j].kind == a.kind) {
@@ -233,8 +239,9 @@ void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
                    absl::StrCat(kind, " \"", a.display, "\" missing in candidate"), true);
     }
   }
-  for (size_t j = 0; j < sd.only_b.size(); ++j) {
+  for (size_t j = 0; j < sd.only_b.size() && added < cap; ++j) {
     if (used[j]) continue;
+    ++added;
     const internal::Salient& s = sd.only_b[j];
     b.AddFinding("salient", "salient_token", absl::StrCat("char ", s.begin), "", s.display,
                  absl::StrCat(internal::SalientKindName(s.kind), " \"", s.display,

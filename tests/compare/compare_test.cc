@@ -101,6 +101,28 @@ TEST_F(CompareTest, ChangedNumberIsMajor) {
   EXPECT_THAT(c.findings(0).message(), ::testing::HasSubstr("\"36\" -> \"37\""));
 }
 
+// Many changed numbers: the findings stop at max_findings, the first ones
+// in order of the text, majors first; the score counts every one.
+TEST_F(CompareTest, FindingsStopAtMaxFindings) {
+  std::string p, c;
+  for (int i = 0; i < 30; ++i) {
+    p += "item " + std::to_string(100 + i) + " costs money. ";
+    c += "item " + std::to_string(500 + i) + " costs money. ";
+  }
+  c += "Nice";  // one unpaired addition at the end
+  options_.max_findings = 5;
+  Comparison r = Run(Text(p), Text(c));
+  EXPECT_EQ(r.verdict(), understudy::v1::VERDICT_MAJOR_DIFF);
+  ASSERT_EQ(r.findings_size(), 5);
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(r.findings(i).major());
+    EXPECT_THAT(r.findings(i).message(),
+                ::testing::HasSubstr("\"" + std::to_string(100 + i) + "\" -> \"" +
+                                     std::to_string(500 + i) + "\""));
+  }
+  EXPECT_THAT(Score(r, "salient")->explanation(), ::testing::HasSubstr("61 of 61"));
+}
+
 // A reordered paraphrase with the same facts is not a major diff.
 TEST_F(CompareTest, ReorderedParaphraseIsNotMajor) {
   Comparison c = Run(
