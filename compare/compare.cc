@@ -24,6 +24,9 @@ using understudy::v1::Finding;
 
 constexpr size_t kMaxSpanChars = 160;
 constexpr size_t kMaxSpans = 3;
+// The LCS of two answers takes at most this many 64-bit word steps (about
+// 20 ms); past it the answers are aligned in chunks (text_diff.h).
+constexpr size_t kMaxLcsWork = size_t{1} << 24;
 
 std::string Clip(std::string_view s, size_t max = kMaxSpanChars) {
   if (s.size() <= max) return std::string(s);
@@ -160,11 +163,16 @@ void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
   std::vector<uint32_t> ip(tp.size()), ic(tc.size());
   for (size_t i = 0; i < tp.size(); ++i) ip[i] = tp[i].id;
   for (size_t i = 0; i < tc.size(); ++i) ic[i] = tc[i].id;
+  // Huge answers are aligned in chunks so that one comparison stays within
+  // kMaxLcsWork (tens of milliseconds).
   std::vector<internal::MatchRun> runs;
-  const int lcs = internal::LcsLengthBitParallel(ip, ic, alphabet, *exact ? nullptr : &runs);
+  size_t chunks = 1;
+  const int lcs = internal::LcsLengthBounded(ip, ic, alphabet, kMaxLcsWork,
+                                             *exact ? nullptr : &runs, &chunks);
   const double f1 = internal::LcsF1(lcs, ip.size(), ic.size());
   b.Score("lcs_f1", f1,
-          absl::StrFormat("LCS %d of %d/%d tokens, ROUGE-L F1 %.3f", lcs, ip.size(), ic.size(), f1));
+          absl::StrFormat("LCS %d of %d/%d tokens%s, ROUGE-L F1 %.3f", lcs, ip.size(), ic.size(),
+                          chunks > 1 ? absl::StrCat(" (", chunks, " aligned chunks)") : "", f1));
   // chrF ignores whitespace, so the raw texts (case-folded inside) give
   // the chrF of the normalised ones. The LCS's runs of equal tokens tell
   // it which stretches the texts share (it checks them), so only the

@@ -323,14 +323,30 @@ struct AddCarry {
 #endif
 };
 
-// LcsStep computes V' from V and the match vector M of the next symbol.
-inline void LcsStep(const uint64_t* __restrict v, const uint64_t* __restrict match,
-                    uint64_t* __restrict out, size_t words) {
-  AddCarry carry;
-  for (size_t k = 0; k < words; ++k) {
-    const uint64_t vk = v[k], mk = match[k];
-    out[k] = carry.Add(vk, vk & mk) | (vk & ~mk);
+// LcsStripe runs one 64-token stripe of `a` (match masks in `mask`,
+// indexed by symbol) down every column j of `b`: V' = (V + (V & M)) |
+// (V & ~M), the carry into the stripe's addition coming from the stripe
+// below in the same column (carry[j], replaced by this stripe's carry out).
+// Returns the stripe's final V; traced, V after column j goes to
+// history[j + 1] (history[0] is V before any column: all ones).
+template <bool kTrace>
+uint64_t LcsStripe(absl::Span<const uint32_t> b, const uint64_t* __restrict mask,
+                   uint32_t alphabet_size, unsigned char* __restrict carry,
+                   uint64_t* __restrict history) {
+  uint64_t v = ~uint64_t{0};
+  if (kTrace) history[0] = v;
+  const size_t n = b.size();
+  for (size_t j = 0; j < n; ++j) {
+    // Symbols past a's alphabet match nothing: their slot is all zeros.
+    const uint64_t mk = mask[std::min(b[j], alphabet_size)];
+    AddCarry add;
+    add.carry = carry[j];
+    const uint64_t sum = add.Add(v, v & mk);
+    carry[j] = static_cast<unsigned char>(add.carry);
+    v = sum | (v & ~mk);
+    if (kTrace) history[j + 1] = v;
   }
+  return v;
 }
 
 }  // namespace
@@ -338,59 +354,40 @@ inline void LcsStep(const uint64_t* __restrict v, const uint64_t* __restrict mat
 int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b,
                          uint32_t alphabet_size, std::vector<MatchRun>* runs) {
   if (runs != nullptr) runs->clear();
-  const size_t m = a.size();
-  if (m == 0 || b.empty()) return 0;
+  const size_t m = a.size(), n = b.size();
+  if (m == 0 || n == 0) return 0;
   const size_t words = (m + 63) / 64;
-  // Match vectors: bit i of peq[s] is set when a[i] == s. The buffers are
-  // reused on this thread; peq is all zeros between calls (the words set
-  // below are cleared again before returning). Huge inputs get a buffer of
-  // their own rather than one kept for good.
-  thread_local std::vector<uint64_t> peq_buffer, v_buffer;
-  constexpr size_t kMaxKeptWords = size_t{1} << 20;  // 8 MiB
-  const size_t peq_size = static_cast<size_t>(alphabet_size) * words;
-  std::vector<uint64_t> own;
-  uint64_t* peq;
-  if (peq_size <= kMaxKeptWords) {
-    if (peq_buffer.size() < peq_size) peq_buffer.resize(peq_size, 0);
-    peq = peq_buffer.data();
-  } else {
-    own.assign(peq_size, 0);
-    peq = own.data();
-  }
-  for (size_t i = 0; i < m; ++i) {
-    peq[static_cast<size_t>(a[i]) * words + i / 64] |= uint64_t{1} << (i % 64);
-  }
-  // With `runs`, every column's V is kept for the traceback (V_j at
-  // history[(j - 1) * words]), up to kMaxHistoryWords; past that the
-  // alignment is not recovered.
-  const size_t n = b.size();
+  // a is processed in stripes of 64 tokens (one word of V each), every
+  // stripe down all of b, the carries between stripes kept per column: the
+  // memory is one mask per symbol and a byte per column, whatever the
+  // lengths. mask is all zeros between calls (a stripe clears what it
+  // set); slot alphabet_size stays zero for the symbols only b has.
+  thread_local std::vector<uint64_t> mask_buffer;
+  thread_local std::vector<unsigned char> carry_buffer;
+  if (mask_buffer.size() < size_t{alphabet_size} + 1) mask_buffer.resize(size_t{alphabet_size} + 1, 0);
+  carry_buffer.assign(n, 0);
+  uint64_t* mask = mask_buffer.data();
+  // With `runs`, every column's V is kept for the traceback, stripe by
+  // stripe (word k of V_j at history[k * (n + 1) + j]), up to
+  // kMaxHistoryWords; past that the alignment is not recovered.
   const bool trace = runs != nullptr && words * n <= kMaxHistoryWords;
   thread_local std::vector<uint64_t> history_buffer;
   if (trace && history_buffer.size() < (n + 1) * words) history_buffer.resize((n + 1) * words);
-  // V starts all ones; zeros mark LCS growth (Hyyrö 2004):
-  //   V' = (V + (V & M)) | (V & ~M), with carries across words.
-  // V_j is computed from V_{j-1} into a row of its own: row j of the
-  // history when traced, else two rows in turn.
-  if (!trace) v_buffer.resize(2 * words);
-  uint64_t* rows = trace ? history_buffer.data() : v_buffer.data();
-  auto row = [&](size_t j) { return rows + (trace ? j : j % 2) * words; };
-  std::fill_n(rows, words, ~uint64_t{0});
-  for (size_t j = 0; j < n; ++j) {
-    const uint32_t s = b[j];
-    if (s >= alphabet_size) {  // matches nothing: V unchanged
-      std::copy_n(row(j), words, row(j + 1));
-    } else {
-      LcsStep(row(j), &peq[static_cast<size_t>(s) * words], row(j + 1), words);
-    }
-  }
-  const uint64_t* last = row(n);
-  int zeros = 0;
+  int lcs = 0;
   for (size_t k = 0; k < words; ++k) {
-    uint64_t x = ~last[k];
-    if (k == words - 1 && m % 64 != 0) x &= (uint64_t{1} << (m % 64)) - 1;
-    zeros += __builtin_popcountll(x);
+    const size_t begin = 64 * k, end = std::min(m, begin + 64);
+    for (size_t i = begin; i < end; ++i) mask[a[i]] |= uint64_t{1} << (i - begin);
+    const uint64_t v = trace ? LcsStripe<true>(b, mask, alphabet_size, carry_buffer.data(),
+                                               history_buffer.data() + k * (n + 1))
+                             : LcsStripe<false>(b, mask, alphabet_size, carry_buffer.data(),
+                                                nullptr);
+    // Zeros of the final V (within a) count the LCS.
+    const uint64_t in_a = end - begin == 64 ? ~uint64_t{0} : (uint64_t{1} << (end - begin)) - 1;
+    lcs += __builtin_popcountll(~v & in_a);
+    for (size_t i = begin; i < end; ++i) mask[a[i]] = 0;
   }
-  for (size_t i = 0; i < m; ++i) peq[static_cast<size_t>(a[i]) * words + i / 64] = 0;
+  if (mask_buffer.size() > (size_t{1} << 20)) mask_buffer = {};  // 8 MiB: not kept
+  if (carry_buffer.size() > (size_t{1} << 20)) carry_buffer = {};
   if (trace) {
     // Traceback from (m, n): a set bit i - 1 of V_j means L(i, j) ==
     // L(i - 1, j), so a[i - 1] is not needed; otherwise a[i - 1] == b[j - 1]
@@ -398,8 +395,8 @@ int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t
     // L(i, j - 1) (drop b[j - 1]).
     size_t i = m, j = n;
     while (i > 0 && j > 0) {
-      const uint64_t* vj = history_buffer.data() + j * words;
-      if ((vj[(i - 1) / 64] >> ((i - 1) % 64)) & 1) {
+      const uint64_t vj = history_buffer[(i - 1) / 64 * (n + 1) + j];
+      if ((vj >> ((i - 1) % 64)) & 1) {
         --i;
       } else if (a[i - 1] == b[j - 1]) {
         --i;
@@ -417,9 +414,37 @@ int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t
       }
     }
     std::reverse(runs->begin(), runs->end());
-    if (history_buffer.size() > kMaxKeptWords) history_buffer = {};
   }
-  return zeros;
+  return lcs;
+}
+
+int LcsLengthBounded(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b,
+                     uint32_t alphabet_size, size_t max_work, std::vector<MatchRun>* runs,
+                     size_t* chunks) {
+  const size_t m = a.size(), n = b.size();
+  // Total word steps in k chunks: k times ceil(ceil(m/k)/64) * ceil(n/k).
+  auto work = [&](size_t k) { return k * (((m + k - 1) / k + 63) / 64) * ((n + k - 1) / k); };
+  size_t k = 1;
+  if (work(1) > max_work) {
+    k = std::max<size_t>(1, work(1) / std::max<size_t>(max_work, 1));
+    while (work(k) > max_work && k < std::max(m, n)) ++k;
+  }
+  if (chunks != nullptr) *chunks = k;
+  if (k == 1) return LcsLengthBitParallel(a, b, alphabet_size, runs);
+  if (runs != nullptr) runs->clear();
+  std::vector<MatchRun> part;
+  int lcs = 0;
+  for (size_t c = 0; c < k; ++c) {
+    const size_t a0 = m * c / k, a1 = m * (c + 1) / k, b0 = n * c / k, b1 = n * (c + 1) / k;
+    lcs += LcsLengthBitParallel(a.subspan(a0, a1 - a0), b.subspan(b0, b1 - b0), alphabet_size,
+                                runs != nullptr ? &part : nullptr);
+    if (runs == nullptr) continue;
+    for (const MatchRun& r : part) {
+      runs->push_back({r.a_begin + static_cast<uint32_t>(a0), r.b_begin + static_cast<uint32_t>(b0),
+                       r.length});
+    }
+  }
+  return lcs;
 }
 
 int LcsLengthDp(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b) {

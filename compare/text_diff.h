@@ -74,6 +74,17 @@ struct MatchRun {
 constexpr size_t kMaxHistoryWords = size_t{1} << 20;  // 8 MiB
 int LcsLengthBitParallel(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b,
                          uint32_t alphabet_size, std::vector<MatchRun>* runs = nullptr);
+// LcsLengthBounded is LcsLengthBitParallel within a budget of max_work
+// word steps in all (ceil(|a|/64) * |b|, about a nanosecond each): past
+// it, a and b are cut into the fewest k aligned chunks (the c-th k-th of
+// each) whose steps fit, and the chunks' LCS lengths and runs are joined.
+// That is a common subsequence, so a lower bound of the LCS (exact for
+// texts that differ only within chunks). A budget below max(|a|, |b|)
+// cannot be met (chunks of one token). *chunks (may be null) receives k;
+// 1 means exact.
+int LcsLengthBounded(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b,
+                     uint32_t alphabet_size, size_t max_work, std::vector<MatchRun>* runs,
+                     size_t* chunks);
 // LcsLengthDp is the plain O(|a|·|b|) dynamic programme (the baseline).
 int LcsLengthDp(absl::Span<const uint32_t> a, absl::Span<const uint32_t> b);
 

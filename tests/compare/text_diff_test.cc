@@ -98,6 +98,54 @@ TEST_F(TextDiffTest, LcsRunsAreSkippedForHugeInputs) {
   EXPECT_FALSE(runs.empty());
 }
 
+// Within the budget the bounded LCS is exact; past it the chunks' joined
+// runs are a common subsequence, at most the LCS, and chunks that differ
+// only inside themselves lose nothing.
+TEST_F(TextDiffTest, BoundedLcsChunksHugeInputs) {
+  std::mt19937 rng(44);
+  for (int trial = 0; trial < 60; ++trial) {
+    const size_t m = 1 + rng() % 600, n = 1 + rng() % 600;
+    std::vector<uint32_t> a(m), b(n);
+    for (auto& x : a) x = rng() % 6;
+    for (auto& x : b) x = rng() % 8;
+    const int dp = LcsLengthDp(a, b);
+    size_t chunks = 0;
+    std::vector<MatchRun> runs;
+    ASSERT_EQ(LcsLengthBounded(a, b, 6, size_t{1} << 30, &runs, &chunks), dp);
+    ASSERT_EQ(chunks, 1u);
+    const size_t budget = std::max(m, n) + rng() % 3000;
+    const int bounded = LcsLengthBounded(a, b, 6, budget, &runs, &chunks);
+    ASSERT_LE(bounded, dp) << trial;
+    ASSERT_GE(chunks, 1u);
+    ASSERT_LE(chunks * (((m + chunks - 1) / chunks + 63) / 64) * ((n + chunks - 1) / chunks),
+              budget)
+        << trial;
+    if (chunks == 1) {
+      ASSERT_EQ(bounded, dp);
+    }
+    int total = 0;
+    uint32_t next_a = 0, next_b = 0;
+    for (const MatchRun& r : runs) {
+      ASSERT_GE(r.a_begin, next_a);
+      ASSERT_GE(r.b_begin, next_b);
+      for (uint32_t k = 0; k < r.length; ++k) ASSERT_EQ(a[r.a_begin + k], b[r.b_begin + k]);
+      next_a = r.a_begin + r.length;
+      next_b = r.b_begin + r.length;
+      total += static_cast<int>(r.length);
+    }
+    ASSERT_EQ(total, bounded) << trial;
+  }
+  // Equal halves stay equal: 100k tokens with one change, in chunks.
+  std::vector<uint32_t> a(100000), b;
+  for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<uint32_t>(i % 1000);
+  b = a;
+  b[70000] = 1000;
+  size_t chunks = 0;
+  EXPECT_EQ(LcsLengthBounded(a, b, 1001, size_t{1} << 24, nullptr, &chunks), 99999);
+  EXPECT_GT(chunks, 1u);
+  EXPECT_LE(chunks * ((100000 / chunks + 64) / 64) * (100000 / chunks + 1), size_t{1} << 24);
+}
+
 // Word boundaries at exactly 64 and 128 tokens carry correctly.
 TEST_F(TextDiffTest, BitParallelLcsHandlesWordBoundaries) {
   for (size_t m : {63u, 64u, 65u, 127u, 128u, 129u}) {
