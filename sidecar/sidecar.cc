@@ -185,6 +185,11 @@ std::string Sidecar::Impl::MetricsText() {
   const storage::StoreStats ss = store->Stats();
   metrics.SetStoreStats(static_cast<uint64_t>(ss.records_written),
                         static_cast<uint64_t>(ss.write_failures));
+  if (tracer != nullptr && tracer->enabled()) {
+    const telemetry::TracerStats ts = tracer->Stats();
+    metrics.SetTracingStats({ts.exported, ts.dropped, ts.failed_spans, ts.rejected_spans,
+                             ts.retries});
+  }
   metrics.SetRollout(controller->State(), controller->Health(), clock->Now());
   return metrics.Serialize();
 }

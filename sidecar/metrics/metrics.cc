@@ -384,7 +384,15 @@ struct Metrics::Impl {
         store_failures(prometheus::BuildCounter()
                            .Name("understudy_store_write_failures_total")
                            .Help("Store writes that failed")
-                           .Register(r)) {
+                           .Register(r)),
+        otlp_spans(prometheus::BuildCounter()
+                       .Name("understudy_otlp_spans_total")
+                       .Help("Trace spans by export outcome")
+                       .Register(r)),
+        otlp_retries(prometheus::BuildCounter()
+                         .Name("understudy_otlp_export_retries_total")
+                         .Help("OTLP export calls repeated after transient failures")
+                         .Register(r)) {
     // Series with a fixed label set exist from the start (at 0), so rates
     // and absent() behave before the first event.
     static constexpr std::array<const char*, 5> kShadowOutcomes = {"sent", "completed", "failed",
@@ -423,7 +431,14 @@ struct Metrics::Impl {
     stream_duration_all = &stream_duration.Add({}, kStreamBuckets);
     store_written_sync.counter = &store_written.Add({});
     store_failures_sync.counter = &store_failures.Add({});
+    for (size_t i = 0; i < kOtlpOutcomes.size(); ++i) {
+      otlp_outcomes[i].counter = &otlp_spans.Add({{"outcome", kOtlpOutcomes[i]}});
+    }
+    otlp_retries_sync.counter = &otlp_retries.Add({});
   }
+
+  static constexpr std::array<const char*, 4> kOtlpOutcomes = {"exported", "dropped", "failed",
+                                                               "rejected"};
 
   // The series of one (arm, source), created on first use.
   struct ExchangeSeries {
@@ -622,6 +637,8 @@ struct Metrics::Impl {
   Family<Histogram>& stream_duration;
   Family<Counter>& store_written;
   Family<Counter>& store_failures;
+  Family<Counter>& otlp_spans;
+  Family<Counter>& otlp_retries;
 
   // Fixed series, set in the constructor and never changed after.
   std::array<SyncedCounter, 5> shadow_outcomes ABSL_GUARDED_BY(mu);
@@ -643,6 +660,8 @@ struct Metrics::Impl {
   ExtProcCounters ext ABSL_GUARDED_BY(mu);
   SyncedCounter store_written_sync ABSL_GUARDED_BY(mu);
   SyncedCounter store_failures_sync ABSL_GUARDED_BY(mu);
+  std::array<SyncedCounter, kOtlpOutcomes.size()> otlp_outcomes ABSL_GUARDED_BY(mu);
+  SyncedCounter otlp_retries_sync ABSL_GUARDED_BY(mu);
 };
 
 Metrics::Metrics()
@@ -807,6 +826,14 @@ void Metrics::SetStoreStats(uint64_t records_written, uint64_t write_failures) {
   absl::MutexLock lock(&impl_->mu);
   impl_->store_written_sync.Sync(records_written);
   impl_->store_failures_sync.Sync(write_failures);
+}
+
+void Metrics::SetTracingStats(const TracingCounters& c) {
+  auto clamp = [](int64_t v) { return static_cast<uint64_t>(std::max<int64_t>(v, 0)); };
+  absl::MutexLock lock(&impl_->mu);
+  const std::array<int64_t, 4> values = {c.exported, c.dropped, c.failed, c.rejected};
+  for (size_t i = 0; i < values.size(); ++i) impl_->otlp_outcomes[i].Sync(clamp(values[i]));
+  impl_->otlp_retries_sync.Sync(clamp(c.retries));
 }
 
 std::string Metrics::Serialize() const {

@@ -106,9 +106,14 @@
 //     understudy_extproc_stream_duration_seconds                    histogram 0.005..300 s
 //   SetStoreStats
 //     understudy_store_records_written_total, understudy_store_write_failures_total
+//   SetTracingStats
+//     understudy_otlp_spans_total{outcome=exported|dropped|failed|rejected}
+//         dropped: queue full or left at shutdown; failed: in batches given
+//         up on; rejected: refused by the collector in a partial success
+//     understudy_otlp_export_retries_total                          counter
 //
 // Counters fed with absolute values owned by another component (SyncExtProc,
-// SetShadowStats, SetStoreStats) are advanced by the delta since the last
+// SetShadowStats, SetStoreStats, SetTracingStats) are advanced by the delta since the last
 // call, so they never decrease. When a source value goes down (its owner
 // restarted), the new value is taken as the increase since that restart,
 // the way Prometheus itself treats a counter reset.
@@ -159,6 +164,16 @@ struct ShadowCounters {
   double budget_limit = 0;  // currency units per hour; 0 = unlimited
   int64_t queued = 0;       // gauge: waiting to be sent
   int64_t in_flight = 0;    // gauge: being sent
+};
+
+// TracingCounters is a plain copy of the span exporter's counters
+// (telemetry::TracerStats), absolute since it started.
+struct TracingCounters {
+  int64_t exported = 0;
+  int64_t dropped = 0;
+  int64_t failed = 0;    // spans in batches given up on
+  int64_t rejected = 0;  // refused by the collector (partial success)
+  int64_t retries = 0;   // export calls repeated after transient failures
 };
 
 class Metrics {
@@ -228,6 +243,9 @@ class Metrics {
 
   // SetStoreStats syncs the store's absolute counters (by delta).
   void SetStoreStats(uint64_t records_written, uint64_t write_failures);
+
+  // SetTracingStats syncs the span exporter's absolute counters (by delta).
+  void SetTracingStats(const TracingCounters& counters);
 
   // Serialize renders every metric in the Prometheus text format 0.0.4.
   std::string Serialize() const;

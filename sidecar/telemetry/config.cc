@@ -53,7 +53,8 @@ absl::StatusOr<OtlpConfig> ParseOtlp(const ConfigNode& node) {
         absl::StrCat(node.Path(), ": must be a map with at least `endpoint`"));
   }
   RETURN_IF_ERROR(node.CheckKeys({"endpoint", "protocol", "headers", "headers_env", "sample_rate",
-                                  "max_queue", "max_batch", "flush_interval", "timeout"}));
+                                  "max_queue", "max_batch", "flush_interval", "timeout",
+                                  "retry_max_elapsed"}));
   OtlpConfig c;
   ASSIGN_OR_RETURN(std::string protocol, node.GetString("protocol", "grpc"));
   if (protocol == "grpc") {
@@ -139,6 +140,11 @@ absl::StatusOr<OtlpConfig> ParseOtlp(const ConfigNode& node) {
   ASSIGN_OR_RETURN(c.timeout, node.GetDuration("timeout", c.timeout));
   if (c.timeout <= absl::ZeroDuration()) {
     return node.Error("timeout", "must be a positive duration like 5s");
+  }
+  ASSIGN_OR_RETURN(c.retry_max_elapsed,
+                   node.GetDuration("retry_max_elapsed", c.retry_max_elapsed));
+  if (c.retry_max_elapsed < absl::ZeroDuration()) {
+    return node.Error("retry_max_elapsed", "must be a duration like 30s, or 0 for no retries");
   }
   return c;
 }

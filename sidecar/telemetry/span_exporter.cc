@@ -180,6 +180,21 @@ class HttpTransport final : public SpanTransport {
   std::atomic<bool> cancelled_{false};
 };
 
+// IsRetryable: the failures OTLP calls transient (the collector is down,
+// overloaded or slow). Our own cancellation at shutdown is not one.
+bool IsRetryable(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kAborted:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kDataLoss:
+      return true;
+    default:
+      return false;
+  }
+}
+
 void GlobalCurlInit() {
   static std::once_flag once;
   std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -232,6 +247,7 @@ ExporterOptions ExporterOptionsFrom(const TelemetryConfig& config) {
   options.max_batch = config.otlp.max_batch;
   options.flush_interval = config.otlp.flush_interval;
   options.timeout = config.otlp.timeout;
+  options.retry_max_elapsed = config.otlp.retry_max_elapsed;
   AddStringAttribute(options.resource.mutable_attributes(), "service.name", config.service_name);
   AddStringAttribute(options.resource.mutable_attributes(), "service.version",
                      config.service_version.empty() ? UNDERSTUDY_VERSION : config.service_version);
@@ -271,6 +287,7 @@ ExporterStats SpanExporter::Stats() const {
   s.failed_spans = failed_spans_.load();
   s.exported_batches = exported_batches_.load();
   s.rejected_spans = rejected_spans_.load();
+  s.retries = retries_.load();
   absl::MutexLock lock(&error_mu_);
   s.last_error = last_error_;
   return s;
@@ -362,17 +379,50 @@ void SpanExporter::ExportBatch(std::vector<otlp_trace::Span>&& batch, absl::Dura
   ss->mutable_spans()->Reserve(static_cast<int>(n));
   for (otlp_trace::Span& span : batch) *ss->add_spans() = std::move(span);
 
-  absl::StatusOr<int64_t> rejected = transport_->Export(request, timeout);
-  if (rejected.ok()) {
-    exported_.fetch_add(n);
-    exported_batches_.fetch_add(1);
-    rejected_spans_.fetch_add(*rejected);
-    return;
+  const absl::Time give_up = absl::Now() + options_.retry_max_elapsed;
+  absl::Duration backoff = options_.retry_initial_backoff;
+  for (;;) {
+    absl::StatusOr<int64_t> rejected = transport_->Export(request, timeout);
+    if (rejected.ok()) {
+      exported_.fetch_add(n);
+      exported_batches_.fetch_add(1);
+      rejected_spans_.fetch_add(*rejected);
+      return;
+    }
+    {
+      absl::MutexLock lock(&error_mu_);
+      last_error_ = rejected.status().ToString();
+    }
+    std::optional<absl::Duration> next;
+    if (IsRetryable(rejected.status()) && absl::Now() + backoff <= give_up) {
+      next = WaitToRetry(backoff, timeout);
+    }
+    if (!next) break;
+    timeout = *next;
+    retries_.fetch_add(1);
+    backoff = std::min(backoff * 2, options_.retry_max_backoff);
   }
   failed_batches_.fetch_add(1);
   failed_spans_.fetch_add(n);
-  absl::MutexLock lock(&error_mu_);
-  last_error_ = rejected.status().ToString();
+}
+
+std::optional<absl::Duration> SpanExporter::WaitToRetry(absl::Duration backoff,
+                                                        absl::Duration timeout) {
+  std::uniform_real_distribution<double> jitter(0.8, 1.2);
+  const absl::Time wake = absl::Now() + backoff * jitter(jitter_);
+  absl::Time deadline;  // the shutdown's, once it has begun
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithDeadline(absl::Condition(this, &SpanExporter::StoppingLocked), wake);
+    deadline = shutdown_deadline_;
+  }
+  // Shutting down: one more try only if the backoff ends before the
+  // deadline (then the rest of it is waited out, so retries never spin).
+  if (wake >= deadline) return std::nullopt;
+  absl::SleepFor(wake - absl::Now());
+  const absl::Duration left = deadline - absl::Now();
+  if (left <= absl::ZeroDuration()) return std::nullopt;
+  return std::min(timeout, left);
 }
 
 }  // namespace understudy::telemetry

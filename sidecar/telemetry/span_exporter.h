@@ -19,6 +19,8 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <optional>
+#include <random>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -68,6 +70,16 @@ struct ExporterOptions {
   int64_t max_batch = 256;
   absl::Duration flush_interval = absl::Seconds(2);
   absl::Duration timeout = absl::Seconds(5);
+  // A batch that fails with a retryable error (the collector is
+  // unavailable, overloaded or timed out: gRPC UNAVAILABLE,
+  // DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, DATA_LOSS; HTTP 429, 502,
+  // 503, 504) is sent again after a backoff that starts at
+  // retry_initial_backoff and doubles up to retry_max_backoff (each wait
+  // +-20% jitter), until retry_max_elapsed has passed since the first try.
+  // Zero retry_max_elapsed turns retries off.
+  absl::Duration retry_initial_backoff = absl::Milliseconds(500);
+  absl::Duration retry_max_backoff = absl::Seconds(5);
+  absl::Duration retry_max_elapsed = absl::Seconds(30);
   // Every exported batch carries this resource and scope.
   opentelemetry::proto::resource::v1::Resource resource;
   opentelemetry::proto::common::v1::InstrumentationScope scope;
@@ -81,8 +93,9 @@ struct ExporterStats {
   int64_t enqueued = 0;        // accepted into the queue
   int64_t exported = 0;        // in batches the receiver acknowledged
   int64_t dropped = 0;         // queue full, after shutdown, or left at the deadline
-  int64_t failed_batches = 0;  // export calls that failed (spans lost, no retry)
+  int64_t failed_batches = 0;  // batches given up on (spans lost)
   int64_t failed_spans = 0;    // spans in those batches
+  int64_t retries = 0;         // export calls repeated after a retryable error
   int64_t exported_batches = 0;
   int64_t rejected_spans = 0;  // partial-success rejections
   std::string last_error;      // of the last failed export; never holds header values
@@ -90,8 +103,10 @@ struct ExporterStats {
 
 // SpanExporter batches spans and exports them in the background. A batch
 // goes out when max_batch spans are waiting or flush_interval has passed
-// since the last export. Failed batches are counted and not retried (OTLP
-// receivers dedupe nothing, and the sidecar must not pile up memory).
+// since the last export. A retryable failure is retried with backoff (see
+// ExporterOptions) while new spans keep queueing up to max_queue (the
+// overflow is dropped and counted: memory stays bounded); other failures
+// and exhausted retries fail the batch, counted.
 class SpanExporter {
  public:
   SpanExporter(std::unique_ptr<SpanTransport> transport, ExporterOptions options);
@@ -121,6 +136,10 @@ class SpanExporter {
   bool ReadyLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool DrainedLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool ThreadDoneLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool StoppingLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopping_; }
+  // WaitToRetry sleeps `backoff` and returns the timeout for the next try,
+  // or nothing when a shutdown's deadline comes first.
+  std::optional<absl::Duration> WaitToRetry(absl::Duration backoff, absl::Duration timeout);
   void ExportBatch(std::vector<opentelemetry::proto::trace::v1::Span>&& batch,
                    absl::Duration timeout);
 
@@ -142,6 +161,8 @@ class SpanExporter {
   std::atomic<int64_t> failed_spans_{0};
   std::atomic<int64_t> exported_batches_{0};
   std::atomic<int64_t> rejected_spans_{0};
+  std::atomic<int64_t> retries_{0};
+  std::mt19937_64 jitter_;  // export thread only
   mutable absl::Mutex error_mu_;
   std::string last_error_ ABSL_GUARDED_BY(error_mu_);
 

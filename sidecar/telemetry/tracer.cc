@@ -592,6 +592,8 @@ TracerStats Tracer::Stats() const {
     s.exported = e.exported;
     s.dropped = e.dropped;
     s.failed_batches = e.failed_batches;
+    s.failed_spans = e.failed_spans;
+    s.retries = e.retries;
     s.rejected_spans = e.rejected_spans;
     s.last_error = e.last_error;
   }

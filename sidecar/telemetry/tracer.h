@@ -105,6 +105,9 @@ struct OtlpConfig {
   int64_t max_batch = 256;   // spans per export call
   absl::Duration flush_interval = absl::Seconds(2);
   absl::Duration timeout = absl::Seconds(5);  // per export call
+  // How long a batch is retried (with backoff) after transient failures;
+  // 0 = never.
+  absl::Duration retry_max_elapsed = absl::Seconds(30);
 };
 
 struct TelemetryConfig {
@@ -122,7 +125,7 @@ struct TelemetryConfig {
 // {endpoint (required), protocol (grpc | http, default grpc), headers (map),
 // headers_env (map of header → environment variable holding its value),
 // sample_rate (0..1), max_queue, max_batch (≤ max_queue), flush_interval,
-// timeout}. Errors are InvalidArgument naming the key path, e.g.
+// timeout, retry_max_elapsed (0 = no retries)}. Errors are InvalidArgument naming the key path, e.g.
 //   "telemetry.otlp.protocol: must be grpc or http, got \"thrift\"".
 [[nodiscard]] absl::StatusOr<TelemetryConfig> ParseTelemetryConfig(const ConfigNode& section);
 
@@ -183,7 +186,9 @@ struct TracerStats {
   int64_t enqueued = 0;
   int64_t exported = 0;
   int64_t dropped = 0;  // queue full, or left over at shutdown
-  int64_t failed_batches = 0;
+  int64_t failed_batches = 0;  // given up on, after any retries
+  int64_t failed_spans = 0;    // in those batches
+  int64_t retries = 0;         // export calls repeated after transient failures
   int64_t rejected_spans = 0;  // reported back by the receiver
   std::string last_error;      // of the last failed export, "" if none
 };

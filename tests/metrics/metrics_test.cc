@@ -202,6 +202,7 @@ class MetricsTest : public ::testing::Test {
     metrics_.SyncExtProc(stats);
     metrics_.ObserveStreamDuration(absl::Milliseconds(1500));
     metrics_.SetStoreStats(10, 0);
+    metrics_.SetTracingStats({5, 1, 2, 0, 3});
   }
 
   static v1::RolloutState CanaryState() {
@@ -644,6 +645,24 @@ TEST_F(MetricsTest, SetStoreStatsSyncsByDelta) {
   Exposition e = Scrape();
   EXPECT_THAT(e.Get("understudy_store_records_written_total"), Optional(150.0));
   EXPECT_THAT(e.Get("understudy_store_write_failures_total"), Optional(1.0));
+}
+
+// Span export counters follow the exporter's absolute values by delta,
+// every outcome present from the start.
+TEST_F(MetricsTest, SetTracingStatsSyncsByDelta) {
+  Exposition before = Scrape();
+  for (const char* outcome : {"exported", "dropped", "failed", "rejected"}) {
+    EXPECT_THAT(before.Get("understudy_otlp_spans_total", {{"outcome", outcome}}), Optional(0.0))
+        << outcome;
+  }
+  metrics_.SetTracingStats({10, 0, 3, 1, 4});
+  metrics_.SetTracingStats({25, 2, 3, 1, 6});
+  Exposition e = Scrape();
+  EXPECT_THAT(e.Get("understudy_otlp_spans_total", {{"outcome", "exported"}}), Optional(25.0));
+  EXPECT_THAT(e.Get("understudy_otlp_spans_total", {{"outcome", "dropped"}}), Optional(2.0));
+  EXPECT_THAT(e.Get("understudy_otlp_spans_total", {{"outcome", "failed"}}), Optional(3.0));
+  EXPECT_THAT(e.Get("understudy_otlp_spans_total", {{"outcome", "rejected"}}), Optional(1.0));
+  EXPECT_THAT(e.Get("understudy_otlp_export_retries_total"), Optional(6.0));
 }
 
 // Many threads observe and scrape at once; nothing is lost.

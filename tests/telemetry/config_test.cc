@@ -55,6 +55,7 @@ telemetry:
     max_batch: 10
     flush_interval: 500ms
     timeout: 3s
+    retry_max_elapsed: 0s
 )");
   ASSERT_OK(c);
   EXPECT_TRUE(c->enabled);
@@ -69,6 +70,7 @@ telemetry:
   EXPECT_EQ(c->otlp.max_batch, 10);
   EXPECT_EQ(c->otlp.flush_interval, absl::Milliseconds(500));
   EXPECT_EQ(c->otlp.timeout, absl::Seconds(3));
+  EXPECT_EQ(c->otlp.retry_max_elapsed, absl::ZeroDuration());
 }
 
 // grpc is the default protocol and the defaults match the contract.
@@ -81,6 +83,7 @@ TEST_F(TelemetryConfigTest, GrpcIsTheDefault) {
   EXPECT_EQ(c->otlp.max_batch, 256);
   EXPECT_EQ(c->otlp.flush_interval, absl::Seconds(2));
   EXPECT_EQ(c->otlp.timeout, absl::Seconds(5));
+  EXPECT_EQ(c->otlp.retry_max_elapsed, absl::Seconds(30));
   EXPECT_DOUBLE_EQ(c->otlp.sample_rate, 1.0);
 }
 
@@ -102,6 +105,8 @@ TEST_F(TelemetryConfigTest, ErrorsNameTheKeyPath) {
       {"telemetry: {otlp: {endpoint: 'h:1', flush_interval: soon}}",
        "telemetry.otlp.flush_interval: "},
       {"telemetry: {otlp: {endpoint: 'h:1', timeout: 0s}}", "telemetry.otlp.timeout: "},
+      {"telemetry: {otlp: {endpoint: 'h:1', retry_max_elapsed: -1s}}",
+       "telemetry.otlp.retry_max_elapsed: "},
       {"telemetry: {otlp: {endpoint: 'h:1', headers: [a, b]}}", "telemetry.otlp.headers: "},
       {"telemetry: {otlp: {endpoint: 'h:1', headers: {'bad header': x}}}",
        "telemetry.otlp.headers.bad header: "},

@@ -135,6 +135,7 @@ TEST_P(ExporterTest, CountsFailedExportsToADeadEndpoint) {
       GetParam(), GetParam() == OtlpProtocol::kGrpc ? absl::StrCat("127.0.0.1:", dead_port)
                                                     : absl::StrCat("http://127.0.0.1:", dead_port));
   config.otlp.timeout = absl::Seconds(5);
+  config.otlp.retry_max_elapsed = absl::Seconds(1);  // 500 ms backoff: one or two retries
   std::unique_ptr<SpanExporter> exporter = NewExporter(config);
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(exporter->Enqueue(MakeSpan(i)));
   ASSERT_TRUE(exporter->Flush(absl::Seconds(20)));
@@ -142,7 +143,54 @@ TEST_P(ExporterTest, CountsFailedExportsToADeadEndpoint) {
   EXPECT_GE(stats.failed_batches, 1);
   EXPECT_EQ(stats.failed_spans, 3);
   EXPECT_EQ(stats.exported, 0);
+  EXPECT_GE(stats.retries, 1);  // refused connections are transient
   EXPECT_FALSE(stats.last_error.empty());
+}
+
+// A collector that is briefly busy (HTTP 503 / gRPC UNAVAILABLE) gets the
+// batch again after a backoff: nothing is lost, the retries are counted.
+TEST_P(ExporterTest, RetriesTransientFailuresWithBackoff) {
+  std::unique_ptr<OtlpReceiver> rx = OtlpReceiver::Start(GetParam());
+  rx->SetUnavailable(2);
+  std::unique_ptr<SpanExporter> exporter = NewExporter(ConfigFor(GetParam(), rx->endpoint()));
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(exporter->Enqueue(MakeSpan(i)));
+  ASSERT_TRUE(exporter->Flush(absl::Seconds(20)));
+  ExporterStats stats = exporter->Stats();
+  EXPECT_EQ(stats.exported, 3);
+  EXPECT_EQ(stats.failed_batches, 0);
+  EXPECT_EQ(stats.retries, 2);
+  EXPECT_EQ(rx->requests(), 3);
+  EXPECT_EQ(rx->Spans().size(), 3u);
+  // Backoffs of 500 ms and 1 s, each at least 80% of itself.
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(1200));
+}
+
+// Retries stop at retry_max_elapsed, and shutdown cuts a backoff short.
+TEST_P(ExporterTest, RetriesEndAtMaxElapsedAndAtShutdown) {
+  std::unique_ptr<OtlpReceiver> rx = OtlpReceiver::Start(GetParam());
+  rx->SetUnavailable(1000);
+  TelemetryConfig config = ConfigFor(GetParam(), rx->endpoint());
+  config.otlp.retry_max_elapsed = absl::Seconds(2);
+  std::unique_ptr<SpanExporter> exporter = NewExporter(config);
+  ASSERT_TRUE(exporter->Enqueue(MakeSpan(1)));
+  ASSERT_TRUE(exporter->Flush(absl::Seconds(20)));
+  ExporterStats stats = exporter->Stats();
+  EXPECT_EQ(stats.failed_batches, 1);
+  EXPECT_EQ(stats.failed_spans, 1);
+  // Backoffs 0.5, 1 (then 2 would pass the 2 s): two or three tries in all.
+  EXPECT_GE(stats.retries, 1);
+  EXPECT_LE(stats.retries, 3);
+
+  config.otlp.retry_max_elapsed = absl::Hours(1);
+  std::unique_ptr<SpanExporter> patient = NewExporter(config);
+  ASSERT_TRUE(patient->Enqueue(MakeSpan(2)));
+  absl::SleepFor(absl::Milliseconds(300));  // in its first backoff by now
+  const absl::Time start = absl::Now();
+  patient->Shutdown(absl::Milliseconds(500));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_EQ(patient->Stats().exported, 0);
+  EXPECT_EQ(patient->Stats().failed_spans, 1);
 }
 
 // A receiver error (HTTP 500 / gRPC INTERNAL) fails the batch; header
@@ -159,6 +207,8 @@ TEST_P(ExporterTest, ReceiverErrorsFailTheBatchWithoutLeakingHeaders) {
   ExporterStats stats = exporter->Stats();
   EXPECT_EQ(stats.failed_batches, 1);
   EXPECT_EQ(stats.exported, 0);
+  EXPECT_EQ(stats.retries, 0);   // a receiver error is not transient
+  EXPECT_EQ(rx->requests(), 1);
   EXPECT_EQ(rx->last_headers()["authorization"], credential);  // it was sent...
   EXPECT_THAT(stats.last_error, Not(HasSubstr("abc987654")));  // ...and not kept
 }

@@ -39,8 +39,13 @@ class GrpcReceiver final : public OtlpReceiver, public otlp_collector::TraceServ
       headers[absl::AsciiStrToLower(std::string(k.data(), k.size()))] =
           std::string(v.data(), v.size());
     }
-    if (!Record(*req, std::move(headers), "", resp)) {
-      return grpc::Status(grpc::StatusCode::INTERNAL, "told to fail");
+    switch (Record(*req, std::move(headers), "", resp)) {
+      case Answer::kFail:
+        return grpc::Status(grpc::StatusCode::INTERNAL, "told to fail");
+      case Answer::kUnavailable:
+        return grpc::Status(grpc::StatusCode::UNAVAILABLE, "told to be busy");
+      case Answer::kOk:
+        break;
     }
     return grpc::Status::OK;
   }
@@ -62,9 +67,16 @@ class HttpReceiver final : public OtlpReceiver {
       std::map<std::string, std::string> headers;
       for (const auto& [k, v] : req.headers) headers[absl::AsciiStrToLower(k)] = v;
       otlp_collector::ExportTraceServiceResponse response;
-      if (!Record(parsed, std::move(headers), req.get_header_value("Content-Type"), &response)) {
-        res.status = 500;
-        return;
+      switch (Record(parsed, std::move(headers), req.get_header_value("Content-Type"),
+                     &response)) {
+        case Answer::kFail:
+          res.status = 500;
+          return;
+        case Answer::kUnavailable:
+          res.status = 503;
+          return;
+        case Answer::kOk:
+          break;
       }
       res.set_content(response.SerializeAsString(), "application/x-protobuf");
     });
@@ -95,14 +107,19 @@ std::unique_ptr<OtlpReceiver> OtlpReceiver::Start(OtlpProtocol protocol) {
   return std::make_unique<HttpReceiver>();
 }
 
-bool OtlpReceiver::Record(const otlp_collector::ExportTraceServiceRequest& req,
-                          std::map<std::string, std::string> headers, std::string content_type,
-                          otlp_collector::ExportTraceServiceResponse* response) {
+OtlpReceiver::Answer OtlpReceiver::Record(
+    const otlp_collector::ExportTraceServiceRequest& req,
+    std::map<std::string, std::string> headers, std::string content_type,
+    otlp_collector::ExportTraceServiceResponse* response) {
   absl::MutexLock lock(&mu_);
   ++requests_;
   last_headers_ = std::move(headers);
   last_content_type_ = std::move(content_type);
-  if (failing_) return false;
+  if (failing_) return Answer::kFail;
+  if (unavailable_ > 0) {
+    --unavailable_;
+    return Answer::kUnavailable;
+  }
   for (const auto& rs : req.resource_spans()) {
     for (const auto& ss : rs.scope_spans()) {
       for (const auto& span : ss.spans()) spans_.push_back({span, rs.resource(), ss.scope()});
@@ -112,7 +129,7 @@ bool OtlpReceiver::Record(const otlp_collector::ExportTraceServiceRequest& req,
     response->mutable_partial_success()->set_rejected_spans(rejected_);
     response->mutable_partial_success()->set_error_message("test rejection");
   }
-  return true;
+  return Answer::kOk;
 }
 
 std::vector<ReceivedSpan> OtlpReceiver::WaitForSpans(size_t n, absl::Duration timeout) {
@@ -158,6 +175,11 @@ void OtlpReceiver::SetRejectedSpans(int64_t rejected) {
 void OtlpReceiver::SetFailing(bool failing) {
   absl::MutexLock lock(&mu_);
   failing_ = failing;
+}
+
+void OtlpReceiver::SetUnavailable(int n) {
+  absl::MutexLock lock(&mu_);
+  unavailable_ = n;
 }
 
 BlackHole::BlackHole() {

@@ -62,13 +62,17 @@ class OtlpReceiver {
   void SetRejectedSpans(int64_t rejected);
   // Later requests fail (HTTP 500 / gRPC INTERNAL) while true.
   void SetFailing(bool failing);
+  // The next `n` requests are refused as a busy collector would (HTTP 503 /
+  // gRPC UNAVAILABLE), their spans not kept.
+  void SetUnavailable(int n);
 
  protected:
-  // Record stores a decoded request; returns false when told to fail, and
-  // fills `response`.
-  bool Record(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req,
-              std::map<std::string, std::string> headers, std::string content_type,
-              opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse* response);
+  enum class Answer { kOk, kFail, kUnavailable };
+  // Record stores a decoded request unless told to refuse it, and fills
+  // `response`.
+  Answer Record(const opentelemetry::proto::collector::trace::v1::ExportTraceServiceRequest& req,
+                std::map<std::string, std::string> headers, std::string content_type,
+                opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse* response);
 
  private:
   mutable absl::Mutex mu_;
@@ -78,6 +82,7 @@ class OtlpReceiver {
   std::string last_content_type_ ABSL_GUARDED_BY(mu_);
   int64_t rejected_ ABSL_GUARDED_BY(mu_) = 0;
   bool failing_ ABSL_GUARDED_BY(mu_) = false;
+  int unavailable_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // BlackHole is a TCP listener on 127.0.0.1:0 that never accepts nor
