@@ -300,17 +300,26 @@ void Risks(const ReportInputs& in, ReportData* d) {
                          " time(s) before; look at the earlier rollback reasons below."));
   }
 
-  // Gates near their bound in the latest judged decision.
-  const Decision* judged = nullptr;
+  // Gates near their bound in the judge's latest evaluation: the latest
+  // health snapshot's (holds are not in the decision log), else the latest
+  // logged decision that has gates.
+  const google::protobuf::RepeatedPtrField<GateEvaluation>* gates = nullptr;
+  int64_t gates_time = 0;
   for (auto it = d->decisions.rbegin(); it != d->decisions.rend(); ++it) {
     if (it->gates_size() > 0) {
-      judged = &*it;
+      gates = &it->gates();
+      gates_time = it->time_unix_micros();
       break;
     }
   }
-  if (judged != nullptr) {
-    const std::string when = TimeText(absl::FromUnixMicros(judged->time_unix_micros()));
-    for (const GateEvaluation& g : judged->gates()) {
+  if (d->latest_health.has_value() && d->latest_health->gates_size() > 0 &&
+      d->latest_health->time_unix_micros() >= gates_time) {
+    gates = &d->latest_health->gates();
+    gates_time = d->latest_health->time_unix_micros();
+  }
+  if (gates != nullptr) {
+    const std::string when = TimeText(absl::FromUnixMicros(gates_time));
+    for (const GateEvaluation& g : *gates) {
       std::optional<double> closeness = Closeness(g);
       if (!closeness.has_value() || *closeness < kNearBoundFraction) continue;
       AddRisk(d, *closeness >= 0.8 ? "high" : "medium", "gate_near_bound",

@@ -340,6 +340,41 @@ TEST_F(ReportTest, EmptyStoreRendersInEveryFormat) {
   EXPECT_TRUE(j["shadow"]["agreement_rate"].is_null());
 }
 
+// The judge's holds are not in the decision log; their gates come with the
+// health snapshots, and the newest evaluation is the one reported.
+TEST_F(ReportTest, GateRisksComeFromTheLatestEvaluationEvenAHold) {
+  v1::Decision d;
+  d.set_time_unix_micros(absl::ToUnixMicros(clock_.Now()));
+  d.set_action("set_weight");
+  d.set_actor("judge");
+  auto* far = d.add_gates();
+  far->set_gate("error_rate");
+  far->set_outcome(v1::GATE_PASS);
+  far->set_statistic("sprt_log_lr");
+  far->set_statistic_value(0.5);
+  far->set_bound(5.0);
+  ASSERT_OK(store_->AppendDecision(d));
+  std::string md = Render("md");
+  EXPECT_THAT(md, Not(HasSubstr("came close to failing")));
+
+  clock_.Advance(absl::Minutes(5));
+  v1::HealthSnapshot h = controller_->Health();
+  h.set_time_unix_micros(absl::ToUnixMicros(clock_.Now()));
+  auto* near = h.add_gates();
+  near->set_gate("error_rate");
+  near->set_outcome(v1::GATE_INCONCLUSIVE);
+  near->set_statistic("sprt_log_lr");
+  near->set_statistic_value(4.6);
+  near->set_bound(5.0);
+  ASSERT_OK(store_->PutHealth(h));
+  md = Render("md");
+  EXPECT_THAT(md, HasSubstr("Gate error_rate came close to failing"));
+  nlohmann::json j = nlohmann::json::parse(Render("json"));
+  bool found = false;
+  for (const auto& r : j["risks"]) found |= r["kind"] == "gate_near_bound";
+  EXPECT_TRUE(found);
+}
+
 // A promoted rollout: outcome promoted, revisit 90 days after the promotion.
 TEST_F(ReportTest, PromotedRolloutRevisitsAfterNinetyDays) {
   absl::Time promoted_at = clock_.Now();

@@ -400,8 +400,8 @@ TEST_F(ControllerTest, StateRoundTripsThroughProto) {
 // The health snapshot reports each arm's window.
 TEST_F(ControllerTest, HealthSnapshotReportsPerArmWindows) {
   Drive(absl::Minutes(1), Model{.error = 0.0, .latency_ms = 500}, Model{.error = 0.0});
-  controller_->RecordOutcome(ARM_CANDIDATE, Outcome{OutcomeClass::kTimeout});
-  controller_->RecordOutcome(ARM_PRODUCTION, Outcome{OutcomeClass::kThrottled});
+  controller_->RecordOutcome(ARM_CANDIDATE, Outcome{OutcomeClass::kTimeout, {}, {}, {}, {}});
+  controller_->RecordOutcome(ARM_PRODUCTION, Outcome{OutcomeClass::kThrottled, {}, {}, {}, {}});
   EXPECT_TRUE(controller_->RecordFeedback(ARM_CANDIDATE, 1.0));
   EXPECT_FALSE(controller_->RecordFeedback(ARM_CANDIDATE, 7.0));
   understudy::v1::HealthSnapshot h = controller_->Health();
@@ -422,7 +422,7 @@ TEST_F(ControllerTest, RecordsConcurrentlyWithTicks) {
     threads.emplace_back([this] {
       for (int i = 0; i < 5000; ++i) {
         controller_->RecordOutcome(i % 2 ? ARM_CANDIDATE : ARM_PRODUCTION,
-                                   Outcome{OutcomeClass::kOk, absl::Milliseconds(100)});
+                                   Outcome{OutcomeClass::kOk, absl::Milliseconds(100), {}, {}, {}});
       }
     });
   }

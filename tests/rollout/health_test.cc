@@ -62,7 +62,7 @@ TEST_F(HealthTest, HistogramClampsOddValues) {
 TEST_F(HealthTest, SlidingCountersForgetOldSlots) {
   SlidingCounters s(absl::Minutes(5), 5);
   absl::Time t0 = absl::FromUnixSeconds(1700000000);
-  Outcome err{OutcomeClass::kServerError};
+  Outcome err{OutcomeClass::kServerError, {}, {}, {}, {}};
   s.Slot(t0).Add(err);
   s.Slot(t0 + absl::Minutes(2)).Add(Outcome{});
   EXPECT_EQ(s.Sum(t0 + absl::Minutes(3)).requests, 2);
@@ -77,7 +77,7 @@ TEST_F(HealthTest, ErrorsAreCountedByClass) {
   for (OutcomeClass k : {OutcomeClass::kServerError, OutcomeClass::kTimeout, OutcomeClass::kTransport,
                          OutcomeClass::kInvalidBody, OutcomeClass::kThrottled,
                          OutcomeClass::kClientError, OutcomeClass::kOk}) {
-    c.Add(Outcome{k});
+    c.Add(Outcome{k, {}, {}, {}, {}});
   }
   EXPECT_EQ(c.requests, 7);
   EXPECT_EQ(c.errors, 4);
