@@ -136,35 +136,37 @@ void RecordBatch::Clear() {
   health_.clear();
 }
 
-absl::Status Store::PutExchange(v1::Exchange exchange) {
+namespace {
+
+// One batch holding `records`, written.
+template <typename T>
+absl::Status PutAll(Store& store, std::vector<T> records) {
   RecordBatch b;
-  b.Add(std::move(exchange));
-  return Write(std::move(b));
+  for (T& r : records) b.Add(std::move(r));
+  return store.Write(std::move(b));
 }
+template <typename T>
+absl::Status PutOne(Store& store, T record) {
+  std::vector<T> one;
+  one.push_back(std::move(record));
+  return PutAll(store, std::move(one));
+}
+
+}  // namespace
+
+absl::Status Store::PutExchange(v1::Exchange exchange) { return PutOne(*this, std::move(exchange)); }
 absl::Status Store::PutComparison(v1::Comparison comparison) {
-  RecordBatch b;
-  b.Add(std::move(comparison));
-  return Write(std::move(b));
+  return PutOne(*this, std::move(comparison));
 }
-absl::Status Store::PutFeedback(v1::Feedback feedback) {
-  RecordBatch b;
-  b.Add(std::move(feedback));
-  return Write(std::move(b));
-}
+absl::Status Store::PutFeedback(v1::Feedback feedback) { return PutOne(*this, std::move(feedback)); }
 absl::Status Store::PutHealth(v1::HealthSnapshot snapshot) {
-  RecordBatch b;
-  b.Add(std::move(snapshot));
-  return Write(std::move(b));
+  return PutOne(*this, std::move(snapshot));
 }
 absl::Status Store::PutExchanges(std::vector<v1::Exchange> exchanges) {
-  RecordBatch b;
-  for (v1::Exchange& e : exchanges) b.Add(std::move(e));
-  return Write(std::move(b));
+  return PutAll(*this, std::move(exchanges));
 }
 absl::Status Store::PutComparisons(std::vector<v1::Comparison> comparisons) {
-  RecordBatch b;
-  for (v1::Comparison& c : comparisons) b.Add(std::move(c));
-  return Write(std::move(b));
+  return PutAll(*this, std::move(comparisons));
 }
 
 }  // namespace understudy::storage
