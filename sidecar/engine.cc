@@ -1,5 +1,6 @@
 #include "sidecar/engine.h"
 
+#include <algorithm>
 #include <cmath>
 #include <deque>
 #include <thread>
@@ -84,11 +85,14 @@ using WorkItem = std::variant<v1::Exchange, MirrorWork>;
 template <typename T>
 class FifoMap {  // a bounded map that forgets its oldest keys
  public:
-  explicit FifoMap(size_t capacity) : capacity_(capacity) {}
+  explicit FifoMap(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {}
   T* Find(const std::string& key) {
     auto it = map_.find(key);
     return it == map_.end() ? nullptr : &it->second;
   }
+  // Put returns the key's value, default-constructed when new; a new key
+  // past capacity evicts the oldest (never itself: capacity is at least 1,
+  // and erasing others leaves `it` valid).
   T& Put(const std::string& key) {
     auto [it, inserted] = map_.try_emplace(key);
     if (inserted) {
@@ -98,7 +102,7 @@ class FifoMap {  // a bounded map that forgets its oldest keys
         order_.pop_front();
       }
     }
-    return map_[key];
+    return it->second;
   }
   size_t size() const { return map_.size(); }
 
