@@ -65,7 +65,8 @@ struct MatchRun {
 };
 
 // LcsLengthBitParallel returns the LCS length of two id sequences in
-// O(ceil(|a|/64) * |b|). Ids of `a` must be < alphabet_size; ids of `b`
+// O(ceil(|a|/64) * |b|) time and O(alphabet_size + |b|) memory (plus the
+// traceback's, below). Ids of `a` must be < alphabet_size; ids of `b`
 // that are >= alphabet_size match nothing (they do not occur in `a`).
 // Intern `a` before `b` to get this property. With `runs`, it also
 // recovers one longest common subsequence as maximal runs of consecutive
