@@ -54,8 +54,10 @@ class Interner {
   std::vector<Slot> slots_;  // open addressing, power-of-two size
 };
 
-// Tokenize splits text into word tokens and single punctuation characters
-// (whitespace dropped), interning each.
+// Tokenize splits text into word tokens (runs of letters, digits, '_' and
+// bytes >= 0x80, joined across a '.' or ',' between digits, as in 3.14 and
+// 1,000, and across an apostrophe before a lower-case letter, as in don't)
+// and single punctuation characters (whitespace dropped), interning each.
 std::vector<Token> Tokenize(std::string_view text, Interner& interner);
 
 // MatchRun is a run of consecutive matches of an alignment:
