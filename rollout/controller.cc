@@ -164,6 +164,8 @@ struct Controller::Impl {
   // Lock order: mu before data_mu.
   mutable absl::Mutex mu;
   RolloutState state ABSL_GUARDED_BY(mu);
+  // The gates of the judge's latest evaluation (kept while it is idle).
+  google::protobuf::RepeatedPtrField<GateEvaluation> last_gates ABSL_GUARDED_BY(mu);
   // Error-rate SPRT, accumulated over the rollout (see rollout.h).
   double error_llr ABSL_GUARDED_BY(mu) = 0;
   double error_llr_max ABSL_GUARDED_BY(mu) = 0;
@@ -652,7 +654,14 @@ bool Controller::RecordFeedback(Arm arm, double score) {
   return true;
 }
 
-absl::StatusOr<Decision> Controller::Tick() { return impl_->Tick(); }
+absl::StatusOr<Decision> Controller::Tick() {
+  absl::StatusOr<Decision> d = impl_->Tick();
+  if (d.ok() && d->gates_size() > 0) {
+    absl::MutexLock lock(&impl_->mu);
+    impl_->last_gates = d->gates();
+  }
+  return d;
+}
 
 namespace {
 absl::Status CheckActor(std::string_view actor) {
@@ -832,6 +841,7 @@ understudy::v1::HealthSnapshot Controller::Health() const {
                 h.mutable_candidate_recent());
   FillArmHealth(s.shadow_recent, nullptr, nullptr, config_.recent_window,
                 h.mutable_shadow_recent());
+  *h.mutable_gates() = impl_->last_gates;
   return h;
 }
 

@@ -297,7 +297,9 @@ class Controller {
   // FailedPrecondition if the state's plan fingerprint differs from this
   // config's; InvalidArgument if the state is malformed. Not committed.
   [[nodiscard]] absl::Status Restore(const understudy::v1::RolloutState& state);
-  // Health returns the per-arm windows (since stage start, and recent).
+  // Health returns the per-arm windows (since stage start, and recent) and
+  // the gates of the judge's latest evaluation (none before its first
+  // Tick; kept while it is idle).
   understudy::v1::HealthSnapshot Health() const;
 
   const RolloutConfig& config() const { return config_; }

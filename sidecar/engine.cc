@@ -398,8 +398,7 @@ absl::StatusOr<v1::Decision> Engine::Tick() {
     impl_->stats_tick_failures.fetch_add(1);
     return d.status();
   }
-  v1::HealthSnapshot health = impl_->controller.Health();
-  *health.mutable_gates() = d->gates();  // holds are not logged: keep their gates here
+  const v1::HealthSnapshot health = impl_->controller.Health();  // with the tick's gates
   if (impl_->observer != nullptr) {
     if (d->action() != "hold") impl_->observer->OnDecision(*d);
     impl_->observer->OnTick(health.state(), health, *d);

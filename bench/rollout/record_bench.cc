@@ -11,7 +11,7 @@ void BM_BaselineBuildOutcome(benchmark::State& state) {
   int64_t i = 0;
   for (auto _ : state) {
     Outcome o{(++i % 100) ? OutcomeClass::kOk : OutcomeClass::kServerError,
-              absl::Milliseconds(500 + i % 1000), absl::Milliseconds(100), 0.002};
+              absl::Milliseconds(500 + i % 1000), absl::Milliseconds(100), 0.002, {}};
     benchmark::DoNotOptimize(o);
   }
 }
@@ -25,7 +25,7 @@ void BM_RecordOutcome(benchmark::State& state) {
   int64_t i = 0;
   for (auto _ : state) {
     Outcome o{(++i % 100) ? OutcomeClass::kOk : OutcomeClass::kServerError,
-              absl::Milliseconds(500 + i % 1000), absl::Milliseconds(100), 0.002};
+              absl::Milliseconds(500 + i % 1000), absl::Milliseconds(100), 0.002, {}};
     c.RecordOutcome(i % 2 ? understudy::v1::ARM_CANDIDATE : understudy::v1::ARM_PRODUCTION, o);
   }
 }
@@ -40,7 +40,7 @@ void BM_Tick(benchmark::State& state) {
   Controller c(config, clock, router, log);
   for (int i = 0; i < 100000; ++i) {
     c.RecordOutcome(understudy::v1::ARM_PRODUCTION,
-                    Outcome{OutcomeClass::kOk, absl::Milliseconds(500 + i % 1000)});
+                    Outcome{OutcomeClass::kOk, absl::Milliseconds(500 + i % 1000), {}, {}, {}});
   }
   for (auto _ : state) {
     auto d = c.Tick();

@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "common/strings.h"
 #include "compare/compare.h"
@@ -289,6 +290,20 @@ void PrintStatus(const json& j, Io io) {
   PrintArmRow("production", health.value("production", json()), io);
   PrintArmRow("candidate", health.value("candidate", json()), io);
   PrintArmRow("shadow", health.value("shadow", json()), io);
+  // The judge's latest evaluation, one gate a line (values in each gate's
+  // own unit, as in the report).
+  const json& gates = health.value("gates", json::array());
+  if (!gates.is_array() || gates.empty()) return;
+  io.out << "\n"
+         << absl::StrFormat("  %-17s %-13s %12s %12s %12s\n", "gate", "outcome", "production",
+                            "candidate", "threshold");
+  for (const json& g : gates) {
+    std::string outcome(absl::StripPrefix(JsonString(g, "outcome"), "GATE_"));
+    absl::AsciiStrToLower(&outcome);
+    io.out << absl::StrFormat("  %-17s %-13s %12.4g %12.4g %12.4g\n", JsonString(g, "gate"),
+                              outcome, JsonDouble(g, "production_value"),
+                              JsonDouble(g, "candidate_value"), JsonDouble(g, "threshold"));
+  }
 }
 
 void PrintDecision(const json& j, Io io) {

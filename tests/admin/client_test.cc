@@ -114,6 +114,19 @@ TEST_F(AdminClientTest, StatusText) {
   EXPECT_THAT(r.out, HasSubstr("p95 latency"));
 }
 
+// After the judge's first tick, status shows its latest gates, one a line.
+TEST_F(AdminClientTest, StatusShowsTheJudgesLatestGates) {
+  CliResult r = RunAt({"status"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("outcome")));  // no evaluation yet
+  ASSERT_OK(controller_->Tick());                 // a hold: not in the decision log
+  r = RunAt({"status"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("gate              outcome"));
+  EXPECT_THAT(r.out, HasSubstr("error_rate"));
+  EXPECT_THAT(r.out, HasSubstr("inconclusive"));
+}
+
 // status -o json prints the server's JSON.
 TEST_F(AdminClientTest, StatusJson) {
   CliResult r = RunAt({"status", "-o", "json"});
