@@ -37,7 +37,7 @@ const std::vector<std::string> kMetrics = {
     "understudy_rollout_weight_ratio",   "understudy_rollout_stage_index",
     "understudy_rollout_phase",          "understudy_gate_value",
     "understudy_gate_threshold",         "understudy_shadow_requests_total",
-    "understudy_comparisons_total"};
+    "understudy_comparisons_total",      "understudy_otlp_spans_total"};
 
 ChartCheckOptions Options(const std::string& chart_dir) {
   (void)chart_dir;
