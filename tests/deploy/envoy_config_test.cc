@@ -14,6 +14,7 @@
 #include "tests/common/test_util.h"
 #include "tests/deploy/envoy_config_loader.h"
 #include "tests/support/envoy_driver.h"
+#include "tests/support/recording_sink.h"
 #include "tests/support/test_upstream.h"
 
 namespace understudy::deploy {
@@ -200,24 +201,7 @@ TEST(EnvoyConfigTest, ProtoDurations) {
 
 // --- The loaded chains against the real sidecar -----------------------------
 
-class RecordingSink final : public sidecar::ExchangeSink {
- public:
-  bool Submit(understudy::v1::Exchange&& e) override {
-    absl::MutexLock lock(&mu_);
-    exchanges_.push_back(std::move(e));
-    return true;
-  }
-  std::vector<understudy::v1::Exchange> WaitFor(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return exchanges_.size() >= n; };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
-    return exchanges_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<understudy::v1::Exchange> exchanges_ ABSL_GUARDED_BY(mu_);
-};
+using ::understudy::testing::RecordingSink;
 
 class LoadedChainTest : public ::testing::TestWithParam<const char*> {
  protected:

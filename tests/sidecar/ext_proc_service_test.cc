@@ -9,6 +9,7 @@
 #include "tests/common/test_util.h"
 #include "tests/support/envoy_driver.h"
 #include "tests/support/extproc_stream.h"
+#include "tests/support/recording_sink.h"
 #include "tests/support/test_upstream.h"
 
 namespace understudy::sidecar {
@@ -18,29 +19,7 @@ namespace ep = envoy::service::ext_proc::v3;
 namespace ed = envoy_driver;
 using Mode = envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
 
-// RecordingSink keeps what it is given; capacity 0 rejects everything.
-class RecordingSink final : public ExchangeSink {
- public:
-  explicit RecordingSink(size_t capacity = 1 << 20) : capacity_(capacity) {}
-  bool Submit(understudy::v1::Exchange&& e) override {
-    absl::MutexLock lock(&mu_);
-    if (exchanges_.size() >= capacity_) return false;
-    exchanges_.push_back(std::move(e));
-    return true;
-  }
-  // WaitFor blocks until n exchanges arrived (streams end asynchronously).
-  std::vector<understudy::v1::Exchange> WaitFor(size_t n) {
-    absl::MutexLock lock(&mu_);
-    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return exchanges_.size() >= n; };
-    mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(10));
-    return exchanges_;
-  }
-
- private:
-  const size_t capacity_;
-  absl::Mutex mu_;
-  std::vector<understudy::v1::Exchange> exchanges_ ABSL_GUARDED_BY(mu_);
-};
+using ::understudy::testing::RecordingSink;
 
 class ExtProcServiceTest : public ::testing::Test {
  protected:
@@ -155,7 +134,9 @@ TEST_F(ExtProcServiceTest, SingleFilterWorksInEveryBodyMode) {
       auto exchanges = sink_->WaitFor(expected_exchanges);
       ASSERT_EQ(exchanges.size(), expected_exchanges);
       EXPECT_EQ(exchanges.back().arm(), understudy::v1::ARM_CANDIDATE);
-      if (mode != Mode::NONE) EXPECT_FALSE(exchanges.back().response().body().empty());
+      if (mode != Mode::NONE) {
+        EXPECT_FALSE(exchanges.back().response().body().empty());
+      }
     }
   }
   EXPECT_EQ(stats_.spurious_messages.Get(), 0u);
