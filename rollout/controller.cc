@@ -48,6 +48,35 @@ std::string_view OutcomeClassName(OutcomeClass c) {
   return "unknown";
 }
 
+const char* PhaseName(understudy::v1::RolloutPhase phase) {
+  switch (phase) {
+    case understudy::v1::PHASE_SHADOW:
+      return "shadow";
+    case understudy::v1::PHASE_CANARY:
+      return "canary";
+    case understudy::v1::PHASE_PAUSED:
+      return "paused";
+    case understudy::v1::PHASE_PROMOTED:
+      return "promoted";
+    case understudy::v1::PHASE_ROLLED_BACK:
+      return "rolled_back";
+    default:
+      return "unspecified";
+  }
+}
+
+const char* GateOutcomeName(understudy::v1::GateOutcome outcome) {
+  switch (outcome) {
+    case understudy::v1::GATE_PASS:
+      return "pass";
+    case understudy::v1::GATE_FAIL:
+      return "fail";
+    case understudy::v1::GATE_INCONCLUSIVE:
+      return "inconclusive";
+    default:
+      return "unspecified";
+  }
+}
 
 OutcomeClass OutcomeClassFromHttp(int status_code) {
   if (status_code <= 0) return OutcomeClass::kTransport;
@@ -96,17 +125,6 @@ size_t InMemoryTransitionLog::size() const {
 namespace {
 
 constexpr size_t kTriggerIds = 8;
-
-const char* PhaseName(RolloutPhase p) {
-  switch (p) {
-    case understudy::v1::PHASE_SHADOW: return "shadow";
-    case understudy::v1::PHASE_CANARY: return "canary";
-    case understudy::v1::PHASE_PAUSED: return "paused";
-    case understudy::v1::PHASE_PROMOTED: return "promoted";
-    case understudy::v1::PHASE_ROLLED_BACK: return "rolled_back";
-    default: return "unspecified";
-  }
-}
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 

@@ -189,6 +189,12 @@ OutcomeClass OutcomeClassFromHttp(int status_code);
 // "throttled", "client_error".
 std::string_view OutcomeClassName(OutcomeClass c);
 
+// PhaseName: "shadow", "canary", "paused", "promoted", "rolled_back"
+// ("unspecified" otherwise). GateOutcomeName: "pass", "fail",
+// "inconclusive" ("unspecified" otherwise). For labels, logs and reports.
+const char* PhaseName(understudy::v1::RolloutPhase phase);
+const char* GateOutcomeName(understudy::v1::GateOutcome outcome);
+
 struct Outcome {
   OutcomeClass status = OutcomeClass::kOk;
   std::optional<absl::Duration> latency;   // whole exchange

@@ -19,10 +19,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "common/strings.h"
 #include "compare/compare.h"
+#include "rollout/rollout.h"
 #include "sidecar/admin/admin.h"
 #include "sidecar/admin/json_util.h"
 #include "sidecar/commands.h"
@@ -226,10 +226,17 @@ void PrintJson(const json& j, Io io) { io.out << DumpJson(j, 2) << "\n"; }
 
 // ------------------------------------------------------------ text output
 
-std::string PhaseName(const std::string& phase) {
-  std::string p = phase;
-  if (absl::StartsWith(p, "PHASE_")) p = p.substr(6);
-  return absl::AsciiStrToLower(p);
+// The admin JSON carries enum names ("PHASE_CANARY", "GATE_PASS"); these
+// print them the way the rest of Understudy names them.
+std::string PhaseText(const std::string& phase) {
+  understudy::v1::RolloutPhase p = understudy::v1::PHASE_UNSPECIFIED;
+  understudy::v1::RolloutPhase_Parse(phase, &p);
+  return std::string(rollout::PhaseName(p));
+}
+std::string GateOutcomeText(const std::string& outcome) {
+  understudy::v1::GateOutcome o = understudy::v1::GATE_UNSPECIFIED;
+  understudy::v1::GateOutcome_Parse(outcome, &o);
+  return std::string(rollout::GateOutcomeName(o));
 }
 
 std::string Percent(double fraction) { return absl::StrFormat("%.2f%%", fraction * 100); }
@@ -265,7 +272,7 @@ void PrintStatus(const json& j, Io io) {
     absl::StrAppend(&stage, " (", percent == 0 ? std::string("shadow") : absl::StrCat(percent, "%"),
                     ")");
   }
-  io.out << "phase:         " << PhaseName(JsonString(state, "phase")) << "\n";
+  io.out << "phase:         " << PhaseText(JsonString(state, "phase")) << "\n";
   io.out << "stage:         " << stage << "\n";
   io.out << "weight:        "
          << absl::StrFormat("%.2f%%", JsonInt64(state, "weight_basis_points") / 100.0)
@@ -298,10 +305,9 @@ void PrintStatus(const json& j, Io io) {
          << absl::StrFormat("  %-17s %-13s %12s %12s %12s\n", "gate", "outcome", "production",
                             "candidate", "threshold");
   for (const json& g : gates) {
-    std::string outcome(absl::StripPrefix(JsonString(g, "outcome"), "GATE_"));
-    absl::AsciiStrToLower(&outcome);
     io.out << absl::StrFormat("  %-17s %-13s %12.4g %12.4g %12.4g\n", JsonString(g, "gate"),
-                              outcome, JsonDouble(g, "production_value"),
+                              GateOutcomeText(JsonString(g, "outcome")),
+                              JsonDouble(g, "production_value"),
                               JsonDouble(g, "candidate_value"), JsonDouble(g, "threshold"));
   }
 }
@@ -310,7 +316,7 @@ void PrintDecision(const json& j, Io io) {
   const json& d = j.value("decision", json::object());
   const json& state = j.value("state", json::object());
   io.out << JsonString(d, "action") << ": " << JsonString(d, "reason") << "\n";
-  io.out << "now: " << PhaseName(JsonString(state, "phase")) << ", stage index "
+  io.out << "now: " << PhaseText(JsonString(state, "phase")) << ", stage index "
          << JsonInt64(state, "stage_index") << ", weight "
          << absl::StrFormat("%.2f%%", JsonInt64(state, "weight_basis_points") / 100.0) << "\n";
 }

@@ -89,22 +89,16 @@ constexpr std::array<v1::Verdict, 7> kVerdicts = {
     v1::VERDICT_MAJOR_DIFF,  v1::VERDICT_CANDIDATE_ERROR, v1::VERDICT_PRODUCTION_ERROR,
     v1::VERDICT_BOTH_ERROR};
 
-constexpr std::array<std::pair<v1::RolloutPhase, const char*>, 5> kPhases = {{
-    {v1::PHASE_SHADOW, "shadow"},
-    {v1::PHASE_CANARY, "canary"},
-    {v1::PHASE_PAUSED, "paused"},
-    {v1::PHASE_PROMOTED, "promoted"},
-    {v1::PHASE_ROLLED_BACK, "rolled_back"},
-}};
+// Label values are rollout::PhaseName and rollout::GateOutcomeName.
+constexpr std::array<v1::RolloutPhase, 5> kPhases = {v1::PHASE_SHADOW, v1::PHASE_CANARY,
+                                                     v1::PHASE_PAUSED, v1::PHASE_PROMOTED,
+                                                     v1::PHASE_ROLLED_BACK};
 
 constexpr std::array<const char*, 6> kActions = {"promote", "rollback",   "pause",
                                                  "resume",  "set_weight", "hold"};
 
-constexpr std::array<std::pair<v1::GateOutcome, const char*>, 3> kGateOutcomes = {{
-    {v1::GATE_PASS, "pass"},
-    {v1::GATE_FAIL, "fail"},
-    {v1::GATE_INCONCLUSIVE, "inconclusive"},
-}};
+constexpr std::array<v1::GateOutcome, 3> kGateOutcomes = {v1::GATE_PASS, v1::GATE_FAIL,
+                                                          v1::GATE_INCONCLUSIVE};
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
@@ -402,7 +396,7 @@ struct Metrics::Impl {
     }
     for (v1::Verdict v : kVerdicts) verdicts[v] = &comparisons.Add({{"verdict", std::string(compare::VerdictName(v))}});
     for (size_t i = 0; i < kPhases.size(); ++i) {
-      phases[i] = &phase.Add({{"phase", kPhases[i].second}});
+      phases[i] = &phase.Add({{"phase", std::string(rollout::PhaseName(kPhases[i]))}});
     }
     shadow_budget_used.Add({});
     shadow_budget_limit.Add({});
@@ -526,7 +520,8 @@ struct Metrics::Impl {
         s.samples_production = &gate_samples.Add({{"gate", name}, {"arm", "production"}});
         s.samples_candidate = &gate_samples.Add({{"gate", name}, {"arm", "candidate"}});
         for (size_t i = 0; i < kGateOutcomes.size(); ++i) {
-          s.outcome[i] = &gate_outcome.Add({{"gate", name}, {"outcome", kGateOutcomes[i].second}});
+          s.outcome[i] = &gate_outcome.Add(
+              {{"gate", name}, {"outcome", std::string(rollout::GateOutcomeName(kGateOutcomes[i]))}});
         }
       }
       std::string statistic = statistic_names.Map(g->statistic());
@@ -543,7 +538,7 @@ struct Metrics::Impl {
       s.samples_production->Set(static_cast<double>(g->production_samples()));
       s.samples_candidate->Set(static_cast<double>(g->candidate_samples()));
       for (size_t i = 0; i < kGateOutcomes.size(); ++i) {
-        s.outcome[i]->Set(g->outcome() == kGateOutcomes[i].first ? 1 : 0);
+        s.outcome[i]->Set(g->outcome() == kGateOutcomes[i] ? 1 : 0);
       }
     }
     for (auto it = gates.begin(); it != gates.end();) {
@@ -763,7 +758,7 @@ void Metrics::SetRollout(const v1::RolloutState& state, const v1::HealthSnapshot
                          absl::Time now) {
   absl::MutexLock lock(&impl_->mu);
   for (size_t i = 0; i < kPhases.size(); ++i) {
-    impl_->phases[i]->Set(state.phase() == kPhases[i].first ? 1 : 0);
+    impl_->phases[i]->Set(state.phase() == kPhases[i] ? 1 : 0);
   }
   impl_->stage_index.Add({}).Set(state.stage_index());
   impl_->weight.Add({}).Set(std::clamp(state.weight_basis_points(), 0, 10000) / 10000.0);

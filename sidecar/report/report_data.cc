@@ -523,38 +523,8 @@ void RevisitPlan(const ReportInputs& in, ReportData* d) {
 
 }  // namespace
 
-std::string PhaseName(understudy::v1::RolloutPhase phase) {
-  switch (phase) {
-    case understudy::v1::PHASE_SHADOW:
-      return "shadow";
-    case understudy::v1::PHASE_CANARY:
-      return "canary";
-    case understudy::v1::PHASE_PAUSED:
-      return "paused";
-    case understudy::v1::PHASE_PROMOTED:
-      return "promoted";
-    case understudy::v1::PHASE_ROLLED_BACK:
-      return "rolled_back";
-    default:
-      return "unspecified";
-  }
-}
-
 std::string VerdictName(int verdict) {
   return std::string(compare::VerdictName(static_cast<understudy::v1::Verdict>(verdict)));
-}
-
-std::string GateOutcomeName(understudy::v1::GateOutcome o) {
-  switch (o) {
-    case understudy::v1::GATE_PASS:
-      return "pass";
-    case understudy::v1::GATE_FAIL:
-      return "fail";
-    case understudy::v1::GATE_INCONCLUSIVE:
-      return "inconclusive";
-    default:
-      return "unspecified";
-  }
 }
 
 std::string TimeText(absl::Time t) {

@@ -95,9 +95,7 @@ struct ReportData {
 [[nodiscard]] absl::StatusOr<ReportData> Gather(storage::Store& store, const ReportInputs& inputs);
 
 // Small shared helpers.
-std::string PhaseName(understudy::v1::RolloutPhase phase);   // "canary", ...
 std::string VerdictName(int verdict);                        // "major_diff", ...
-std::string GateOutcomeName(understudy::v1::GateOutcome o);  // "pass", ...
 std::string TimeText(absl::Time t);                          // "2023-11-14 22:13:20 UTC"
 std::string DurationText(absl::Duration d);                  // "10m", "1h30m", "0s"
 std::string FormatPercent(double fraction, int digits = 1);  // 0.0123 -> "1.2%"

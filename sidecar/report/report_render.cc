@@ -533,19 +533,19 @@ void HealthSection(Writer& w, const ReportData& d) {
   const std::string at = internal::TimeText(absl::FromUnixMicros(h.time_unix_micros()));
   const auto& busy = d.latest_health_with_traffic;
   if (busy.has_value() && busy->time_unix_micros() == h.time_unix_micros()) {
-    w.Para(absl::StrCat("Latest snapshot at ", at, " (", internal::PhaseName(h.state().phase()),
+    w.Para(absl::StrCat("Latest snapshot at ", at, " (", rollout::PhaseName(h.state().phase()),
                         ", candidate weight ",
                         internal::WeightText(h.state().weight_basis_points()),
                         "), since the start of the current stage:"));
     HealthTable(w, h);
     return;
   }
-  w.Para(absl::StrCat("Latest snapshot at ", at, " (", internal::PhaseName(h.state().phase()),
+  w.Para(absl::StrCat("Latest snapshot at ", at, " (", rollout::PhaseName(h.state().phase()),
                       "): no traffic counted since the current stage started."));
   if (busy.has_value()) {
     w.Para(absl::StrCat("The last snapshot with traffic, at ",
                         internal::TimeText(absl::FromUnixMicros(busy->time_unix_micros())), " (",
-                        internal::PhaseName(busy->state().phase()), ", candidate weight ",
+                        rollout::PhaseName(busy->state().phase()), ", candidate weight ",
                         internal::WeightText(busy->state().weight_basis_points()), "):"));
     HealthTable(w, *busy);
   }
@@ -567,8 +567,8 @@ void DecisionsSection(Writer& w, const ReportData& d) {
                     dec.action(),
                     absl::StrCat(internal::WeightText(dec.from().weight_basis_points()), " → ",
                                  internal::WeightText(dec.to().weight_basis_points())),
-                    absl::StrCat(internal::PhaseName(dec.from().phase()), " → ",
-                                 internal::PhaseName(dec.to().phase())),
+                    absl::StrCat(rollout::PhaseName(dec.from().phase()), " → ",
+                                 rollout::PhaseName(dec.to().phase())),
                     Truncate(dec.reason(), 600)});
   }
   w.Table({"#", "time", "actor", "action", "weight", "phase", "reason"}, rows);
@@ -582,7 +582,7 @@ void DecisionsSection(Writer& w, const ReportData& d) {
     if (dec.gates_size() > 0) {
       std::vector<std::vector<std::string>> g;
       for (const GateEvaluation& e : dec.gates()) {
-        g.push_back({e.gate(), internal::GateOutcomeName(e.outcome()),
+        g.push_back({e.gate(), std::string(rollout::GateOutcomeName(e.outcome())),
                      GateNumber(e.production_value()), GateNumber(e.candidate_value()),
                      GateNumber(e.threshold()), e.statistic(), GateNumber(e.statistic_value()),
                      GateNumber(e.bound()), GateNumber(e.p_value()),
@@ -613,7 +613,7 @@ std::string Document(Writer& w, const ReportData& d) {
   w.Heading(2, "Summary");
   const auto& st = in.state;
   w.Bullets({
-      absl::StrCat("Phase: ", internal::PhaseName(st.phase()), "; stage ", st.stage_index() + 1,
+      absl::StrCat("Phase: ", rollout::PhaseName(st.phase()), "; stage ", st.stage_index() + 1,
                    " of ", in.rollout.stages.size(), " (",
                    internal::StagePercentText(in, st.stage_index()), "); candidate weight ",
                    internal::WeightText(st.weight_basis_points())),
@@ -732,7 +732,7 @@ absl::StatusOr<std::string> Json(const ReportData& d) {
   j["candidate_model"] = in.candidate_model;
   j["outcome"] = {{"status", d.outcome},
                   {"summary", d.outcome_text},
-                  {"phase", internal::PhaseName(in.state.phase())},
+                  {"phase", std::string(rollout::PhaseName(in.state.phase()))},
                   {"stage_index", in.state.stage_index()},
                   {"stage", internal::StagePercentText(in, in.state.stage_index())},
                   {"weight_percent", in.state.weight_basis_points() / 100.0}};
