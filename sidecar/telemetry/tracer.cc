@@ -389,34 +389,29 @@ SpanContext Tracer::OnExchange(const understudy::v1::Exchange& live, const Excha
   return ctx;
 }
 
-std::optional<SpanContext> Tracer::ChildOf(std::string_view request_id,
-                                           std::optional<SpanContext>* parent) {
+bool Tracer::ChildSpan(std::string_view request_id, otlp_trace::Span* span) {
+  if (!enabled()) return false;
   SpanContext ctx;
-  *parent = LookupExchange(request_id);
-  if (parent->has_value()) {
-    ctx.trace_id = (*parent)->trace_id;
-    ctx.flags = (*parent)->flags;
+  const std::optional<SpanContext> parent = LookupExchange(request_id);
+  if (parent.has_value()) {
+    ctx.trace_id = parent->trace_id;
+    ctx.flags = parent->flags;
   } else {
     FillRandomNonZero(ctx.trace_id);
     ctx.flags = TraceIdRatioSampled(ctx.trace_id, config_.otlp.sample_rate) ? 0x01 : 0x00;
   }
   if (!ctx.sampled()) {
     spans_not_sampled_.fetch_add(1, std::memory_order_relaxed);
-    return std::nullopt;
+    return false;
   }
   FillRandomNonZero(ctx.span_id);
-  return ctx;
+  SetIds(ctx, parent.has_value() ? &*parent : nullptr, false, span);
+  return true;
 }
 
 void Tracer::OnShadow(const understudy::v1::Exchange& shadow) {
-  if (!enabled()) return;
-  std::optional<SpanContext> parent;
-  std::optional<SpanContext> child = ChildOf(shadow.request_id(), &parent);
-  if (!child.has_value()) return;
-  const SpanContext& ctx = *child;
-
   otlp_trace::Span span;
-  SetIds(ctx, parent.has_value() ? &*parent : nullptr, false, &span);
+  if (!ChildSpan(shadow.request_id(), &span)) return;
   span.set_name("understudy.shadow");
   span.set_kind(otlp_trace::Span::SPAN_KIND_CLIENT);
   SetTimes(shadow, &span);
@@ -448,14 +443,8 @@ void Tracer::OnShadow(const understudy::v1::Exchange& shadow) {
 }
 
 void Tracer::OnComparison(const understudy::v1::Comparison& c) {
-  if (!enabled()) return;
-  std::optional<SpanContext> parent;
-  std::optional<SpanContext> child = ChildOf(c.request_id(), &parent);
-  if (!child.has_value()) return;
-  const SpanContext& ctx = *child;
-
   otlp_trace::Span span;
-  SetIds(ctx, parent.has_value() ? &*parent : nullptr, false, &span);
+  if (!ChildSpan(c.request_id(), &span)) return;
   span.set_name("understudy.compare");
   span.set_kind(otlp_trace::Span::SPAN_KIND_INTERNAL);
   const uint64_t at = MicrosToNanos(c.time_unix_micros() > 0 ? c.time_unix_micros()

@@ -249,11 +249,10 @@ class Tracer {
   void Remember(const std::string& request_id, const SpanContext& ctx);
   // Submit hands a finished span to the exporter (counted).
   void Submit(opentelemetry::proto::trace::v1::Span&& span);
-  // ChildOf makes the context of a span under the live exchange's span for
-  // `request_id` (*parent set), or in a new trace when that is not
-  // remembered; nullopt (and counted) when the trace is not sampled.
-  std::optional<SpanContext> ChildOf(std::string_view request_id,
-                                     std::optional<SpanContext>* parent);
+  // ChildSpan sets the ids of `span` for a span under the live exchange's
+  // span for `request_id`, or in a new trace when that is not remembered;
+  // false (and counted) when tracing is off or the trace is not sampled.
+  bool ChildSpan(std::string_view request_id, opentelemetry::proto::trace::v1::Span* span);
 
   TelemetryConfig config_;
   std::unique_ptr<SpanExporter> exporter_;
