@@ -1,6 +1,6 @@
 // sidecar/admin/json_util.h (internal to sidecar/admin)
-// Shared JSON helpers for the admin server and client: the proto JSON
-// mapping used on the wire, and verdict names.
+// Shared JSON helpers for the admin server and client: reading numbers
+// and strings written by the proto JSON mapping, and verdict names.
 #ifndef UNDERSTUDY_SIDECAR_ADMIN_JSON_UTIL_H_
 #define UNDERSTUDY_SIDECAR_ADMIN_JSON_UTIL_H_
 
@@ -10,14 +10,10 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
-#include "google/protobuf/message.h"
+#include "common/proto_json.h"  // ProtoToJson, the wire mapping
 #include "understudy/v1/compare.pb.h"
 
 namespace understudy::admin {
-
-// ProtoToJson renders `message` with the admin API's mapping: proto field
-// names, every primitive field printed, enums by name, int64 as strings.
-[[nodiscard]] absl::StatusOr<nlohmann::json> ProtoToJson(const google::protobuf::Message& message);
 
 // DumpJson serialises without throwing (invalid UTF-8 is replaced).
 std::string DumpJson(const nlohmann::json& j, int indent = -1);

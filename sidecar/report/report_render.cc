@@ -15,7 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
-#include "google/protobuf/util/json_util.h"
+#include "common/proto_json.h"
 #include "nlohmann/json.hpp"
 #include "sidecar/report/report.h"
 #include "sidecar/report/report_data.h"
@@ -658,23 +658,6 @@ std::string Document(Writer& w, const ReportData& d) {
 
 // ------------------------------------------------------------------ JSON --
 
-absl::StatusOr<nlohmann::json> ProtoJson(const google::protobuf::Message& m) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.always_print_primitive_fields = true;
-  std::string s;
-  auto status = google::protobuf::util::MessageToJsonString(m, &s, options);
-  if (!status.ok()) {
-    return absl::InternalError(
-        absl::StrCat("report: cannot print ", m.GetTypeName(), " as JSON: ", status.ToString()));
-  }
-  nlohmann::json j = nlohmann::json::parse(s, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return absl::InternalError(
-        absl::StrCat("report: protobuf JSON for ", m.GetTypeName(), " does not parse"));
-  }
-  return j;
-}
-
 nlohmann::json OptJson(const std::optional<double>& v) {
   return v.has_value() && std::isfinite(*v) ? nlohmann::json(*v) : nlohmann::json(nullptr);
 }
@@ -736,7 +719,7 @@ absl::StatusOr<std::string> Json(const ReportData& d) {
                   {"stage_index", in.state.stage_index()},
                   {"stage", internal::StagePercentText(in, in.state.stage_index())},
                   {"weight_percent", in.state.weight_basis_points() / 100.0}};
-  ASSIGN_OR_RETURN(j["state"], ProtoJson(in.state));
+  ASSIGN_OR_RETURN(j["state"], ProtoToJson(in.state));
 
   nlohmann::json stages = nlohmann::json::array();
   for (const auto& s : c.stages) {
@@ -806,26 +789,26 @@ absl::StatusOr<std::string> Json(const ReportData& d) {
   shadow["spend_last_hour"] = OptJson(d.shadow_spend_last_hour);
   nlohmann::json top = nlohmann::json::array();
   for (const Comparison& cmp : d.top_major_diffs) {
-    ASSIGN_OR_RETURN(nlohmann::json one, ProtoJson(cmp));
+    ASSIGN_OR_RETURN(nlohmann::json one, ProtoToJson(cmp));
     top.push_back(std::move(one));
   }
   shadow["top_major_diffs"] = std::move(top);
   j["shadow"] = std::move(shadow);
 
   if (d.latest_health.has_value()) {
-    ASSIGN_OR_RETURN(j["health"], ProtoJson(*d.latest_health));
+    ASSIGN_OR_RETURN(j["health"], ProtoToJson(*d.latest_health));
   } else {
     j["health"] = nullptr;
   }
   if (d.latest_health_with_traffic.has_value()) {
-    ASSIGN_OR_RETURN(j["health_with_traffic"], ProtoJson(*d.latest_health_with_traffic));
+    ASSIGN_OR_RETURN(j["health_with_traffic"], ProtoToJson(*d.latest_health_with_traffic));
   } else {
     j["health_with_traffic"] = nullptr;
   }
 
   nlohmann::json decisions = nlohmann::json::array();
   for (const Decision& dec : d.decisions) {
-    ASSIGN_OR_RETURN(nlohmann::json one, ProtoJson(dec));
+    ASSIGN_OR_RETURN(nlohmann::json one, ProtoToJson(dec));
     decisions.push_back(std::move(one));
   }
   j["decisions"] = std::move(decisions);

@@ -52,9 +52,11 @@ using testing::TempDir;
 
 constexpr char kChromium[] = "/usr/bin/chromium";
 
-// How the fake admin server prints protos: the admin server's way
-// (lowerCamelCase, defaults omitted, enum names) or the other spelling the
-// page must also accept (snake_case, defaults printed, enums as numbers).
+// How the fake admin server prints protos: the two ends of what the proto
+// JSON mapping allows, both of which the page must read (the real admin
+// API prints snake_case, defaults included, enums by name):
+// lowerCamelCase with defaults omitted and enum names, or snake_case with
+// defaults printed and enums as numbers.
 enum class JsonStyle { kCamel, kSnake };
 
 // PrintTo names the style in test names and failure messages.

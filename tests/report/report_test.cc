@@ -243,7 +243,7 @@ TEST_F(ReportTest, JsonParsesAndHasTheFields) {
   EXPECT_GT(shadow["noise_exchanges"].get<int64_t>(), 0);
   ASSERT_FALSE(shadow["top_major_diffs"].empty());
   const auto& top = shadow["top_major_diffs"][0];
-  EXPECT_EQ(top["requestId"], "req-script");
+  EXPECT_EQ(top["request_id"], "req-script");
   EXPECT_EQ(top["verdict"], "VERDICT_MAJOR_DIFF");
   EXPECT_EQ(top["findings"][0]["candidate"], testing::kScriptFinding);
   ASSERT_FALSE(shadow["comparators"].empty());
@@ -262,12 +262,12 @@ TEST_F(ReportTest, JsonParsesAndHasTheFields) {
       if (g["gate"] != "error_rate") continue;
       saw_gate = true;
       EXPECT_EQ(g["outcome"], "GATE_FAIL");
-      EXPECT_GT(g["candidateValue"].get<double>(), g["productionValue"].get<double>());
-      EXPECT_GE(g["statisticValue"].get<double>(), g["bound"].get<double>());
-      EXPECT_TRUE(g["candidateSamples"].is_string());  // int64 per the JSON mapping
+      EXPECT_GT(g["candidate_value"].get<double>(), g["production_value"].get<double>());
+      EXPECT_GE(g["statistic_value"].get<double>(), g["bound"].get<double>());
+      EXPECT_TRUE(g["candidate_samples"].is_string());  // int64 per the JSON mapping
     }
-    EXPECT_EQ(d["from"]["weightBasisPoints"], 1000);
-    EXPECT_EQ(d["to"]["weightBasisPoints"], 0);
+    EXPECT_EQ(d["from"]["weight_basis_points"], 1000);
+    EXPECT_EQ(d["to"]["weight_basis_points"], 0);
   }
   EXPECT_TRUE(saw_gate);
   ASSERT_TRUE(j["health"].is_object());
@@ -422,7 +422,7 @@ TEST_F(ReportTest, LookbackExcludesOldRecords) {
       testing::MakeMajorDiff("new", clock_.Now() - absl::Hours(1), 0.2, "1", "2")));
   nlohmann::json j = nlohmann::json::parse(Render("json"));
   EXPECT_EQ(j["shadow"]["comparisons"], 1);
-  EXPECT_EQ(j["shadow"]["top_major_diffs"][0]["requestId"], "new");
+  EXPECT_EQ(j["shadow"]["top_major_diffs"][0]["request_id"], "new");
 }
 
 }  // namespace
