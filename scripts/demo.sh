@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # Under ctest the tree is already built; otherwise build it.
 if [ -z "${UNDERSTUDY_SKIP_BUILD:-}" ]; then ./scripts/build.sh >/dev/null; fi
 BIN=${BUILD_DIR:-build}
-UNDERSTUDY=$BIN/sidecar/understudy
+UNDERSTUDY=$BIN/cli/understudy
 FAKE=$BIN/examples/fake-model/fake-model
 DEADLINE_S=${DEMO_DEADLINE_S:-170}
 INJECT_AT_PERCENT=${DEMO_INJECT_AT_PERCENT:-25}
@@ -51,7 +51,9 @@ wait_port() {
 pids+=($!)
 # The candidate paraphrases some answers and gets a few facts wrong: shadow
 # comparisons show minor and major differences, within the agreement gate.
-"$FAKE" --port 0 --model gpt-5-mini --seed 2 --latency-ms 40 --ttft-ms 15 \
+# It also answers "gpt-4o": the canary arm still forwards production's body
+# unchanged (it does not rewrite `model` yet, as the shadow client does).
+"$FAKE" --port 0 --model gpt-5-mini --accept-model gpt-4o --seed 2 --latency-ms 40 --ttft-ms 15 \
   --paraphrase-rate 0.15 --wrong-answer-rate 0.02 \
   >"$work/cand.out" 2>"$work/cand.err" &
 pids+=($!)

@@ -33,7 +33,8 @@ const char* const kKnobKeys[] = {"model",
                                  "invalid_json_rate",
                                  "wrong_answer_rate",
                                  "paraphrase_rate",
-                                 "truncation_rate"};
+                                 "truncation_rate",
+                                 "compress"};
 
 absl::Status Bad(const std::string& key, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(key, ": ", what));
@@ -145,6 +146,7 @@ std::string KnobsToJson(const FakeModelKnobs& k) {
   j["wrong_answer_rate"] = k.wrong_answer_rate;
   j["paraphrase_rate"] = k.paraphrase_rate;
   j["truncation_rate"] = k.truncation_rate;
+  j["compress"] = k.compress;
   return j.dump();
 }
 
@@ -182,10 +184,10 @@ absl::StatusOr<FakeModelKnobs> ApplyKnobsJson(const FakeModelKnobs& base,
       absl::StatusOr<double> sigma = GetNumber(v, key, 0, kMaxSigma);
       if (!sigma.ok()) return sigma.status();
       (key == "latency_sigma" ? k.latency : k.ttft).sigma = *sigma;
-    } else if (key == "hang") {
+    } else if (key == "hang" || key == "compress") {
       if (!v.is_boolean())
         return Bad(key, absl::StrCat("must be true or false, got ", v.dump()));
-      k.hang = v.get<bool>();
+      (key == "hang" ? k.hang : k.compress) = v.get<bool>();
     } else {
       double* rate = key == "error_rate"          ? &k.error_rate
                      : key == "rate_limit_rate"   ? &k.rate_limit_rate

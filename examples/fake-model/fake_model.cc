@@ -15,15 +15,19 @@
 #include <unordered_set>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "examples/fake-model/api.h"
+#include "examples/fake-model/compression.h"
 #include "examples/fake-model/text_ops.h"
 
 namespace understudy::fake_model {
 namespace {
 
+using api::Api;
 using Json = nlohmann::ordered_json;
 using OJson = nlohmann::ordered_json;
 
@@ -33,6 +37,8 @@ constexpr char kFallbackAnswer[] =
 constexpr char kRefusal[] = "I'm sorry, but I can't help with that.";
 constexpr size_t kMaxBodyBytes = 16 << 20;
 constexpr size_t kMaxSeenPrompts = 100000;
+constexpr int kMaxEmbeddingDim = 8192;
+constexpr char kJson[] = "application/json";
 
 const char kBuiltinCorpus[] =
     R"({"id":"builtin-capital","question":"What is the capital of France?","answer":"The capital of France is Paris.","json":{"country":"France","capital":"Paris"}})"
@@ -40,187 +46,25 @@ const char kBuiltinCorpus[] =
     R"({"id":"builtin-weather","question":"What is the weather in Paris?","answer":"It is 18 degrees Celsius and sunny in Paris.","tool_call":{"name":"get_weather","arguments":{"city":"Paris","unit":"celsius"}}})"
     "\n";
 
-// What the client asked for, after validation.
-struct ChatRequest {
-  std::string model;
-  bool stream = false;
-  bool include_usage = false;
-  bool json_mode = false;
-  std::set<std::string>
-      tool_names;           // offered tools (empty with tool_choice "none")
-  std::string forced_tool;  // tool_choice {"type":"function",...}
-  bool last_is_tool_result = false;
-  std::string last_user;
-  int prompt_tokens = 0;
-  int64_t max_tokens = -1;
-  size_t prompt_hash = 0;
-};
-
-// An OpenAI-style 400 reason.
-absl::Status Invalid(const std::string& message) {
-  return absl::InvalidArgumentError(message);
-}
-
-std::string ContentText(const Json& content) {
-  if (content.is_string()) return content.get<std::string>();
-  std::string out;
-  if (content.is_array()) {
-    for (const Json& part : content) {
-      if (part.is_object() && part.contains("text") &&
-          part["text"].is_string()) {
-        if (!out.empty()) out += "\n";
-        out += part["text"].get<std::string>();
-      }
-    }
+bool KeyMatches(std::string_view given, std::string_view expected) {
+  // Constant time in the length of `expected`: a wrong key's prefix does not
+  // answer faster.
+  unsigned char diff = given.size() == expected.size() ? 0 : 1;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const char g = i < given.size() ? given[i] : 0;
+    diff |= static_cast<unsigned char>(g ^ expected[i]);
   }
-  return out;
-}
-
-absl::StatusOr<ChatRequest> ParseChatRequest(const std::string& body) {
-  Json j = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) {
-    return Invalid(
-        "We could not parse the JSON body of your request. (The body must be "
-        "valid JSON.)");
-  }
-  if (!j.is_object()) return Invalid("The request body must be a JSON object.");
-  ChatRequest r;
-  if (j.contains("model")) {
-    if (!j["model"].is_string()) return Invalid("'model' must be a string.");
-    r.model = j["model"].get<std::string>();
-  }
-  if (!j.contains("messages"))
-    return Invalid("'messages' is a required property.");
-  const Json& messages = j["messages"];
-  if (!messages.is_array() || messages.empty())
-    return Invalid("'messages' must be a non-empty array.");
-  static const std::set<std::string> kRoles = {
-      "system", "developer", "user", "assistant", "tool", "function"};
-  std::string prompt_text;
-  for (size_t i = 0; i < messages.size(); ++i) {
-    const Json& m = messages[i];
-    if (!m.is_object())
-      return Invalid(absl::StrCat("messages[", i, "]: must be an object."));
-    if (!m.contains("role") || !m["role"].is_string() ||
-        !kRoles.count(m["role"].get<std::string>())) {
-      return Invalid(absl::StrCat(
-          "messages[", i,
-          "].role: must be one of system, developer, user, assistant, tool."));
-    }
-    const std::string role = m["role"].get<std::string>();
-    Json content = m.contains("content") ? m["content"] : Json();
-    if (!content.is_null() && !content.is_string() && !content.is_array()) {
-      return Invalid(absl::StrCat(
-          "messages[", i, "].content: must be a string or an array of parts."));
-    }
-    std::string text = ContentText(content);
-    if (m.contains("tool_calls")) text += m["tool_calls"].dump();
-    r.prompt_tokens += CountTokens(text) + 4;
-    prompt_text += role + "\x1f" + text + "\x1e";
-    if (role == "user") r.last_user = ContentText(content);
-    r.last_is_tool_result = role == "tool" || role == "function";
-  }
-  r.prompt_tokens += 3;
-  if (j.contains("stream") && !j["stream"].is_null()) {
-    if (!j["stream"].is_boolean())
-      return Invalid("'stream' must be a boolean.");
-    r.stream = j["stream"].get<bool>();
-  }
-  if (j.contains("stream_options") && j["stream_options"].is_object()) {
-    const Json& so = j["stream_options"];
-    if (so.contains("include_usage")) {
-      if (!so["include_usage"].is_boolean())
-        return Invalid("'stream_options.include_usage' must be a boolean.");
-      r.include_usage = so["include_usage"].get<bool>();
-    }
-  }
-  if (j.contains("response_format") && !j["response_format"].is_null()) {
-    const Json& rf = j["response_format"];
-    if (!rf.is_object() || !rf.contains("type") || !rf["type"].is_string()) {
-      return Invalid(
-          "'response_format' must be an object with a string 'type'.");
-    }
-    const std::string type = rf["type"].get<std::string>();
-    if (type != "text" && type != "json_object" && type != "json_schema") {
-      return Invalid(
-          "'response_format.type' must be one of text, json_object, "
-          "json_schema.");
-    }
-    r.json_mode = type != "text";
-  }
-  for (const char* key : {"max_tokens", "max_completion_tokens"}) {
-    if (j.contains(key) && !j[key].is_null()) {
-      if (!j[key].is_number_integer() || j[key].get<int64_t>() < 1) {
-        return Invalid(absl::StrCat("'", key, "' must be a positive integer."));
-      }
-      r.max_tokens = j[key].get<int64_t>();
-    }
-  }
-  bool tool_choice_none = false;
-  if (j.contains("tool_choice") && !j["tool_choice"].is_null()) {
-    const Json& tc = j["tool_choice"];
-    if (tc.is_string()) {
-      tool_choice_none = tc.get<std::string>() == "none";
-    } else if (tc.is_object() && tc.contains("function") &&
-               tc["function"].is_object() && tc["function"].contains("name") &&
-               tc["function"]["name"].is_string()) {
-      r.forced_tool = tc["function"]["name"].get<std::string>();
-    } else {
-      return Invalid(
-          "'tool_choice' must be \"none\", \"auto\", \"required\" or a "
-          "function object.");
-    }
-  }
-  if (j.contains("tools") && !j["tools"].is_null()) {
-    const Json& tools = j["tools"];
-    if (!tools.is_array()) return Invalid("'tools' must be an array.");
-    for (size_t i = 0; i < tools.size(); ++i) {
-      const Json& t = tools[i];
-      if (!t.is_object() || !t.contains("function") ||
-          !t["function"].is_object() || !t["function"].contains("name") ||
-          !t["function"]["name"].is_string()) {
-        return Invalid(
-            absl::StrCat("tools[", i, "].function.name: is required."));
-      }
-      if (!tool_choice_none)
-        r.tool_names.insert(t["function"]["name"].get<std::string>());
-    }
-    r.prompt_tokens += CountTokens(tools.dump());
-  }
-  r.prompt_hash = std::hash<std::string>{}(prompt_text);
-  return r;
-}
-
-std::string ErrorBody(const std::string& message, const std::string& type,
-                      const Json& code) {
-  Json j;
-  j["error"] = {
-      {"message", message}, {"type", type}, {"param", nullptr}, {"code", code}};
-  return j.dump();
+  return diff == 0;
 }
 
 absl::Duration Sample(const LatencyDistribution& d, double z) {
   if (d.median <= absl::ZeroDuration()) return absl::ZeroDuration();
   if (d.sigma <= 0) return d.median;
   double ms = absl::ToDoubleMilliseconds(d.median) * std::exp(d.sigma * z);
-  return std::min(absl::Seconds(60),
-                  absl::Microseconds(static_cast<int64_t>(ms * 1000)));
+  return std::min(absl::Seconds(60), absl::Microseconds(static_cast<int64_t>(ms * 1000)));
 }
 
-// Everything decided about one request before any byte is sent.
-struct Plan {
-  bool hang = false;
-  int status = 200;  // 200, 429 or 500
-  std::string id;
-  std::string content;  // text answer (empty for a tool call)
-  bool tool_call = false;
-  std::string tool_name, tool_arguments, tool_call_id;
-  std::string finish_reason = "stop";
-  int completion_tokens = 0;
-  absl::Duration total, ttft;
-  std::vector<std::string>
-      events;  // injected behaviours, for x-fake-model-events
-};
+bool IsOpenAi(Api api) { return api != Api::kAnthropic; }
 
 }  // namespace
 
@@ -231,67 +75,83 @@ class FakeModelServer::Impl {
         initial_knobs_(options.knobs),
         corpus_(std::move(corpus)),
         knobs_(options.knobs) {
-    fingerprint_ = absl::StrFormat(
-        "fp_%010x",
-        std::hash<std::string>{}(options.knobs.model) & 0xffffffffffULL);
+    fingerprint_ = absl::StrFormat("fp_%010x",
+                                   std::hash<std::string>{}(options.knobs.model) & 0xffffffffffULL);
+    switch (options.model_check) {
+      case ModelCheck::kStrict:
+        strict_model_ = true;
+        break;
+      case ModelCheck::kOff:
+        strict_model_ = false;
+        break;
+      case ModelCheck::kAuto:
+        strict_model_ = options.knobs.model != kDefaultModelName || !options.accept_models.empty();
+        break;
+    }
+    parse_.validate_schema = options.validate_schema;
   }
 
   absl::Status Bind() {
     const int threads = std::max(2, options_.worker_threads);
-    server_.new_task_queue = [threads] {
-      return new httplib::ThreadPool(threads);
-    };
-    server_.set_keep_alive_timeout(
-        std::max(0, options_.keep_alive_timeout_sec));
+    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+    server_.set_keep_alive_timeout(std::max(0, options_.keep_alive_timeout_sec));
     server_.set_payload_max_length(kMaxBodyBytes);
     server_.set_keep_alive_max_count(1000);
-    // httplib's default sets SO_REUSEPORT, which lets a second server bind a
-    // port already in use and silently share its traffic. Refuse that.
-    server_.set_socket_options([](socket_t sock) {
-      int yes = 1;
-      setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+    const bool openai = options_.api != ApiMode::kAnthropic;
+    const bool anthropic = options_.api != ApiMode::kOpenAi;
+    if (openai) {
+      server_.Post("/v1/chat/completions",
+                   [this](const httplib::Request& req, httplib::Response& res) {
+                     HandleGenerate(Api::kChat, req, res);
+                   });
+      server_.Post("/v1/responses", [this](const httplib::Request& req, httplib::Response& res) {
+        HandleGenerate(Api::kResponses, req, res);
+      });
+      server_.Post("/v1/embeddings", [this](const httplib::Request& req, httplib::Response& res) {
+        HandleEmbeddings(req, res);
+      });
+    }
+    if (anthropic) {
+      server_.Post("/v1/messages", [this](const httplib::Request& req, httplib::Response& res) {
+        HandleGenerate(Api::kAnthropic, req, res);
+      });
+    }
+    server_.Get("/v1/models", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleModels(req, res, nullptr);
     });
-    server_.Post("/v1/chat/completions",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   HandleChat(req, res);
-                 });
-    server_.Get(
-        "/v1/models", [this](const httplib::Request&, httplib::Response& res) {
-          Json j = {{"object", "list"},
-                    {"data", Json::array({{{"id", Knobs().model},
-                                           {"object", "model"},
-                                           {"created", 1700000000},
-                                           {"owned_by", "understudy-fake"}}})}};
-          res.set_content(j.dump(), "application/json");
-        });
-    server_.Get("/control",
-                [this](const httplib::Request&, httplib::Response& res) {
-                  res.set_content(KnobsToJson(Knobs()), "application/json");
+    server_.Get(R"(/v1/models/([^/]+))",
+                [this](const httplib::Request& req, httplib::Response& res) {
+                  const std::string id = req.matches[1];
+                  HandleModels(req, res, &id);
                 });
-    server_.Post("/control",
-                 [this](const httplib::Request& req, httplib::Response& res) {
-                   HandleControl(req, res);
-                 });
-    server_.Get("/stats", [this](const httplib::Request&,
-                                 httplib::Response& res) { HandleStats(res); });
-    server_.Get("/healthz",
-                [](const httplib::Request&, httplib::Response& res) {
-                  res.set_content(R"({"status":"ok"})", "application/json");
-                });
-    server_.set_error_handler([](const httplib::Request& req,
-                                 httplib::Response& res) {
-      if (!res.body.empty()) return;
+    server_.Get("/control", [this](const httplib::Request& req, httplib::Response& res) {
+      SendBody(req, res, 200, KnobsToJson(Knobs()), kJson, false);
+    });
+    server_.Post("/control", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleControl(req, res);
+    });
+    server_.Get("/stats", [this](const httplib::Request& req, httplib::Response& res) {
+      HandleStats(req, res);
+    });
+    server_.Get("/healthz", [this](const httplib::Request& req, httplib::Response& res) {
+      SendBody(req, res, 200, R"({"status":"ok"})", kJson, false);
+    });
+    server_.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+      // Our own errors carry a body already (a content provider).
+      if (!res.body.empty() || res.content_provider_) return;
+      const Api api = PathApi(req.path);
       if (res.status == 404) {
-        res.set_content(ErrorBody(absl::StrCat("Unknown request URL: ",
-                                               req.method, " ", req.path, "."),
-                                  "invalid_request_error", "unknown_url"),
-                        "application/json");
+        SendError(api, req, res, 404,
+                  IsOpenAi(api)
+                      ? absl::StrCat("Unknown request URL: ", req.method, " ", req.path, ".")
+                      : "Not Found",
+                  "invalid_request_error", "unknown_url");
       } else if (res.status == 413) {
-        res.set_content(ErrorBody("Request body too large.",
-                                  "invalid_request_error", nullptr),
-                        "application/json");
+        SendError(api, req, res, 413, "Request body too large.", "invalid_request_error");
       }
     });
+    // httplib's default sets SO_REUSEPORT, which lets a second server bind a
+    // port already in use and silently share its traffic. Refuse that.
     // Like a real model server, send each SSE event as soon as it is
     // written: without TCP_NODELAY, Nagle holds the first delta until the
     // client's delayed ACK (~40 ms) and every TTFT measures that instead.
@@ -304,12 +164,11 @@ class FakeModelServer::Impl {
     if (options_.port == 0) {
       port_ = server_.bind_to_any_port(options_.host);
     } else {
-      port_ = server_.bind_to_port(options_.host, options_.port) ? options_.port
-                                                                 : -1;
+      port_ = server_.bind_to_port(options_.host, options_.port) ? options_.port : -1;
     }
     if (port_ <= 0) {
-      return absl::UnavailableError(absl::StrCat(
-          "fake model: cannot bind ", options_.host, ":", options_.port));
+      return absl::UnavailableError(
+          absl::StrCat("fake model: cannot bind ", options_.host, ":", options_.port));
     }
     listener_ = std::thread([this] { server_.listen_after_bind(); });
     // stop() before the accept loop runs would be lost, so wait for it.
@@ -347,8 +206,7 @@ class FakeModelServer::Impl {
   }
   bool WaitForHanging(int n, absl::Duration timeout) const {
     absl::MutexLock l(&mu_);
-    auto enough = [this, n]()
-                      ABSL_NO_THREAD_SAFETY_ANALYSIS { return hanging_ >= n; };
+    auto enough = [this, n]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return hanging_ >= n; };
     return mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
   }
   int port() const { return port_; }
@@ -362,8 +220,7 @@ class FakeModelServer::Impl {
   // SleepUnlessStopping waits `d`; false when the server is stopping.
   bool SleepUnlessStopping(absl::Duration d) {
     absl::MutexLock l(&mu_);
-    if (d > absl::ZeroDuration())
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
+    if (d > absl::ZeroDuration()) mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
     return !stopping_;
   }
 
@@ -383,13 +240,132 @@ class FakeModelServer::Impl {
     f(counters_);
   }
 
-  void SendError(httplib::Response& res, int status, const std::string& message,
-                 const std::string& type, const Json& code) {
-    res.status = status;
-    res.set_content(ErrorBody(message, type, code), "application/json");
+  // PathApi is the API family whose error schema a path's errors use.
+  Api PathApi(const std::string& path) const {
+    if (options_.api == ApiMode::kAnthropic) return Api::kAnthropic;
+    if (options_.api == ApiMode::kBoth && absl::StartsWith(path, "/v1/messages")) {
+      return Api::kAnthropic;
+    }
+    return Api::kChat;
   }
 
-  Plan MakePlan(const FakeModelKnobs& k, const ChatRequest& r, uint64_t seq) {
+  // SendBody sets a complete body, compressed when `compress` is on and the
+  // client accepts a coding. Through a sized content provider: httplib would
+  // otherwise gzip or brotli a JSON body on its own whenever the client
+  // asks, whatever the knobs say.
+  void SendBody(const httplib::Request& req, httplib::Response& res, int status, std::string body,
+                const char* content_type, bool compress) {
+    res.status = status;
+    bool stopping;
+    {
+      absl::MutexLock l(&mu_);
+      stopping = stopping_;
+    }
+    if (stopping) {
+      // httplib writes no content-provider bytes once it is shutting down;
+      // the 503 for a request cut by Stop() must still reach the client.
+      res.set_content(body, content_type);
+      return;
+    }
+    const Coding coding = compress ? NegotiateCoding(req.get_header_value("Accept-Encoding"),
+                                                     /*stream=*/false)
+                                   : Coding::kIdentity;
+    if (coding != Coding::kIdentity) {
+      body = CompressAll(coding, body);
+      res.set_header("Content-Encoding", CodingName(coding));
+      Count([](FakeModelCounters& c) { ++c.compressed; });
+    }
+    if (compress) res.set_header("Vary", "Accept-Encoding");
+    auto shared = std::make_shared<std::string>(std::move(body));
+    res.set_content_provider(shared->size(), content_type,
+                             [shared](size_t offset, size_t length, httplib::DataSink& sink) {
+                               return sink.write(shared->data() + offset, length);
+                             });
+  }
+
+  // SendError answers in the API's error schema. `openai_type` defaults to
+  // invalid_request_error below 500 and server_error from 500.
+  void SendError(Api api, const httplib::Request& req, httplib::Response& res, int status,
+                 const std::string& message, std::string openai_type = "",
+                 const Json& code = nullptr, const std::string& param = "") {
+    std::string body;
+    if (IsOpenAi(api)) {
+      if (openai_type.empty())
+        openai_type = status < 500 ? "invalid_request_error" : "server_error";
+      body = api::OpenAiError(message, openai_type, param, code);
+    } else {
+      body = api::AnthropicError(api::AnthropicErrorType(status), message);
+    }
+    SendBody(req, res, status, std::move(body), kJson, Knobs().compress);
+  }
+
+  void SendRequestError(Api api, const httplib::Request& req, httplib::Response& res,
+                        const api::RequestError& e) {
+    SendError(api, req, res, e.status, e.message, "", e.code.empty() ? Json() : Json(e.code),
+              e.param);
+  }
+
+  // CheckAuth answers 401 (or Anthropic's 400 for a missing version) and
+  // returns false when the request may not proceed. The key is never
+  // echoed: a wrong key may be a real key sent to the wrong upstream.
+  bool CheckAuth(Api api, const httplib::Request& req, httplib::Response& res) {
+    const std::string& key = options_.api_key;
+    if (IsOpenAi(api)) {
+      if (key.empty()) return true;
+      const std::string header = req.get_header_value("Authorization");
+      constexpr std::string_view kBearer = "Bearer ";
+      std::string_view given = header;
+      const bool bearer = given.substr(0, kBearer.size()) == kBearer;
+      if (bearer && KeyMatches(given.substr(kBearer.size()), key)) return true;
+      Count([](FakeModelCounters& c) {
+        ++c.bad_requests;
+        ++c.unauthorized;
+      });
+      SendError(api, req, res, 401,
+                "Incorrect API key provided. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_request_error", "invalid_api_key");
+      return false;
+    }
+    if (!key.empty() && !KeyMatches(req.get_header_value("x-api-key"), key)) {
+      Count([](FakeModelCounters& c) {
+        ++c.bad_requests;
+        ++c.unauthorized;
+      });
+      SendError(api, req, res, 401, "invalid x-api-key");
+      return false;
+    }
+    if (options_.require_anthropic_version && req.get_header_value("anthropic-version").empty()) {
+      Count([](FakeModelCounters& c) { ++c.bad_requests; });
+      SendError(api, req, res, 400, "anthropic-version: header is required");
+      return false;
+    }
+    return true;
+  }
+
+  // Served: whether `model` names what this server serves (an empty name,
+  // possible only under a lenient schema, is the served model).
+  bool Served(const std::string& model, const FakeModelKnobs& k) const {
+    if (!strict_model_ || model.empty() || model == k.model) return true;
+    return std::find(options_.accept_models.begin(), options_.accept_models.end(), model) !=
+           options_.accept_models.end();
+  }
+
+  void SendModelNotFound(Api api, const httplib::Request& req, httplib::Response& res,
+                         const std::string& model) {
+    Count([](FakeModelCounters& c) { ++c.model_not_found; });
+    if (IsOpenAi(api)) {
+      SendError(api, req, res, 404,
+                absl::StrCat("The model `", model,
+                             "` does not exist or you do not have access to "
+                             "it."),
+                "invalid_request_error", "model_not_found");
+    } else {
+      SendError(api, req, res, 404, absl::StrCat("model: ", model));
+    }
+  }
+
+  api::Plan MakePlan(const FakeModelKnobs& k, const api::GenRequest& r, uint64_t seq) {
     Rng rng(k.seed, seq);
     // Every draw happens in the same order whatever the knobs, so changing
     // one rate does not reshuffle the others.
@@ -402,10 +378,10 @@ class FakeModelServer::Impl {
     const double u_trunc = rng.Uniform();
     const double z_total = rng.Normal();
     const double z_ttft = rng.Normal();
-    Plan p;
-    p.id = absl::StrFormat("chatcmpl-%016x%08x", rng.Next(),
-                           rng.Next() & 0xffffffffULL);
-    p.tool_call_id = absl::StrFormat("call_%016x", rng.Next());
+    api::Plan p;
+    p.id_bits = rng.Next();
+    p.id_bits2 = rng.Next();
+    p.call_bits = rng.Next();
     Rng drift(rng.Next());
     p.hang = k.hang || u_hang < k.hang_rate;
     if (u_error < k.error_rate) {
@@ -426,132 +402,168 @@ class FakeModelServer::Impl {
     if (u_refusal < k.refusal_rate) {
       p.content = kRefusal;
       p.events.push_back("refusal");
-    } else if (entry != nullptr && !entry->tool_name.empty() &&
-               !r.last_is_tool_result && r.tool_names.count(entry->tool_name) &&
+    } else if (entry != nullptr && !entry->tool_name.empty() && !r.last_is_tool_result &&
+               r.tool_names.count(entry->tool_name) &&
                (r.forced_tool.empty() || r.forced_tool == entry->tool_name)) {
       p.tool_call = true;
       p.tool_name = entry->tool_name;
       p.tool_arguments = entry->tool_arguments;
       if (wrong)
-        p.tool_arguments = WrongJson(p.tool_arguments, drift),
-        p.events.push_back("wrong_answer");
-      if (para)
-        p.tool_arguments = ReorderJson(p.tool_arguments),
-        p.events.push_back("paraphrase");
+        p.tool_arguments = WrongJson(p.tool_arguments, drift), p.events.push_back("wrong_answer");
+      if (para) p.tool_arguments = ReorderJson(p.tool_arguments), p.events.push_back("paraphrase");
       if (trunc)
-        p.tool_arguments = Truncate(p.tool_arguments, drift),
-        p.events.push_back("truncation");
-      p.finish_reason = trunc ? "length" : "tool_calls";
+        p.tool_arguments = Truncate(p.tool_arguments, drift), p.events.push_back("truncation");
+      p.finish = api::Finish::kToolCall;
     } else if (r.json_mode) {
       const bool wrapped = entry == nullptr || entry->json_answer.empty();
       if (wrapped) {
         std::string text = entry != nullptr ? entry->answer : kFallbackAnswer;
-        if (wrong)
-          text = WrongAnswer(text, drift), p.events.push_back("wrong_answer");
-        if (para)
-          text = Paraphrase(text, drift), p.events.push_back("paraphrase");
+        if (wrong) text = WrongAnswer(text, drift), p.events.push_back("wrong_answer");
+        if (para) text = Paraphrase(text, drift), p.events.push_back("paraphrase");
         p.content = OJson{{"answer", text}}.dump();
       } else {
         p.content = entry->json_answer;
-        if (wrong)
-          p.content = WrongJson(p.content, drift),
-          p.events.push_back("wrong_answer");
-        if (para)
-          p.content = ReorderJson(p.content), p.events.push_back("paraphrase");
+        if (wrong) p.content = WrongJson(p.content, drift), p.events.push_back("wrong_answer");
+        if (para) p.content = ReorderJson(p.content), p.events.push_back("paraphrase");
       }
       if (u_invalid < k.invalid_json_rate)
-        p.content = BreakJson(p.content, drift),
-        p.events.push_back("invalid_json");
-      if (trunc)
-        p.content = Truncate(p.content, drift),
-        p.events.push_back("truncation");
+        p.content = BreakJson(p.content, drift), p.events.push_back("invalid_json");
+      if (trunc) p.content = Truncate(p.content, drift), p.events.push_back("truncation");
     } else {
       p.content = entry != nullptr ? entry->answer : kFallbackAnswer;
-      if (wrong)
-        p.content = WrongAnswer(p.content, drift),
-        p.events.push_back("wrong_answer");
-      if (para)
-        p.content = Paraphrase(p.content, drift),
-        p.events.push_back("paraphrase");
-      if (trunc)
-        p.content = Truncate(p.content, drift),
-        p.events.push_back("truncation");
+      if (wrong) p.content = WrongAnswer(p.content, drift), p.events.push_back("wrong_answer");
+      if (para) p.content = Paraphrase(p.content, drift), p.events.push_back("paraphrase");
+      if (trunc) p.content = Truncate(p.content, drift), p.events.push_back("truncation");
     }
-    if (trunc) p.finish_reason = "length";
-    if (!p.tool_call && r.max_tokens > 0 &&
-        CountTokens(p.content) > r.max_tokens) {
+    if (trunc) p.finish = api::Finish::kLength;
+    if (!p.tool_call && !r.stop.empty()) {
+      // The earliest stop sequence ends the answer (it is not included).
+      size_t cut = std::string::npos;
+      for (const std::string& s : r.stop) {
+        const size_t at = s.empty() ? std::string::npos : p.content.find(s);
+        if (at < cut) {
+          cut = at;
+          p.stop_sequence = s;
+        }
+      }
+      if (cut != std::string::npos) {
+        p.content.resize(cut);
+        p.finish = api::Finish::kStopSequence;
+        p.events.push_back("stop_sequence");
+      }
+    }
+    if (!p.tool_call && r.max_tokens > 0 && CountTokens(p.content) > r.max_tokens) {
       p.content = TruncateToTokens(p.content, static_cast<int>(r.max_tokens));
-      p.finish_reason = "length";
+      p.finish = api::Finish::kLength;
       p.events.push_back("max_tokens");
     }
-    p.completion_tokens = p.tool_call ? CountTokens(p.tool_name) +
-                                            CountTokens(p.tool_arguments) + 3
+    p.completion_tokens = p.tool_call ? CountTokens(p.tool_name) + CountTokens(p.tool_arguments) + 3
                                       : CountTokens(p.content);
     if (p.completion_tokens == 0) p.completion_tokens = 1;
     return p;
   }
 
-  Json Usage(const ChatRequest& r, const Plan& p, int cached) const {
-    return Json{{"prompt_tokens", r.prompt_tokens},
-                {"completion_tokens", p.completion_tokens},
-                {"total_tokens", r.prompt_tokens + p.completion_tokens},
-                {"prompt_tokens_details",
-                 {{"cached_tokens", cached}, {"audio_tokens", 0}}},
-                {"completion_tokens_details",
-                 {{"reasoning_tokens", 0}, {"audio_tokens", 0}}}};
+  void CountRequest(Api api) {
+    Count([api](FakeModelCounters& c) {
+      ++c.requests;
+      switch (api) {
+        case Api::kChat:
+          ++c.chat;
+          break;
+        case Api::kResponses:
+          ++c.responses;
+          break;
+        case Api::kAnthropic:
+          ++c.messages;
+          break;
+        case Api::kEmbeddings:
+          ++c.embeddings;
+          break;
+      }
+    });
   }
 
-  void HandleChat(const httplib::Request& req, httplib::Response& res) {
-    const uint64_t seq = next_seq_.fetch_add(1);
-    Count([](FakeModelCounters& c) { ++c.requests; });
-    if (!options_.api_key.empty() &&
-        req.get_header_value("Authorization") != "Bearer " + options_.api_key) {
-      Count([](FakeModelCounters& c) { ++c.bad_requests; });
-      SendError(res, 401, "Incorrect API key provided.",
-                "invalid_request_error", "invalid_api_key");
-      return;
-    }
-    absl::StatusOr<ChatRequest> parsed = ParseChatRequest(req.body);
-    if (!parsed.ok()) {
-      Count([](FakeModelCounters& c) { ++c.bad_requests; });
-      SendError(res, 400, std::string(parsed.status().message()),
-                "invalid_request_error", nullptr);
-      return;
-    }
-    const ChatRequest& r = *parsed;
-    FakeModelKnobs knobs = Knobs();
-    Plan plan = MakePlan(knobs, r, seq);
-    if (plan.hang) {
-      if (!HangUntilReleased()) {
-        SendError(res, 503, "The server is shutting down.", "server_error",
-                  nullptr);
-        return;
-      }
+  // SendInjected answers an injected error, a hang cut by Stop(), or
+  // nothing; returns false when the request was answered.
+  bool SurviveInjections(Api api, const api::Plan& plan, const httplib::Request& req,
+                         httplib::Response& res) {
+    if (plan.hang && !HangUntilReleased()) {
+      SendError(api, req, res, 503, "The server is shutting down.");
+      return false;
     }
     if (plan.status == 500) {
       Count([](FakeModelCounters& c) { ++c.errors_injected; });
-      SendError(res, 500,
-                "The server had an error while processing your request. Sorry "
-                "about that!",
-                "server_error", nullptr);
+      if (IsOpenAi(api)) {
+        SendError(api, req, res, 500,
+                  "The server had an error while processing your request. "
+                  "Sorry about that!");
+      } else {
+        SendError(api, req, res, 529, "Overloaded");
+      }
       res.set_header("x-fake-model-events", "error");
-      return;
+      return false;
     }
     if (plan.status == 429) {
       Count([](FakeModelCounters& c) { ++c.rate_limited; });
-      SendError(res, 429,
-                "Rate limit reached for requests. Please try again in 1s.",
-                "requests", "rate_limit_exceeded");
+      if (IsOpenAi(api)) {
+        SendError(api, req, res, 429, "Rate limit reached for requests. Please try again in 1s.",
+                  "requests", "rate_limit_exceeded");
+      } else {
+        SendError(api, req, res, 429,
+                  "This request would exceed your organization's rate limit. "
+                  "Please try again in 1s.");
+      }
       res.set_header("retry-after", "1");
       res.set_header("x-fake-model-events", "rate_limit");
+      return false;
+    }
+    return true;
+  }
+
+  void SetAnswerHeaders(Api api, const api::Plan& plan, httplib::Response& res) {
+    if (api == Api::kAnthropic) {
+      res.set_header("request-id", "req_01" + api::RequestId(Api::kAnthropic, plan).substr(6));
+    } else {
+      res.set_header("x-request-id", api == Api::kChat ? api::RequestId(Api::kChat, plan)
+                                                       : api::RequestId(Api::kEmbeddings, plan));
+      res.set_header("openai-processing-ms", absl::StrCat(absl::ToInt64Milliseconds(plan.total)));
+    }
+    if (!plan.events.empty())
+      res.set_header("x-fake-model-events", absl::StrJoin(plan.events, ","));
+  }
+
+  void HandleGenerate(Api api, const httplib::Request& req, httplib::Response& res) {
+    const uint64_t seq = next_seq_.fetch_add(1);
+    CountRequest(api);
+    if (!CheckAuth(api, req, res)) return;
+    api::GenRequest r;
+    api::RequestError error;
+    const bool parsed = api == Api::kChat ? api::ParseChat(req.body, parse_, &r, &error)
+                        : api == Api::kResponses
+                            ? api::ParseResponses(req.body, parse_, &r, &error)
+                            : api::ParseAnthropic(req.body, parse_, &r, &error);
+    if (!parsed) {
+      Count([](FakeModelCounters& c) { ++c.bad_requests; });
+      SendRequestError(api, req, res, error);
       return;
     }
-    int cached = 0;
+    FakeModelKnobs knobs = Knobs();
+    if (!Served(r.model, knobs)) {
+      SendModelNotFound(api, req, res, r.model);
+      return;
+    }
+    api::Plan plan = MakePlan(knobs, r, seq);
+    if (!SurviveInjections(api, plan, req, res)) return;
+    knobs = Knobs();  // a hang may have ended with new knobs
+    api::AnswerContext context;
+    context.model = knobs.model;
+    context.created = absl::ToUnixSeconds(absl::Now());
+    context.fingerprint = fingerprint_;
     {
       absl::MutexLock l(&mu_);
       if (seen_prompts_.size() >= kMaxSeenPrompts) seen_prompts_.clear();
-      if (!seen_prompts_.insert(r.prompt_hash).second)
-        cached = (r.prompt_tokens / 64) * 64;
+      const uint64_t key = r.prompt_hash ^ static_cast<uint64_t>(api);
+      if (!seen_prompts_.insert(key).second) context.cached_tokens = (r.prompt_tokens / 64) * 64;
       for (const std::string& e : plan.events) {
         if (e == "refusal") ++counters_.refusals;
         if (e == "invalid_json") ++counters_.invalid_json;
@@ -561,66 +573,64 @@ class FakeModelServer::Impl {
       }
       if (plan.tool_call) ++counters_.tool_calls;
     }
-    const std::string model = knobs.model;
-    const int64_t created = absl::ToUnixSeconds(absl::Now());
-    res.set_header("x-request-id", plan.id);
-    res.set_header("openai-processing-ms",
-                   absl::StrCat(absl::ToInt64Milliseconds(plan.total)));
-    if (!plan.events.empty())
-      res.set_header("x-fake-model-events", absl::StrJoin(plan.events, ","));
-    Json usage = Usage(r, plan, cached);
+    SetAnswerHeaders(api, plan, res);
     if (!r.stream) {
       if (!SleepUnlessStopping(plan.total)) {
-        SendError(res, 503, "The server is shutting down.", "server_error",
-                  nullptr);
+        SendError(api, req, res, 503, "The server is shutting down.");
         return;
       }
-      Json message = {{"role", "assistant"}, {"refusal", nullptr}};
-      if (plan.tool_call) {
-        message["content"] = nullptr;
-        message["tool_calls"] =
-            Json::array({{{"id", plan.tool_call_id},
-                          {"type", "function"},
-                          {"function",
-                           {{"name", plan.tool_name},
-                            {"arguments", plan.tool_arguments}}}}});
-      } else {
-        message["content"] = plan.content;
-      }
-      Json body = {
-          {"id", plan.id},
-          {"object", "chat.completion"},
-          {"created", created},
-          {"model", model},
-          {"choices", Json::array({{{"index", 0},
-                                    {"message", message},
-                                    {"logprobs", nullptr},
-                                    {"finish_reason", plan.finish_reason}}})},
-          {"usage", usage},
-          {"system_fingerprint", fingerprint_}};
-      res.set_content(body.dump(), "application/json");
+      std::string body = api == Api::kChat        ? api::RenderChat(r, plan, context)
+                         : api == Api::kResponses ? api::RenderResponses(r, plan, context)
+                                                  : api::RenderAnthropic(r, plan, context);
+      SendBody(req, res, 200, std::move(body), kJson, knobs.compress);
       Count([](FakeModelCounters& c) { ++c.served; });
       return;
     }
-    // Streaming: the chunks are built now and written by the provider, which
-    // runs on this worker thread after the handler returns.
-    std::vector<std::string> events =
-        BuildStream(r, plan, model, created, usage);
-    auto state = std::make_shared<std::vector<std::string>>(std::move(events));
+    api::Stream stream = api == Api::kChat        ? api::RenderChatStream(r, plan, context)
+                         : api == Api::kResponses ? api::RenderResponsesStream(r, plan, context)
+                                                  : api::RenderAnthropicStream(r, plan, context);
+    StartStream(req, res, std::move(stream), plan, knobs.compress);
+  }
+
+  // StartStream writes the events from the provider, which runs on this
+  // worker thread after the handler returns: the burst at the time to first
+  // token, the rest spaced evenly over the remaining time. Compressed, every
+  // write is flushed so each event can be decoded on arrival.
+  void StartStream(const httplib::Request& req, httplib::Response& res, api::Stream stream,
+                   const api::Plan& plan, bool compress) {
+    struct State {
+      api::Stream stream;
+      std::unique_ptr<Compressor> compressor;
+    };
+    auto state = std::make_shared<State>();
+    state->stream = std::move(stream);
+    const Coding coding = compress ? NegotiateCoding(req.get_header_value("Accept-Encoding"),
+                                                     /*stream=*/true)
+                                   : Coding::kIdentity;
+    state->compressor = NewCompressor(coding);
+    if (state->compressor != nullptr) {
+      res.set_header("Content-Encoding", CodingName(coding));
+      Count([](FakeModelCounters& c) { ++c.compressed; });
+    }
+    if (compress) res.set_header("Vary", "Accept-Encoding");
     res.set_header("Cache-Control", "no-cache");
+    const size_t n = state->stream.events.size();
+    const size_t burst = std::min(std::max<size_t>(1, state->stream.burst), n);
     const absl::Duration ttft = plan.ttft;
-    const int gaps = std::max<int>(1, static_cast<int>(state->size()) - 2);
+    const int gaps = std::max<int>(1, static_cast<int>(n - burst));
     const absl::Duration gap = (plan.total - plan.ttft) / gaps;
     res.set_chunked_content_provider(
-        "text/event-stream",
-        [this, state, ttft, gap](size_t, httplib::DataSink& sink) {
-          const std::vector<std::string>& chunks = *state;
+        "text/event-stream", [this, state, ttft, gap, burst](size_t, httplib::DataSink& sink) {
+          const std::vector<std::string>& events = state->stream.events;
           if (!SleepUnlessStopping(ttft)) return false;
-          for (size_t i = 0; i < chunks.size(); ++i) {
-            // The role chunk and the first delta go out together at TTFT;
-            // later deltas and the final chunk are spaced evenly.
-            if (i >= 2 && !SleepUnlessStopping(gap)) return false;
-            if (!sink.write(chunks[i].data(), chunks[i].size())) return false;
+          for (size_t i = 0; i < events.size(); ++i) {
+            if (i >= burst && !SleepUnlessStopping(gap)) return false;
+            std::string out = events[i];
+            if (state->compressor != nullptr) {
+              out = state->compressor->Write(events[i], /*flush=*/true);
+              if (i + 1 == events.size()) out += state->compressor->Finish();
+            }
+            if (!out.empty() && !sink.write(out.data(), out.size())) return false;
           }
           // Count before done(): the client sees the stream end only after
           // the terminating chunk, so it never reads a stale counter.
@@ -633,76 +643,95 @@ class FakeModelServer::Impl {
         });
   }
 
-  // BuildStream renders the SSE events: role chunk, deltas, final chunk with
-  // finish_reason, optional usage chunk, [DONE]. The last element holds
-  // everything after the final delta so it is written at once.
-  std::vector<std::string> BuildStream(const ChatRequest& r, const Plan& plan,
-                                       const std::string& model,
-                                       int64_t created, const Json& usage) {
-    auto chunk = [&](const Json& delta, const Json& finish) {
-      Json c = {{"id", plan.id},
-                {"object", "chat.completion.chunk"},
-                {"created", created},
-                {"model", model},
-                {"system_fingerprint", fingerprint_},
-                {"choices", Json::array({{{"index", 0},
-                                          {"delta", delta},
-                                          {"logprobs", nullptr},
-                                          {"finish_reason", finish}}})}};
-      if (r.include_usage) c["usage"] = nullptr;
-      return "data: " + c.dump() + "\n\n";
+  void HandleEmbeddings(const httplib::Request& req, httplib::Response& res) {
+    const uint64_t seq = next_seq_.fetch_add(1);
+    CountRequest(Api::kEmbeddings);
+    if (!CheckAuth(Api::kEmbeddings, req, res)) return;
+    api::EmbeddingRequest r;
+    api::RequestError error;
+    if (!api::ParseEmbeddings(req.body, parse_, &r, &error)) {
+      Count([](FakeModelCounters& c) { ++c.bad_requests; });
+      SendRequestError(Api::kEmbeddings, req, res, error);
+      return;
+    }
+    FakeModelKnobs knobs = Knobs();
+    if (!Served(r.model, knobs)) {
+      SendModelNotFound(Api::kEmbeddings, req, res, r.model);
+      return;
+    }
+    // The same draws as a generation request: hangs, errors and latency
+    // apply; the answer itself depends only on (model, text).
+    api::Plan plan = MakePlan(knobs, api::GenRequest{}, seq);
+    plan.events.clear();
+    if (!SurviveInjections(Api::kEmbeddings, plan, req, res)) return;
+    knobs = Knobs();
+    SetAnswerHeaders(Api::kEmbeddings, plan, res);
+    if (!SleepUnlessStopping(plan.total)) {
+      SendError(Api::kEmbeddings, req, res, 503, "The server is shutting down.");
+      return;
+    }
+    const int dims = r.dimensions > 0 ? r.dimensions : options_.embedding_dim;
+    SendBody(req, res, 200, api::RenderEmbeddings(r, knobs.model, dims), kJson, knobs.compress);
+    Count([](FakeModelCounters& c) { ++c.served; });
+  }
+
+  // GET /v1/models and /v1/models/{id}, in OpenAI's shape or Anthropic's.
+  void HandleModels(const httplib::Request& req, httplib::Response& res, const std::string* id) {
+    const bool anthropic = options_.api == ApiMode::kAnthropic ||
+                           (options_.api == ApiMode::kBoth &&
+                            (req.has_header("anthropic-version") || req.has_header("x-api-key")));
+    const Api api = anthropic ? Api::kAnthropic : Api::kChat;
+    if (!CheckAuth(api, req, res)) return;
+    const FakeModelKnobs knobs = Knobs();
+    std::vector<std::string> names = {knobs.model};
+    for (const std::string& a : options_.accept_models) {
+      if (std::find(names.begin(), names.end(), a) == names.end()) names.push_back(a);
+    }
+    auto render = [anthropic](const std::string& name) {
+      if (anthropic) {
+        return Json{{"type", "model"},
+                    {"id", name},
+                    {"display_name", name},
+                    {"created_at", "2025-01-01T00:00:00Z"}};
+      }
+      return Json{{"id", name},
+                  {"object", "model"},
+                  {"created", 1700000000},
+                  {"owned_by", "understudy-fake"}};
     };
-    std::vector<std::string> out;
-    if (plan.tool_call) {
-      out.push_back(chunk(
-          {{"role", "assistant"},
-           {"content", nullptr},
-           {"tool_calls",
-            Json::array({{{"index", 0},
-                          {"id", plan.tool_call_id},
-                          {"type", "function"},
-                          {"function",
-                           {{"name", plan.tool_name}, {"arguments", ""}}}}})}},
-          nullptr));
-      for (const std::string& piece : SplitEvery(plan.tool_arguments, 8)) {
-        out.push_back(chunk(
-            {{"tool_calls",
-              Json::array(
-                  {{{"index", 0}, {"function", {{"arguments", piece}}}}})}},
-            nullptr));
+    if (id != nullptr) {
+      if (!Served(*id, knobs)) {
+        SendModelNotFound(api, req, res, *id);
+        return;
       }
+      SendBody(req, res, 200, render(*id).dump(), kJson, knobs.compress);
+      return;
+    }
+    Json data = Json::array();
+    for (const std::string& name : names) data.push_back(render(name));
+    Json body;
+    if (anthropic) {
+      body = {{"data", data},
+              {"has_more", false},
+              {"first_id", names.front()},
+              {"last_id", names.back()}};
     } else {
-      out.push_back(
-          chunk({{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}},
-                nullptr));
-      for (const std::string& piece : SplitForStream(plan.content)) {
-        out.push_back(chunk({{"content", piece}}, nullptr));
-      }
+      body = {{"object", "list"}, {"data", data}};
     }
-    std::string tail = chunk(Json::object(), plan.finish_reason);
-    if (r.include_usage) {
-      Json u = {{"id", plan.id},
-                {"object", "chat.completion.chunk"},
-                {"created", created},
-                {"model", model},
-                {"system_fingerprint", fingerprint_},
-                {"choices", Json::array()},
-                {"usage", usage}};
-      tail += "data: " + u.dump() + "\n\n";
-    }
-    tail += "data: [DONE]\n\n";
-    out.push_back(std::move(tail));
-    return out;
+    SendBody(req, res, 200, body.dump(), kJson, knobs.compress);
   }
 
   void HandleControl(const httplib::Request& req, httplib::Response& res) {
     Json j = Json::parse(req.body, nullptr, /*allow_exceptions=*/false);
     FakeModelKnobs base = Knobs();
     std::string body = req.body;
+    auto fail = [&](const std::string& message) {
+      SendBody(req, res, 400, api::OpenAiError(message, "invalid_request_error", "", nullptr),
+               kJson, false);
+    };
     if (j.is_object() && j.contains("reset")) {
       if (!j["reset"].is_boolean()) {
-        SendError(res, 400, "reset: must be true or false",
-                  "invalid_request_error", nullptr);
+        fail("reset: must be true or false");
         return;
       }
       if (j["reset"].get<bool>()) base = initial_knobs_;
@@ -711,8 +740,7 @@ class FakeModelServer::Impl {
     }
     absl::StatusOr<FakeModelKnobs> knobs = ApplyKnobsJson(base, body);
     if (!knobs.ok()) {
-      SendError(res, 400, std::string(knobs.status().message()),
-                "invalid_request_error", nullptr);
+      fail(std::string(knobs.status().message()));
       return;
     }
     {
@@ -720,10 +748,10 @@ class FakeModelServer::Impl {
       knobs_ = *knobs;
       ++counters_.control_updates;
     }
-    res.set_content(KnobsToJson(*knobs), "application/json");
+    SendBody(req, res, 200, KnobsToJson(*knobs), kJson, false);
   }
 
-  void HandleStats(httplib::Response& res) {
+  void HandleStats(const httplib::Request& req, httplib::Response& res) {
     FakeModelCounters c;
     int hanging;
     {
@@ -732,9 +760,15 @@ class FakeModelServer::Impl {
       hanging = hanging_;
     }
     Json j = {{"requests", c.requests},
+              {"chat", c.chat},
+              {"responses", c.responses},
+              {"messages", c.messages},
+              {"embeddings", c.embeddings},
               {"served", c.served},
               {"streamed", c.streamed},
               {"bad_requests", c.bad_requests},
+              {"unauthorized", c.unauthorized},
+              {"model_not_found", c.model_not_found},
               {"errors_injected", c.errors_injected},
               {"rate_limited", c.rate_limited},
               {"hangs", c.hangs},
@@ -745,13 +779,16 @@ class FakeModelServer::Impl {
               {"paraphrased", c.paraphrased},
               {"truncated", c.truncated},
               {"tool_calls", c.tool_calls},
-              {"control_updates", c.control_updates}};
-    res.set_content(j.dump(), "application/json");
+              {"control_updates", c.control_updates},
+              {"compressed", c.compressed}};
+    SendBody(req, res, 200, j.dump(), kJson, false);
   }
 
   const FakeModelOptions options_;
   const FakeModelKnobs initial_knobs_;
   const std::vector<CorpusEntry> corpus_;
+  bool strict_model_ = false;
+  api::ParseOptions parse_;
   std::string fingerprint_;
   httplib::Server server_;
   std::thread listener_;
@@ -766,7 +803,7 @@ class FakeModelServer::Impl {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   int hanging_ ABSL_GUARDED_BY(mu_) = 0;
   FakeModelCounters counters_ ABSL_GUARDED_BY(mu_);
-  std::unordered_set<size_t> seen_prompts_ ABSL_GUARDED_BY(mu_);
+  std::unordered_set<uint64_t> seen_prompts_ ABSL_GUARDED_BY(mu_);
 };
 
 absl::StatusOr<std::unique_ptr<FakeModelServer>> FakeModelServer::Start(
@@ -774,14 +811,26 @@ absl::StatusOr<std::unique_ptr<FakeModelServer>> FakeModelServer::Start(
   std::vector<CorpusEntry> corpus = options.corpus;
   if (corpus.empty()) {
     absl::StatusOr<std::vector<CorpusEntry>> loaded =
-        options.corpus_path.empty() ? ParseCorpus(kBuiltinCorpus)
-                                    : LoadCorpus(options.corpus_path);
+        options.corpus_path.empty() ? ParseCorpus(kBuiltinCorpus) : LoadCorpus(options.corpus_path);
     if (!loaded.ok()) return loaded.status();
     corpus = *std::move(loaded);
   }
   if (options.port < 0 || options.port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "fake model: port must be in 0..65535, got ", options.port));
+    return absl::InvalidArgumentError(
+        absl::StrCat("fake model: port must be in 0..65535, got ", options.port));
+  }
+  if (options.embedding_dim < 1 || options.embedding_dim > kMaxEmbeddingDim) {
+    return absl::InvalidArgumentError(absl::StrCat("fake model: embedding_dim must be in 1..",
+                                                   kMaxEmbeddingDim, ", got ",
+                                                   options.embedding_dim));
+  }
+  if (options.knobs.model.empty()) {
+    return absl::InvalidArgumentError("fake model: the model name is empty");
+  }
+  for (const std::string& name : options.accept_models) {
+    if (name.empty()) {
+      return absl::InvalidArgumentError("fake model: accept_models has an empty name");
+    }
   }
   auto impl = std::make_unique<Impl>(options, std::move(corpus));
   absl::Status bound = impl->Bind();
@@ -789,23 +838,17 @@ absl::StatusOr<std::unique_ptr<FakeModelServer>> FakeModelServer::Start(
   return std::unique_ptr<FakeModelServer>(new FakeModelServer(std::move(impl)));
 }
 
-FakeModelServer::FakeModelServer(std::unique_ptr<Impl> impl)
-    : impl_(std::move(impl)) {}
+FakeModelServer::FakeModelServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 FakeModelServer::~FakeModelServer() { Stop(); }
-void FakeModelServer::SetKnobs(const FakeModelKnobs& knobs) {
-  impl_->SetKnobs(knobs);
-}
+void FakeModelServer::SetKnobs(const FakeModelKnobs& knobs) { impl_->SetKnobs(knobs); }
 FakeModelKnobs FakeModelServer::Knobs() const { return impl_->Knobs(); }
-FakeModelCounters FakeModelServer::Counters() const {
-  return impl_->Counters();
-}
+FakeModelCounters FakeModelServer::Counters() const { return impl_->Counters(); }
 int FakeModelServer::port() const { return impl_->port(); }
 std::string FakeModelServer::url() const {
   return absl::StrCat("http://", impl_->host(), ":", impl_->port());
 }
 int FakeModelServer::HangingNow() const { return impl_->HangingNow(); }
-bool FakeModelServer::WaitForHangingForTest(int n,
-                                            absl::Duration timeout) const {
+bool FakeModelServer::WaitForHangingForTest(int n, absl::Duration timeout) const {
   return impl_->WaitForHanging(n, timeout);
 }
 void FakeModelServer::Stop() { impl_->Stop(); }

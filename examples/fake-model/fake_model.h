@@ -1,16 +1,29 @@
 // examples/fake-model/fake_model.h
-// An OpenAI-compatible fake model server for end-to-end tests, the Envoy
-// driver, the quickstart and benches. It answers POST /v1/chat/completions
-// (JSON or SSE streaming, usage, tool calls, OpenAI-shaped errors) from a small
-// question/answer corpus, with knobs for latency and time-to-first-token,
-// injected 500/429 errors, hangs, refusals, invalid JSON and answer drift
-// (paraphrase, truncation, wrong answer). Knobs change at runtime through
-// SetKnobs() or the server's own HTTP endpoint, so a regression can be
-// injected mid-run.
+// A fake model server that speaks the providers' wire formats, for
+// end-to-end tests, the Envoy driver, the quickstart and benches. It answers
+// OpenAI Chat Completions, OpenAI Responses, OpenAI Embeddings and Anthropic
+// Messages (JSON or SSE streaming, usage, tool calls, each provider's error
+// schema) from a small question/answer corpus, with knobs for latency and
+// time-to-first-token, injected 500/429 errors, hangs, refusals, invalid JSON
+// and answer drift (paraphrase, truncation, wrong answer). Knobs change at
+// runtime through SetKnobs() or the server's own HTTP endpoint, so a
+// regression can be injected mid-run.
 //
-// Endpoints:
-//   POST /v1/chat/completions   the model (see README-like notes below)
-//   GET  /v1/models             the served model name
+// Like a real provider it checks what it is sent: the model name (404
+// model_not_found / not_found_error for a model it does not serve), the API
+// key (401), Anthropic's anthropic-version header (400) and each API's
+// required fields (400). See FakeModelOptions for what is on by default.
+//
+// Endpoints (which ones depend on FakeModelOptions::api):
+//   POST /v1/chat/completions   OpenAI Chat Completions          (openai)
+//   POST /v1/responses          OpenAI Responses                 (openai)
+//   POST /v1/embeddings         OpenAI Embeddings                (openai)
+//   POST /v1/messages           Anthropic Messages               (anthropic)
+//   GET  /v1/models             the served model and its aliases (OpenAI's
+//                               list, or Anthropic's when the request
+//                               carries anthropic-version / x-api-key or
+//                               the server is anthropic-only)
+//   GET  /v1/models/{id}        one model; 404 if not served
 //   GET  /control               the knobs as JSON
 //   POST /control               partial JSON update of the knobs, e.g.
 //                               {"error_rate":0.2,"latency_ms":300};
@@ -26,6 +39,8 @@
 // Example:
 //   FakeModelOptions options;
 //   options.corpus_path = "examples/fake-model/corpus.jsonl";
+//   options.knobs.model = "cand-1";          // named: only cand-1 is served
+//   options.accept_models = {"cand-1-2025"};  // ... and this alias
 //   options.knobs.ttft = {absl::Milliseconds(200), 0.5};
 //   ASSIGN_OR_RETURN(std::unique_ptr<FakeModelServer> server,
 //                    FakeModelServer::Start(options));
@@ -59,8 +74,13 @@ struct LatencyDistribution {
 };
 
 // The behaviour of the fake model. Rates are probabilities in [0, 1].
+// The model name a server answers as when the caller names none.
+inline constexpr char kDefaultModelName[] = "fake-model-1";
+
 struct FakeModelKnobs {
-  std::string model = "fake-model-1";  // "model" in every answer
+  // "model" in every answer, and the name the server serves (see
+  // FakeModelOptions::model_check).
+  std::string model = kDefaultModelName;
   uint64_t seed = 1;
   // Total time of an answer (a JSON answer is sent after it; a stream ends
   // after it). Time to first token of a stream; a TTFT above the total time
@@ -79,6 +99,9 @@ struct FakeModelKnobs {
   double wrong_answer_rate = 0.0;  // changes a number or a name
   double paraphrase_rate = 0.0;    // synonyms and sentence order, same facts
   double truncation_rate = 0.0;    // cut mid-answer, finish_reason "length"
+  // Compress answers when the request's Accept-Encoding allows gzip, br or
+  // zstd (JSON whole; SSE with a flush per event, preferring gzip).
+  bool compress = false;
 };
 
 // One corpus item. A line of corpus.jsonl is
@@ -96,21 +119,36 @@ struct CorpusEntry {
 
 // ParseCorpus reads JSON Lines (blank lines and lines starting with '#' are
 // skipped). InvalidArgument names the line number and the problem.
-[[nodiscard]] absl::StatusOr<std::vector<CorpusEntry>> ParseCorpus(
-    std::string_view jsonl);
+[[nodiscard]] absl::StatusOr<std::vector<CorpusEntry>> ParseCorpus(std::string_view jsonl);
 // LoadCorpus reads and parses a file; NotFound if it cannot be read.
-[[nodiscard]] absl::StatusOr<std::vector<CorpusEntry>> LoadCorpus(
-    const std::string& path);
+[[nodiscard]] absl::StatusOr<std::vector<CorpusEntry>> LoadCorpus(const std::string& path);
 
 // KnobsToJson renders knobs in the /control format:
 //   {"model":"fake-model-1","seed":1,"latency_ms":0,"latency_sigma":0,
-//    "ttft_ms":0,"ttft_sigma":0,"error_rate":0,...,"hang":false}
+//    "ttft_ms":0,"ttft_sigma":0,"error_rate":0,...,"hang":false,
+//    "compress":false}
 std::string KnobsToJson(const FakeModelKnobs& knobs);
 // ApplyKnobsJson applies a partial JSON object (the /control format) on top
 // of `base`. InvalidArgument on malformed JSON, unknown keys, wrong types or
 // out-of-range values; the message names the key. `base` is never modified.
-[[nodiscard]] absl::StatusOr<FakeModelKnobs> ApplyKnobsJson(
-    const FakeModelKnobs& base, std::string_view json);
+[[nodiscard]] absl::StatusOr<FakeModelKnobs> ApplyKnobsJson(const FakeModelKnobs& base,
+                                                            std::string_view json);
+
+// Which provider APIs a server speaks.
+enum class ApiMode {
+  kOpenAi,     // /v1/chat/completions, /v1/responses, /v1/embeddings
+  kAnthropic,  // /v1/messages; every error in Anthropic's schema
+  kBoth,       // all of them, routed by path
+};
+
+// Whether a request's "model" must be one the server serves.
+enum class ModelCheck {
+  // Strict when the caller named what it serves: knobs.model differs from
+  // kDefaultModelName or accept_models is non-empty. Otherwise any model.
+  kAuto,
+  kStrict,  // only knobs.model and accept_models; others get a 404
+  kOff,     // any model name is served
+};
 
 struct FakeModelOptions {
   std::string host = "127.0.0.1";
@@ -120,9 +158,24 @@ struct FakeModelOptions {
   std::vector<CorpusEntry> corpus;
   std::string corpus_path;
   FakeModelKnobs knobs;
-  // When non-empty, requests must carry "Authorization: Bearer <api_key>";
-  // otherwise 401 invalid_api_key.
+  ApiMode api = ApiMode::kOpenAi;
+  // More names the server answers to besides knobs.model (aliases, dated
+  // snapshots). Answers always carry knobs.model.
+  std::vector<std::string> accept_models;
+  ModelCheck model_check = ModelCheck::kAuto;
+  // When non-empty, OpenAI requests must carry "Authorization: Bearer
+  // <api_key>" and Anthropic requests "x-api-key: <api_key>"; otherwise 401
+  // (invalid_api_key / authentication_error). Never logged or echoed.
   std::string api_key;
+  // Anthropic requests must carry an anthropic-version header (400 without),
+  // with or without a key.
+  bool require_anthropic_version = true;
+  // Each API's required fields and allowed roles (400 when missing): chat
+  // needs model; Anthropic model, max_tokens and user/assistant roles;
+  // Responses model and input; embeddings model. Off: those may be missing.
+  bool validate_schema = true;
+  // Length of an embedding when the request has no "dimensions".
+  int embedding_dim = 256;
   int worker_threads = 64;  // each hanging request holds one
   // Idle keep-alive connections are closed after this; Stop() may wait for
   // it when a client keeps an idle connection open.
@@ -130,10 +183,16 @@ struct FakeModelOptions {
 };
 
 struct FakeModelCounters {
-  int64_t requests = 0;         // POST /v1/chat/completions received
+  int64_t requests = 0;         // model requests received (all POST /v1/... APIs)
+  int64_t chat = 0;             // of which POST /v1/chat/completions
+  int64_t responses = 0;        // of which POST /v1/responses
+  int64_t messages = 0;         // of which POST /v1/messages (Anthropic)
+  int64_t embeddings = 0;       // of which POST /v1/embeddings
   int64_t served = 0;           // 200 answers completed (JSON or full stream)
   int64_t streamed = 0;         // of which streams
   int64_t bad_requests = 0;     // 400 / 401
+  int64_t unauthorized = 0;     // of which 401
+  int64_t model_not_found = 0;  // 404 for a model the server does not serve
   int64_t errors_injected = 0;  // 500
   int64_t rate_limited = 0;     // 429
   int64_t hangs = 0;            // requests that hung
@@ -144,13 +203,14 @@ struct FakeModelCounters {
   int64_t truncated = 0;  // by the truncation knob or by max_tokens
   int64_t tool_calls = 0;
   int64_t control_updates = 0;  // accepted POST /control
+  int64_t compressed = 0;       // answers sent with a Content-Encoding
 };
 
 class FakeModelServer {
  public:
   // Start loads the corpus, binds host:port and starts serving on background
-  // threads. InvalidArgument for a bad corpus, Unavailable if the port cannot
-  // be bound.
+  // threads. InvalidArgument for a bad corpus or bad options, Unavailable if
+  // the port cannot be bound.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<FakeModelServer>> Start(
       const FakeModelOptions& options);
   ~FakeModelServer();  // calls Stop()

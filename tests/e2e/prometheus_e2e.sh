@@ -13,7 +13,7 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=${BUILD_DIR:-$ROOT/build}
-UNDERSTUDY=$BIN/sidecar/understudy
+UNDERSTUDY=$BIN/cli/understudy
 FAKE=$BIN/examples/fake-model/fake-model
 PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
 TIMEOUT=${E2E_TIMEOUT:-60}
@@ -71,7 +71,7 @@ wait_match() {
 "$FAKE" --port 0 --model gpt-4o --seed 1 >"$work/prod.out" 2>"$work/prod.err" &
 prod_pid=$!
 pids+=("$prod_pid")
-"$FAKE" --port 0 --model gpt-5-mini --seed 2 >"$work/cand.out" 2>"$work/cand.err" &
+"$FAKE" --port 0 --model gpt-5-mini --accept-model gpt-4o --seed 2 >"$work/cand.out" 2>"$work/cand.err" &
 cand_pid=$!
 pids+=("$cand_pid")
 prod_port=$(wait_match "$work/prod.out" '(port |127\.0\.0\.1:)[0-9]+' "$prod_pid" | grep -oE '[0-9]+$')
