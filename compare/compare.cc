@@ -1,5 +1,7 @@
 // Compare: runs every comparator on a production/candidate pair and derives
 // the verdict.
+#include "compare/compare.h"
+
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -10,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/strings.h"
-#include "compare/compare.h"
 #include "compare/json_diff.h"
 #include "compare/refusal.h"
 #include "compare/text_diff.h"
@@ -51,6 +52,36 @@ bool Refused(const std::string& text, const std::vector<std::unique_ptr<re2::RE2
   return set != nullptr ? set->Matches(window) : MatchesAnyPattern(window, patterns);
 }
 
+// How much a finding weighs in the verdict.
+enum class Severity { kMinor, kMajor };
+Severity MajorIf(bool major) { return major ? Severity::kMajor : Severity::kMinor; }
+
+// FindingRef fills a finding by named setters, each optional. It refers to
+// the Builder's storage: use it within the statement that made it.
+class FindingRef {
+ public:
+  explicit FindingRef(Finding& f) : f_(f) {}
+  FindingRef& Path(std::string v) {  // JSON path or token position
+    f_.set_path(std::move(v));
+    return *this;
+  }
+  FindingRef& Production(std::string v) {  // production's side, clipped
+    f_.set_production(std::move(v));
+    return *this;
+  }
+  FindingRef& Candidate(std::string v) {  // the candidate's side, clipped
+    f_.set_candidate(std::move(v));
+    return *this;
+  }
+  FindingRef& Message(std::string v) {  // for humans
+    f_.set_message(std::move(v));
+    return *this;
+  }
+
+ private:
+  Finding& f_;
+};
+
 class Builder {
  public:
   Builder(const CompareOptions& options, const CompareContext& ctx, Comparison* out)
@@ -69,18 +100,15 @@ class Builder {
     return s;
   }
 
-  void AddFinding(const std::string& comparator, std::string kind, std::string path,
-                  std::string production, std::string candidate, std::string message,
-                  bool major) {
-    Finding f;
-    f.set_kind(std::move(kind));
-    f.set_path(std::move(path));
-    f.set_production(std::move(production));
-    f.set_candidate(std::move(candidate));
-    f.set_message(std::move(message));
-    f.set_major(major);
-    findings_.push_back(std::move(f));
-    comparators_.push_back(comparator);
+  // AddFinding starts a finding of `kind` by `comparator` (whose noise may
+  // explain it) and returns it for the caller to fill by name:
+  //   b.AddFinding("json", "json_changed", Severity::kMajor).Path("$.a").Message("...");
+  FindingRef AddFinding(std::string_view comparator, std::string_view kind, Severity severity) {
+    Finding& f = findings_.emplace_back();
+    f.set_kind(std::string(kind));
+    f.set_major(severity == Severity::kMajor);
+    comparators_.emplace_back(comparator);
+    return FindingRef(f);
   }
 
   // Flush resolves noise_explained (scores may be added after their
@@ -138,6 +166,101 @@ std::string ErrorText(const ModelAnswer& a) {
   return "stream truncated or malformed";
 }
 
+// StartComparison fills what every comparison carries besides its scores:
+// ids, time, arm, models (production's falls back to the request's) and
+// latencies.
+void StartComparison(const std::string& production_model, const std::string& candidate_model,
+                     const CompareContext& ctx, Comparison* out) {
+  out->set_request_id(ctx.request_id);
+  out->set_time_unix_micros(ctx.time_unix_micros);
+  out->set_live_arm(ctx.live_arm);
+  out->set_production_model(!production_model.empty() ? production_model : ctx.request.model);
+  out->set_candidate_model(candidate_model);
+  out->set_production_latency_micros(ctx.production_latency_micros);
+  out->set_candidate_latency_micros(ctx.candidate_latency_micros);
+  out->set_production_ttft_micros(ctx.production_ttft_micros);
+  out->set_candidate_ttft_micros(ctx.candidate_ttft_micros);
+}
+
+// ScoreCostAndLatency prices both answers and scores cost, latency and time
+// to first token, which apply whatever the verdict.
+void ScoreCostAndLatency(const Usage& production, const Usage& candidate,
+                         const CompareOptions& options, const CompareContext& ctx, Builder& b,
+                         Comparison* out) {
+  const ModelPrice* pp = PriceFor(options.prices, out->production_model());
+  const ModelPrice* cp = PriceFor(options.prices, out->candidate_model());
+  if (pp != nullptr) out->set_production_cost(UsageCost(*pp, production));
+  if (cp != nullptr) out->set_candidate_cost(UsageCost(*cp, candidate));
+  auto add_delta = [&](const char* name, double prod, double cand, bool applicable,
+                       const char* unit, double scale) {
+    b.Score(name, Ratio(prod, cand),
+            applicable ? absl::StrFormat("production %.6g%s, candidate %.6g%s (%+.1f%%)",
+                                         prod / scale, unit, cand / scale, unit,
+                                         prod > 0 ? 100.0 * (cand - prod) / prod : 0.0)
+                       : "unknown",
+            applicable);
+  };
+  add_delta("cost", out->production_cost(), out->candidate_cost(), pp != nullptr && cp != nullptr,
+            "", 1);
+  add_delta("latency", static_cast<double>(ctx.production_latency_micros),
+            static_cast<double>(ctx.candidate_latency_micros),
+            ctx.production_latency_micros > 0 && ctx.candidate_latency_micros > 0, " ms", 1000);
+  add_delta("ttft", static_cast<double>(ctx.production_ttft_micros),
+            static_cast<double>(ctx.candidate_ttft_micros),
+            ctx.production_ttft_micros > 0 && ctx.candidate_ttft_micros > 0, " ms", 1000);
+}
+
+// ErrorVerdict adds an error finding for each failed side (its error text
+// given, or null when it did not fail) and, when either failed, flushes and
+// sets the error verdict; returns whether it did.
+bool ErrorVerdict(const std::optional<std::string>& production_error,
+                  const std::optional<std::string>& candidate_error, Builder& b,
+                  Comparison* out) {
+  if (!production_error && !candidate_error) return false;
+  if (production_error) {
+    b.AddFinding("error", "error", Severity::kMajor)
+        .Path("production")
+        .Production(*production_error)
+        .Message(absl::StrCat("production failed: ", *production_error));
+  }
+  if (candidate_error) {
+    b.AddFinding("error", "error", Severity::kMajor)
+        .Path("candidate")
+        .Candidate(*candidate_error)
+        .Message(absl::StrCat("candidate failed: ", *candidate_error));
+  }
+  b.Flush();
+  out->set_verdict(production_error && candidate_error ? understudy::v1::VERDICT_BOTH_ERROR
+                   : candidate_error ? understudy::v1::VERDICT_CANDIDATE_ERROR
+                                     : understudy::v1::VERDICT_PRODUCTION_ERROR);
+  return true;
+}
+
+std::optional<std::string> FailureOf(const ModelAnswer& a) {
+  if (a.error.has_value() || !a.stream_ok) return ErrorText(a);
+  return std::nullopt;
+}
+
+std::optional<std::string> FailureOf(const EmbeddingAnswer& a) {
+  if (a.error.has_value()) return absl::StrCat(a.error->type, ": ", a.error->message);
+  return std::nullopt;
+}
+
+// Cosine is the cosine similarity of two equally long vectors, summed in
+// double: 1 for two zero vectors, 0 for one.
+double Cosine(const std::vector<float>& a, const std::vector<float>& b) {
+  double dot = 0, na = 0, nb = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    const double x = a[i], y = b[i];
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  if (na == 0 && nb == 0) return 1;
+  if (na == 0 || nb == 0) return 0;
+  return std::clamp(dot / std::sqrt(na * nb), -1.0, 1.0);
+}
+
 std::string SpanText(std::string_view text, const std::vector<internal::Token>& tokens,
                      uint32_t begin, uint32_t end) {
   if (begin >= end) return "";
@@ -152,7 +275,8 @@ std::string SpanText(std::string_view text, const std::vector<internal::Token>& 
 void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOptions& o,
                  bool structured, Builder& b, double* similarity, bool* exact) {
   *exact = internal::NormalisedEqual(p.text, c.text, o.case_sensitive);
-  b.Score("exact", *exact ? 1 : 0, *exact ? "normalised texts are equal" : "normalised texts differ");
+  b.Score("exact", *exact ? 1 : 0,
+          *exact ? "normalised texts are equal" : "normalised texts differ");
 
   // Tokens hashed to dense ids once; production first so that candidate ids
   // outside production's alphabet match nothing in the LCS.
@@ -167,8 +291,8 @@ void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
   // kMaxLcsWork (tens of milliseconds).
   std::vector<internal::MatchRun> runs;
   size_t chunks = 1;
-  const int lcs = internal::LcsLengthBounded(ip, ic, alphabet, kMaxLcsWork,
-                                             *exact ? nullptr : &runs, &chunks);
+  const int lcs =
+      internal::LcsLengthBounded(ip, ic, alphabet, kMaxLcsWork, *exact ? nullptr : &runs, &chunks);
   const double f1 = internal::LcsF1(lcs, ip.size(), ic.size());
   b.Score("lcs_f1", f1,
           absl::StrFormat("LCS %d of %d/%d tokens%s, ROUGE-L F1 %.3f", lcs, ip.size(), ic.size(),
@@ -186,12 +310,14 @@ void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
       const internal::Token& a1 = tp[r.a_begin + r.length - 1];
       const internal::Token& b0 = tc[r.b_begin];
       const internal::Token& b1 = tc[r.b_begin + r.length - 1];
-      if (a1.begin + a1.size - a0.begin < static_cast<uint32_t>(o.chrf_order)) continue;  // too short to help
+      if (a1.begin + a1.size - a0.begin < static_cast<uint32_t>(o.chrf_order))
+        continue;  // too short to help
       equal.push_back({a0.begin, a1.begin + a1.size, b0.begin, b1.begin + b1.size});
     }
     chrf = internal::Chrf(p.text, c.text, o.chrf_order, o.chrf_beta, o.case_sensitive, equal);
   }
-  b.Score("chrf", chrf, absl::StrFormat("chrF%g (orders 1..%d) %.3f", o.chrf_beta, o.chrf_order, chrf));
+  b.Score("chrf", chrf,
+          absl::StrFormat("chrF%g (orders 1..%d) %.3f", o.chrf_beta, o.chrf_order, chrf));
   *similarity = (f1 + chrf) / 2;
   auto* sim = b.Score("similarity", *similarity,
                       absl::StrFormat("mean of lcs_f1 and chrf: %.3f", *similarity));
@@ -202,11 +328,11 @@ void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
           absl::StrFormat("%d vs %d tokens (ratio %.2f)", tp.size(), tc.size(), ratio),
           !tp.empty() || !tc.empty());
   if (ratio < o.min_length_ratio && !structured) {
-    b.AddFinding("length_ratio", "length", "",
-                 absl::StrCat(tp.size(), " tokens"), absl::StrCat(tc.size(), " tokens"),
-                 absl::StrFormat("candidate is %.0f%% of production's length",
-                                 tp.empty() ? 0.0 : 100.0 * tc.size() / tp.size()),
-                 false);
+    b.AddFinding("length_ratio", "length", Severity::kMinor)
+        .Production(absl::StrCat(tp.size(), " tokens"))
+        .Candidate(absl::StrCat(tc.size(), " tokens"))
+        .Message(absl::StrFormat("candidate is %.0f%% of production's length",
+                                 tp.empty() ? 0.0 : 100.0 * tc.size() / tp.size()));
   }
 
   // Salient tokens: numbers, names, identifiers, URLs, negations.
@@ -238,33 +364,37 @@ void CompareText(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
     }
     const char* kind = internal::SalientKindName(a.kind);
     if (match != nullptr) {
-      b.AddFinding("salient", "salient_token", absl::StrCat("char ", a.begin), a.display,
-                   match->display,
-                   absl::StrCat(kind, " changed: \"", a.display, "\" -> \"", match->display, "\""),
-                   true);
+      b.AddFinding("salient", "salient_token", Severity::kMajor)
+          .Path(absl::StrCat("char ", a.begin))
+          .Production(a.display)
+          .Candidate(match->display)
+          .Message(absl::StrCat(kind, " changed: \"", a.display, "\" -> \"", match->display, "\""));
     } else {
-      b.AddFinding("salient", "salient_token", absl::StrCat("char ", a.begin), a.display, "",
-                   absl::StrCat(kind, " \"", a.display, "\" missing in candidate"), true);
+      b.AddFinding("salient", "salient_token", Severity::kMajor)
+          .Path(absl::StrCat("char ", a.begin))
+          .Production(a.display)
+          .Message(absl::StrCat(kind, " \"", a.display, "\" missing in candidate"));
     }
   }
   for (size_t j = 0; j < sd.only_b.size() && added < cap; ++j) {
     if (used[j]) continue;
     ++added;
     const internal::Salient& s = sd.only_b[j];
-    b.AddFinding("salient", "salient_token", absl::StrCat("char ", s.begin), "", s.display,
-                 absl::StrCat(internal::SalientKindName(s.kind), " \"", s.display,
-                              "\" only in candidate"),
-                 true);
+    b.AddFinding("salient", "salient_token", Severity::kMajor)
+        .Path(absl::StrCat("char ", s.begin))
+        .Candidate(s.display)
+        .Message(absl::StrCat(internal::SalientKindName(s.kind), " \"", s.display,
+                              "\" only in candidate"));
   }
 
   // Differing spans, largest first.
   if (!*exact) {
     for (const internal::Span& s : internal::DifferingSpans(tp, tc, kMaxSpans)) {
-      b.AddFinding("similarity", "text_span",
-                   absl::StrCat("tokens ", s.a_begin, "..", s.a_end, " / ", s.b_begin, "..",
-                                s.b_end),
-                   SpanText(p.text, tp, s.a_begin, s.a_end),
-                   SpanText(c.text, tc, s.b_begin, s.b_end), "text differs", false);
+      b.AddFinding("similarity", "text_span", Severity::kMinor)
+          .Path(absl::StrCat("tokens ", s.a_begin, "..", s.a_end, " / ", s.b_begin, "..", s.b_end))
+          .Production(SpanText(p.text, tp, s.a_begin, s.a_end))
+          .Candidate(SpanText(c.text, tc, s.b_begin, s.b_end))
+          .Message("text differs");
     }
   }
 }
@@ -289,26 +419,30 @@ bool CompareJson(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
     if (!r.production_valid && !r.candidate_valid) {
       b.Score("json", expected ? 1 : 1, "neither answer is valid JSON", expected);
       if (expected) {
-        b.AddFinding("json", "json_invalid", "$", Clip(p.text), Clip(c.text),
-                     "JSON was requested but neither answer is valid JSON", false);
+        b.AddFinding("json", "json_invalid", Severity::kMinor)
+            .Path("$")
+            .Production(Clip(p.text))
+            .Candidate(Clip(c.text))
+            .Message("JSON was requested but neither answer is valid JSON");
       }
       return false;
     }
     const bool cand_bad = !r.candidate_valid;
     const std::string err = cand_bad ? r.candidate_error : r.production_error;
-    b.Score("json", 0,
-            absl::StrCat(cand_bad ? "candidate" : "production", " answer is not valid JSON: ", err));
-    b.AddFinding("json", expected ? "json_invalid" : "json_missing", "$", Clip(p.text),
-                 Clip(c.text),
-                 absl::StrCat(cand_bad ? "candidate" : "production",
+    b.Score(
+        "json", 0,
+        absl::StrCat(cand_bad ? "candidate" : "production", " answer is not valid JSON: ", err));
+    b.AddFinding("json", expected ? "json_invalid" : "json_missing", MajorIf(cand_bad || !expected))
+        .Path("$")
+        .Production(Clip(p.text))
+        .Candidate(Clip(c.text))
+        .Message(absl::StrCat(cand_bad ? "candidate" : "production",
                               expected ? " answer is not valid JSON although JSON was requested ("
                                        : " answer is not JSON while the other is (",
-                              err, ")"),
-                 cand_bad || !expected);
+                              err, ")"));
     return false;
   }
-  b.Score("json", r.Score(),
-          absl::StrFormat("%d of %d JSON leaves differ", r.differing, r.leaves));
+  b.Score("json", r.Score(), absl::StrFormat("%d of %d JSON leaves differ", r.differing, r.leaves));
   for (const internal::JsonDiffEntry& e : r.entries) {
     std::string msg;
     if (e.kind == "json_added") {
@@ -320,7 +454,11 @@ bool CompareJson(const ModelAnswer& p, const ModelAnswer& c, const CompareOption
     } else {
       msg = absl::StrCat(e.path, " changed: ", e.production, " -> ", e.candidate);
     }
-    b.AddFinding("json", e.kind, e.path, e.production, e.candidate, std::move(msg), true);
+    b.AddFinding("json", e.kind, Severity::kMajor)
+        .Path(e.path)
+        .Production(e.production)
+        .Candidate(e.candidate)
+        .Message(std::move(msg));
   }
   return true;
 }
@@ -345,8 +483,10 @@ void CompareToolCalls(const ModelAnswer& p, const ModelAnswer& c, const CompareO
     while (j < c.tool_calls.size() && (used[j] || c.tool_calls[j].name != pt.name)) ++j;
     const std::string where = absl::StrCat("tool_calls[", i, "](", pt.name, ")");
     if (j == c.tool_calls.size()) {
-      b.AddFinding("tool_calls", "tool_call_missing", where, Clip(pt.arguments_json), "",
-                   absl::StrCat("candidate does not call ", pt.name), true);
+      b.AddFinding("tool_calls", "tool_call_missing", Severity::kMajor)
+          .Path(where)
+          .Production(Clip(pt.arguments_json))
+          .Message(absl::StrCat("candidate does not call ", pt.name));
       continue;
     }
     used[j] = true;
@@ -358,32 +498,37 @@ void CompareToolCalls(const ModelAnswer& p, const ModelAnswer& c, const CompareO
     }
     internal::JsonDiffResult r = internal::DiffJson(pt.arguments_json, ct.arguments_json, jo);
     if (!r.production_valid || !r.candidate_valid) {
-      b.AddFinding("tool_calls", "tool_args_invalid", where, Clip(pt.arguments_json),
-                   Clip(ct.arguments_json),
-                   absl::StrCat(pt.name, " arguments are not valid JSON in ",
-                                r.candidate_valid ? "production" : "candidate"),
-                   !r.candidate_valid);
+      b.AddFinding("tool_calls", "tool_args_invalid", MajorIf(!r.candidate_valid))
+          .Path(where)
+          .Production(Clip(pt.arguments_json))
+          .Candidate(Clip(ct.arguments_json))
+          .Message(absl::StrCat(pt.name, " arguments are not valid JSON in ",
+                                r.candidate_valid ? "production" : "candidate"));
       continue;
     }
     arg_score_sum += r.Score();
     for (const internal::JsonDiffEntry& e : r.entries) {
       std::string path = absl::StrCat(where, e.path.substr(1));
-      b.AddFinding("tool_calls", e.kind, path, e.production, e.candidate,
-                   absl::StrCat(pt.name, " argument ", e.path, ": ",
+      b.AddFinding("tool_calls", e.kind, Severity::kMajor)
+          .Path(path)
+          .Production(e.production)
+          .Candidate(e.candidate)
+          .Message(absl::StrCat(pt.name, " argument ", e.path, ": ",
                                 e.production.empty() ? "(absent)" : e.production, " -> ",
-                                e.candidate.empty() ? "(absent)" : e.candidate),
-                   true);
+                                e.candidate.empty() ? "(absent)" : e.candidate));
     }
   }
   for (size_t j = 0; j < c.tool_calls.size(); ++j) {
     if (used[j]) continue;
-    b.AddFinding("tool_calls", "tool_call_extra", absl::StrCat("candidate.tool_calls[", j, "]"),
-                 "", Clip(c.tool_calls[j].arguments_json),
-                 absl::StrCat("candidate also calls ", c.tool_calls[j].name), true);
+    b.AddFinding("tool_calls", "tool_call_extra", Severity::kMajor)
+        .Path(absl::StrCat("candidate.tool_calls[", j, "]"))
+        .Candidate(Clip(c.tool_calls[j].arguments_json))
+        .Message(absl::StrCat("candidate also calls ", c.tool_calls[j].name));
   }
   const double total = static_cast<double>(p.tool_calls.size() + c.tool_calls.size());
-  const double score = total == 0 ? 1.0 : (2.0 * static_cast<double>(matched) / total) *
-                                               (matched == 0 ? 0.0 : arg_score_sum / matched);
+  const double score = total == 0 ? 1.0
+                                  : (2.0 * static_cast<double>(matched) / total) *
+                                        (matched == 0 ? 0.0 : arg_score_sum / matched);
   b.Score("tool_calls", score,
           absl::StrFormat("%d of %d/%d calls matched by name; mean argument score %.3f", matched,
                           p.tool_calls.size(), c.tool_calls.size(),
@@ -427,60 +572,15 @@ std::optional<understudy::v1::Verdict> ParseVerdictName(std::string_view name) {
 Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,
                    const CompareOptions& options, const CompareContext& ctx) {
   Comparison out;
-  out.set_request_id(ctx.request_id);
-  out.set_time_unix_micros(ctx.time_unix_micros);
-  out.set_live_arm(ctx.live_arm);
-  out.set_production_model(!production.model.empty() ? production.model : ctx.request.model);
-  out.set_candidate_model(candidate.model);
-  out.set_production_latency_micros(ctx.production_latency_micros);
-  out.set_candidate_latency_micros(ctx.candidate_latency_micros);
-  out.set_production_ttft_micros(ctx.production_ttft_micros);
-  out.set_candidate_ttft_micros(ctx.candidate_ttft_micros);
-  const bool json_kind = ctx.request.json_expected ||
-                         internal::ExtractJson(production.text).has_value();
+  StartComparison(production.model, candidate.model, ctx, &out);
+  const bool json_kind =
+      ctx.request.json_expected || internal::ExtractJson(production.text).has_value();
   out.set_request_kind(json_kind ? "json" : "text");
   Builder b(options, ctx, &out);
 
   // Cost, latency and time to first token apply whatever the verdict.
-  const ModelPrice* pp = PriceFor(options.prices, out.production_model());
-  const ModelPrice* cp = PriceFor(options.prices, out.candidate_model());
-  if (pp != nullptr) out.set_production_cost(UsageCost(*pp, production.usage));
-  if (cp != nullptr) out.set_candidate_cost(UsageCost(*cp, candidate.usage));
-  auto add_delta = [&](const char* name, double prod, double cand, bool applicable,
-                       const char* unit, double scale) {
-    b.Score(name, Ratio(prod, cand),
-            applicable ? absl::StrFormat("production %.6g%s, candidate %.6g%s (%+.1f%%)",
-                                         prod / scale, unit, cand / scale, unit,
-                                         prod > 0 ? 100.0 * (cand - prod) / prod : 0.0)
-                       : "unknown",
-            applicable);
-  };
-  add_delta("cost", out.production_cost(), out.candidate_cost(), pp != nullptr && cp != nullptr,
-            "", 1);
-  add_delta("latency", static_cast<double>(ctx.production_latency_micros),
-            static_cast<double>(ctx.candidate_latency_micros),
-            ctx.production_latency_micros > 0 && ctx.candidate_latency_micros > 0, " ms", 1000);
-  add_delta("ttft", static_cast<double>(ctx.production_ttft_micros),
-            static_cast<double>(ctx.candidate_ttft_micros),
-            ctx.production_ttft_micros > 0 && ctx.candidate_ttft_micros > 0, " ms", 1000);
-
-  const bool prod_bad = production.error.has_value() || !production.stream_ok;
-  const bool cand_bad = candidate.error.has_value() || !candidate.stream_ok;
-  if (prod_bad || cand_bad) {
-    if (prod_bad) {
-      b.AddFinding("error", "error", "production", ErrorText(production), "",
-                   absl::StrCat("production failed: ", ErrorText(production)), true);
-    }
-    if (cand_bad) {
-      b.AddFinding("error", "error", "candidate", "", ErrorText(candidate),
-                   absl::StrCat("candidate failed: ", ErrorText(candidate)), true);
-    }
-    b.Flush();
-    out.set_verdict(prod_bad && cand_bad ? understudy::v1::VERDICT_BOTH_ERROR
-                    : cand_bad           ? understudy::v1::VERDICT_CANDIDATE_ERROR
-                                         : understudy::v1::VERDICT_PRODUCTION_ERROR);
-    return out;
-  }
+  ScoreCostAndLatency(production.usage, candidate.usage, options, ctx, b, &out);
+  if (ErrorVerdict(FailureOf(production), FailureOf(candidate), b, &out)) return out;
 
   // Refusal on one side only.
   std::shared_ptr<const std::vector<std::unique_ptr<re2::RE2>>> refusals =
@@ -506,10 +606,11 @@ Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,
                                        : "neither refused",
           refusals != nullptr);
   if (prod_refused != cand_refused) {
-    b.AddFinding("refusal", "refusal", "", Clip(production.text), Clip(candidate.text),
-                 cand_refused ? "candidate refused; production answered"
-                              : "production refused; candidate answered",
-                 true);
+    b.AddFinding("refusal", "refusal", Severity::kMajor)
+        .Production(Clip(production.text))
+        .Candidate(Clip(candidate.text))
+        .Message(cand_refused ? "candidate refused; production answered"
+                              : "production refused; candidate answered");
   }
 
   // Finish reason.
@@ -520,11 +621,11 @@ Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,
           !production.finish_reason.empty() || !candidate.finish_reason.empty());
   if (!finish_same) {
     const bool major = !production.finish_reason.empty() && !candidate.finish_reason.empty();
-    b.AddFinding("finish_reason", "finish_reason", "", production.finish_reason,
-                 candidate.finish_reason,
-                 absl::StrCat("finish reason differs: ", production.finish_reason, " -> ",
-                              candidate.finish_reason),
-                 major);
+    b.AddFinding("finish_reason", "finish_reason", MajorIf(major))
+        .Production(production.finish_reason)
+        .Candidate(candidate.finish_reason)
+        .Message(absl::StrCat("finish reason differs: ", production.finish_reason, " -> ",
+                              candidate.finish_reason));
   }
 
   CompareToolCalls(production, candidate, options, b);
@@ -535,14 +636,12 @@ Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,
   b.Flush();
 
   // Verdict.
-  const bool identical = exact && finish_same && production.tool_calls.size() ==
-                                                     candidate.tool_calls.size() &&
-                         std::equal(production.tool_calls.begin(), production.tool_calls.end(),
-                                    candidate.tool_calls.begin(),
-                                    [](const ToolCall& x, const ToolCall& y) {
-                                      return x.name == y.name &&
-                                             x.arguments_json == y.arguments_json;
-                                    });
+  const bool identical =
+      exact && finish_same && production.tool_calls.size() == candidate.tool_calls.size() &&
+      std::equal(production.tool_calls.begin(), production.tool_calls.end(),
+                 candidate.tool_calls.begin(), [](const ToolCall& x, const ToolCall& y) {
+                   return x.name == y.name && x.arguments_json == y.arguments_json;
+                 });
   // For two JSON answers the JSON diff, not the text, measures similarity.
   const std::string sim_name = structured ? "json" : "similarity";
   bool sim_explained = false;
@@ -559,6 +658,93 @@ Comparison Compare(const ModelAnswer& production, const ModelAnswer& candidate,
   } else if (major || (similarity < options.major_similarity && !sim_explained)) {
     verdict = understudy::v1::VERDICT_MAJOR_DIFF;
   } else if ((similarity >= options.equivalent_similarity || sim_explained) && !minor) {
+    verdict = understudy::v1::VERDICT_EQUIVALENT;
+  } else {
+    verdict = understudy::v1::VERDICT_MINOR_DIFF;
+  }
+  out.set_verdict(verdict);
+  return out;
+}
+
+Comparison CompareEmbeddings(const EmbeddingAnswer& production, const EmbeddingAnswer& candidate,
+                             const CompareOptions& options, const CompareContext& ctx) {
+  Comparison out;
+  StartComparison(production.model, candidate.model, ctx, &out);
+  out.set_request_kind("embedding");
+  Builder b(options, ctx, &out);
+  ScoreCostAndLatency(production.usage, candidate.usage, options, ctx, b, &out);
+  if (ErrorVerdict(FailureOf(production), FailureOf(candidate), b, &out)) return out;
+
+  // Dimension: as many vectors, pairwise of equal size.
+  const size_t np = production.vectors.size(), nc = candidate.vectors.size();
+  size_t first_mismatch = std::min(np, nc), mismatches = 0;
+  for (size_t i = 0; i < np && i < nc; ++i) {
+    if (production.vectors[i].size() == candidate.vectors[i].size()) continue;
+    if (mismatches++ == 0) first_mismatch = i;
+  }
+  const bool dims_ok = np == nc && mismatches == 0;
+  if (np != nc) {
+    b.AddFinding("dimension", "embedding_count", Severity::kMajor)
+        .Path("data")
+        .Production(absl::StrCat(np, " vectors"))
+        .Candidate(absl::StrCat(nc, " vectors"))
+        .Message(absl::StrCat("candidate returned ", nc, " embeddings, production ", np));
+  }
+  if (mismatches > 0) {
+    const size_t dp = production.vectors[first_mismatch].size();
+    const size_t dc = candidate.vectors[first_mismatch].size();
+    b.AddFinding("dimension", "embedding_dimension", Severity::kMajor)
+        .Path(absl::StrCat("data[", first_mismatch, "]"))
+        .Production(absl::StrCat(dp, " dimensions"))
+        .Candidate(absl::StrCat(dc, " dimensions"))
+        .Message(absl::StrCat("candidate embeddings have ", dc, " dimensions, production ", dp,
+                              " (", mismatches, " of ", std::min(np, nc), " inputs differ)"));
+  }
+  b.Score("dimension", dims_ok ? 1 : 0,
+          dims_ok ? absl::StrCat(np, " vectors of equal dimension")
+                  : absl::StrCat("production ", np, " vectors, candidate ", nc, "; ", mismatches,
+                                 " pairs of different dimension"));
+
+  // Cosine similarity of each pair; the verdict follows the mean.
+  double mean = 1;
+  if (!dims_ok) {
+    b.Score("cosine", 0, "not comparable: dimensions differ", false);
+  } else {
+    std::vector<std::pair<double, size_t>> cosines;  // (cosine, input)
+    cosines.reserve(np);
+    double sum = 0;
+    for (size_t i = 0; i < np; ++i) {
+      cosines.emplace_back(Cosine(production.vectors[i], candidate.vectors[i]), i);
+      sum += cosines.back().first;
+    }
+    if (np > 0) mean = sum / static_cast<double>(np);
+    std::stable_sort(cosines.begin(), cosines.end());  // worst first; ties by input
+    b.Score("cosine", mean,
+            np == 0 ? std::string("no inputs")
+                    : absl::StrFormat("mean cosine %.4f over %d inputs, min %.4f (input %d)",
+                                      mean, np, cosines.front().first, cosines.front().second),
+            np > 0);
+    for (const auto& [cosine, input] : cosines) {
+      if (cosine >= options.embedding_min_cosine) break;
+      b.AddFinding("cosine", "embedding_cosine", Severity::kMinor)
+          .Path(absl::StrCat("data[", input, "]"))
+          .Production(absl::StrFormat("%d dimensions", production.vectors[input].size()))
+          .Candidate(absl::StrFormat("cosine %.4f", cosine))
+          .Message(absl::StrFormat("input %d: cosine %.4f is below %.4f", input, cosine,
+                                   options.embedding_min_cosine));
+    }
+  }
+  b.Flush();
+
+  bool cosine_explained = false;
+  for (const auto& s : out.scores()) {
+    if (s.name() == "cosine") cosine_explained = s.noise_explained();
+  }
+  understudy::v1::Verdict verdict;
+  if (!dims_ok || b.unexplained_major() ||
+      (mean < options.embedding_major_cosine && !cosine_explained)) {
+    verdict = understudy::v1::VERDICT_MAJOR_DIFF;
+  } else if (mean >= options.embedding_min_cosine || cosine_explained) {
     verdict = understudy::v1::VERDICT_EQUIVALENT;
   } else {
     verdict = understudy::v1::VERDICT_MINOR_DIFF;

@@ -80,7 +80,8 @@ absl::StatusOr<CompareOptions> ParseCompareOptions(const understudy::ConfigNode&
   if (!node.IsMap()) return absl::InvalidArgumentError(absl::StrCat(node.Path(), ": must be a map"));
   RETURN_IF_ERROR(node.CheckKeys({"thresholds", "case_sensitive", "numeric_tolerance",
                                   "json_ignore_paths", "refusal_patterns", "prices", "chrf",
-                                  "max_findings", "noise"}));
+                                  "max_findings", "noise", "embedding_min_cosine",
+                                  "embedding_major_cosine"}));
   ConfigNode th = node.Child("thresholds");
   if (th.IsDefined()) {
     RETURN_IF_ERROR(th.CheckKeys({"equivalent", "major", "length_ratio"}));
@@ -154,6 +155,15 @@ absl::StatusOr<CompareOptions> ParseCompareOptions(const understudy::ConfigNode&
                      noise.GetDouble("relative_margin", o.noise_relative_margin, 0, 100));
     ASSIGN_OR_RETURN(o.noise_absolute_margin,
                      noise.GetDouble("absolute_margin", o.noise_absolute_margin, 0, 1));
+  }
+  ASSIGN_OR_RETURN(o.embedding_min_cosine,
+                   node.GetDouble("embedding_min_cosine", o.embedding_min_cosine, 0, 1));
+  ASSIGN_OR_RETURN(o.embedding_major_cosine,
+                   node.GetDouble("embedding_major_cosine", o.embedding_major_cosine, 0, 1));
+  if (o.embedding_major_cosine > o.embedding_min_cosine) {
+    return node.Error("embedding_major_cosine",
+                      absl::StrCat("must not exceed embedding_min_cosine (", o.embedding_min_cosine,
+                                   "), got ", o.embedding_major_cosine));
   }
   return o;
 }

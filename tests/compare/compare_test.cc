@@ -276,7 +276,9 @@ TEST_F(CompareTest, NoiseModelSuppressesDiffAtNoiseLevelAndKeepsOneAbove) {
   Comparison at_noise = Run(json(1, "Paris"), json(2, "Paris"));
   EXPECT_EQ(at_noise.verdict(), understudy::v1::VERDICT_EQUIVALENT) << at_noise.DebugString();
   for (const auto& f : at_noise.findings()) {
-    if (f.kind() == "json_changed") EXPECT_TRUE(f.noise_explained());
+    if (f.kind() == "json_changed") {
+      EXPECT_TRUE(f.noise_explained());
+    }
   }
   Comparison above = Run(json(1, "Paris"), json(2, "Lyon"));
   EXPECT_EQ(above.verdict(), understudy::v1::VERDICT_MAJOR_DIFF) << above.DebugString();
