@@ -23,18 +23,14 @@
 #include "common/strings.h"
 #include "compare/compare.h"
 #include "rollout/rollout.h"
-#include "sidecar/admin/admin.h"
-#include "sidecar/admin/json_util.h"
-#include "sidecar/commands.h"
+#include "common/json_util.h"
+#include "cli/commands.h"
 
-namespace understudy::admin {
+namespace understudy::cli {
 
 namespace {
 
 using nlohmann::json;
-using sidecar::kExitFailure;
-using sidecar::kExitOk;
-using sidecar::kExitUsage;
 
 constexpr char kDefaultAdmin[] = "http://127.0.0.1:9901";
 
@@ -226,8 +222,9 @@ void PrintJson(const json& j, Io io) { io.out << DumpJson(j, 2) << "\n"; }
 
 // ------------------------------------------------------------ text output
 
-// The admin JSON carries enum names ("PHASE_CANARY", "GATE_PASS"); these
-// print them the way the rest of Understudy names them.
+// The admin JSON carries enum names ("PHASE_CANARY", "GATE_PASS",
+// "ACTION_ROLLBACK"); these print them the way the rest of Understudy names
+// them.
 std::string PhaseText(const std::string& phase) {
   understudy::v1::RolloutPhase p = understudy::v1::PHASE_UNSPECIFIED;
   understudy::v1::RolloutPhase_Parse(phase, &p);
@@ -237,6 +234,11 @@ std::string GateOutcomeText(const std::string& outcome) {
   understudy::v1::GateOutcome o = understudy::v1::GATE_UNSPECIFIED;
   understudy::v1::GateOutcome_Parse(outcome, &o);
   return std::string(rollout::GateOutcomeName(o));
+}
+std::string ActionText(const std::string& action) {
+  understudy::v1::DecisionAction a = understudy::v1::ACTION_UNSPECIFIED;
+  understudy::v1::DecisionAction_Parse(action, &a);
+  return std::string(rollout::DecisionActionName(a));
 }
 
 std::string Percent(double fraction) { return absl::StrFormat("%.2f%%", fraction * 100); }
@@ -315,7 +317,7 @@ void PrintStatus(const json& j, Io io) {
 void PrintDecision(const json& j, Io io) {
   const json& d = j.value("decision", json::object());
   const json& state = j.value("state", json::object());
-  io.out << JsonString(d, "action") << ": " << JsonString(d, "reason") << "\n";
+  io.out << ActionText(JsonString(d, "action")) << ": " << JsonString(d, "reason") << "\n";
   io.out << "now: " << PhaseText(JsonString(state, "phase")) << ", stage index "
          << JsonInt64(state, "stage_index") << ", weight "
          << absl::StrFormat("%.2f%%", JsonInt64(state, "weight_basis_points") / 100.0) << "\n";
@@ -496,4 +498,4 @@ void RegisterAdminClientCommands(CLI::App& app, int* exit_code) {
   RegisterAdminClientCommands(app, exit_code, std::cout, std::cerr);
 }
 
-}  // namespace understudy::admin
+}  // namespace understudy::cli

@@ -10,9 +10,9 @@
 
 #include "absl/strings/str_format.h"
 #include "compare/compare.h"
-#include "sidecar/commands.h"
+#include "cli/commands.h"
 
-namespace understudy::sidecar {
+namespace understudy::cli {
 
 namespace {
 
@@ -143,4 +143,4 @@ void RegisterCompareCommand(CLI::App& app, int* exit_code) {
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 
-}  // namespace understudy::sidecar
+}  // namespace understudy::cli

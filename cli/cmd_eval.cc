@@ -24,17 +24,21 @@
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "common/strings.h"
-#include "sidecar/commands.h"
-#include "sidecar/shadow/shadow.h"
+#include "cli/commands.h"
+#include "rollout/rollout.h"
+#include "shadow/shadow.h"
 #include "storage/store.h"
 
-namespace understudy::shadow {
+namespace understudy::cli {
 
 namespace {
 
-using sidecar::kExitFailure;
-using sidecar::kExitOk;
-using sidecar::kExitUsage;
+using shadow::Cost;
+using shadow::ParseShadowConfig;
+using shadow::ShadowConfig;
+using shadow::UpstreamClient;
+using shadow::UpstreamRequest;
+using shadow::UpstreamResult;
 
 struct EvalArgs {
   std::string config_file;
@@ -54,7 +58,8 @@ struct Item {
 
 constexpr int kArms = 2;
 constexpr std::array<v1::Arm, kArms> kArmOrder = {v1::ARM_PRODUCTION, v1::ARM_CANDIDATE};
-constexpr std::array<const char*, kArms> kArmNames = {"production", "candidate"};
+// ArmKey names arm `a` (an index into kArmOrder) in the JSON and CSV output.
+std::string ArmKey(int a) { return std::string(rollout::ArmName(kArmOrder[a])); }
 
 absl::StatusOr<std::vector<Item>> ParseDataset(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -197,7 +202,7 @@ nlohmann::json ToJson(const EvalReport& r) {
         {"rate", s.reference_items == 0
                      ? nlohmann::json(nullptr)
                      : nlohmann::json(Ratio(s.reference_agree, s.reference_items))}};
-    out["arms"][kArmNames[a]] = std::move(arm);
+    out["arms"][ArmKey(a)] = std::move(arm);
   }
   out["comparison"] = {
       {"compared", r.compared},
@@ -225,7 +230,7 @@ void PrintTable(const EvalReport& r, std::ostream& os) {
   auto row = [&os](std::string_view name, const std::string& a, const std::string& b) {
     os << absl::StrFormat("%-24s %16s %16s\n", Av(name), a, b);
   };
-  row("", "production", "candidate");
+  row("", ArmKey(0), ArmKey(1));
   row("requests", absl::StrCat(p.requests), absl::StrCat(c.requests));
   row("errors", absl::StrCat(p.requests - p.successes), absl::StrCat(c.requests - c.successes));
   row("error rate", absl::StrFormat("%.1f%%", 100 * Ratio(p.requests - p.successes, p.requests)),
@@ -353,7 +358,7 @@ int Run(const EvalArgs& args) {
       ++s.requests;
       ++s.outcomes[std::string(rollout::OutcomeClassName(r.outcome))];
       const bool ok = r.outcome == rollout::OutcomeClass::kOk;
-      row[kArmNames[a]] = std::string(rollout::OutcomeClassName(r.outcome));
+      row[ArmKey(a)] = std::string(rollout::OutcomeClassName(r.outcome));
       answers[a] = AnswerFor(r);
       const int64_t latency = r.exchange.end_offset_micros();
       const int64_t ttft = r.exchange.first_body_byte_offset_micros();
@@ -403,7 +408,7 @@ int Run(const EvalArgs& args) {
           const v1::Verdict v = compare::Compare(reference, answer, *options, ctx).verdict();
           const bool agree = v == v1::VERDICT_EQUIVALENT || v == v1::VERDICT_MINOR_DIFF;
           if (agree) ++s.reference_agree;
-          row[absl::StrCat(kArmNames[a], "_reference")] = std::string(compare::VerdictName(v));
+          row[ArmKey(a) + "_reference"] = std::string(compare::VerdictName(v));
         }
       }
     }
@@ -476,4 +481,4 @@ void RegisterEvalCommand(CLI::App& app, int* exit_code) {
   cmd->callback([args, exit_code] { *exit_code = Run(*args); });
 }
 
-}  // namespace understudy::shadow
+}  // namespace understudy::cli

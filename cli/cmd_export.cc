@@ -15,10 +15,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "sidecar/commands.h"
+#include "cli/commands.h"
 #include "storage/store.h"
 
-namespace understudy::sidecar {
+namespace understudy::cli {
 namespace {
 
 // ParseSince accepts "all", absl durations ("90m", "1h30m", "45s") and
@@ -106,4 +106,4 @@ void RegisterExportCommand(CLI::App& app, int* exit_code) {
   });
 }
 
-}  // namespace understudy::sidecar
+}  // namespace understudy::cli

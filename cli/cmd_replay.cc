@@ -16,10 +16,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "sidecar/commands.h"
-#include "tests/support/envoy_driver.h"
+#include "cli/commands.h"
+#include "tools/envoy_driver/envoy_driver.h"
 
-namespace understudy::sidecar {
+namespace understudy::cli {
 
 namespace {
 
@@ -259,4 +259,4 @@ void RegisterReplayCommand(CLI::App& app, int* exit_code) {
   cmd->callback([args, exit_code] { *exit_code = RunReplay(*args); });
 }
 
-}  // namespace understudy::sidecar
+}  // namespace understudy::cli

@@ -8,14 +8,21 @@
 #include <memory>
 
 #include "absl/strings/str_format.h"
-#include "sidecar/commands.h"
+#include "cli/commands.h"
 #include "sidecar/config.h"
 #include "sidecar/ext_proc_service.h"
 #include "sidecar/sidecar.h"
 
-namespace understudy::sidecar {
+namespace understudy::cli {
 
 namespace {
+
+using sidecar::EngineStats;
+using sidecar::ExtProcStats;
+using sidecar::LoadSidecarConfig;
+using sidecar::Sidecar;
+using sidecar::SidecarConfig;
+using sidecar::SidecarOptions;
 
 struct ServeArgs {
   std::string config;
@@ -123,4 +130,4 @@ void RegisterCheckConfigCommand(CLI::App& app, int* exit_code) {
   });
 }
 
-}  // namespace understudy::sidecar
+}  // namespace understudy::cli

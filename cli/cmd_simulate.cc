@@ -9,9 +9,9 @@
 #include "common/config_node.h"
 #include "rollout/rollout.h"
 #include "rollout/simulator.h"
-#include "sidecar/commands.h"
+#include "cli/commands.h"
 
-namespace understudy::sidecar {
+namespace understudy::cli {
 
 namespace {
 
@@ -107,4 +107,4 @@ void RegisterSimulateCommand(CLI::App& app, int* exit_code) {
   cmd->callback([args, exit_code] { *exit_code = RunSimulate(*args); });
 }
 
-}  // namespace understudy::sidecar
+}  // namespace understudy::cli

@@ -1,14 +1,12 @@
-// The `understudy` binary: one subcommand per job (see sidecar/commands.h).
+// The `understudy` binary: one subcommand per job (see cli/commands.h).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 
-#include "sidecar/admin/admin.h"
-#include "sidecar/commands.h"
-#include "sidecar/shadow/shadow.h"
+#include "cli/commands.h"
 
 int main(int argc, char** argv) {
-  using namespace understudy::sidecar;
+  using namespace understudy::cli;
   CLI::App app{"understudy: shadow, compare and roll out a candidate LLM behind Envoy"};
   app.require_subcommand(1);
   int exit_code = kExitOk;
@@ -18,8 +16,8 @@ int main(int argc, char** argv) {
   RegisterCompareCommand(app, &exit_code);
   RegisterSimulateCommand(app, &exit_code);
   RegisterExportCommand(app, &exit_code);
-  understudy::shadow::RegisterEvalCommand(app, &exit_code);
-  understudy::admin::RegisterAdminClientCommands(app, &exit_code);
+  RegisterEvalCommand(app, &exit_code);
+  RegisterAdminClientCommands(app, &exit_code);
   app.add_subcommand("version", "Print the version")->callback([] {
     std::printf("understudy 0.1.0\n");
   });

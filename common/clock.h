@@ -2,10 +2,11 @@
 // Time behind an interface so compare/, rollout/ and tests never read the
 // wall clock directly.
 //
-// Example:
-//   ManualClock clock(absl::FromUnixSeconds(1700000000));
-//   clock.Advance(absl::Minutes(10));
-//   rollout::Controller controller(config, clock);
+// Example (given const Clock& clock):
+//   absl::Time started = clock.Now();     // RealClock::Default() in the process
+//   ManualClock manual(absl::FromUnixSeconds(1700000000));  // in tests
+//   manual.Advance(absl::Minutes(10));
+//   bool later = manual.Now() - started > absl::ZeroDuration();
 //
 // Thread safety: both implementations may be used from many threads.
 #ifndef UNDERSTUDY_COMMON_CLOCK_H_

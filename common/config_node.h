@@ -5,7 +5,7 @@
 // Modules parse their own typed config structs from a ConfigNode; only
 // config_node.cc touches yaml-cpp (which throws), and no exception leaves it.
 //
-// Example:
+// Example (given std::string_view yaml_text):
 //   ASSIGN_OR_RETURN(ConfigNode root, ConfigNode::Parse(yaml_text, "understudy.yaml"));
 //   ConfigNode server = root.Child("server");
 //   ASSIGN_OR_RETURN(int port, server.GetInt("port", 50051, 1, 65535));

@@ -3,9 +3,9 @@
 // Debian's absl 20220623 has neither; rename to the ABSL_ versions when absl
 // is upgraded.
 //
-// Example:
-//   RETURN_IF_ERROR(store.Put(key, value));
-//   ASSIGN_OR_RETURN(Config config, ParseConfig(node));
+// Example (given absl::Status written, absl::StatusOr<int> parsed):
+//   RETURN_IF_ERROR(written);        // returns `written` from the caller if not OK
+//   ASSIGN_OR_RETURN(int port, std::move(parsed));  // declares port, or returns
 #ifndef UNDERSTUDY_COMMON_STATUS_MACROS_H_
 #define UNDERSTUDY_COMMON_STATUS_MACROS_H_
 

@@ -2,8 +2,9 @@
 // Bridges std::string_view and Debian's absl::string_view, which is a
 // separate type in absl 20220623 (absl::StrCat does not take std::string_view).
 //
-// Example:
-//   absl::StrCat(Av(key), ": ", message)
+// Example (given std::string_view key):
+//   absl::string_view for_absl = Av(key);  // e.g. for absl::StrCat
+//   std::string_view back = Sv(for_absl);
 #ifndef UNDERSTUDY_COMMON_STRINGS_H_
 #define UNDERSTUDY_COMMON_STRINGS_H_
 

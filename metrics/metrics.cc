@@ -1,5 +1,5 @@
-// sidecar/metrics/metrics.cc
-#include "sidecar/metrics/metrics.h"
+// metrics/metrics.cc
+#include "metrics/metrics.h"
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -57,7 +57,11 @@ int ArmIndex(v1::Arm arm) {
       return 0;
   }
 }
-constexpr std::array<const char*, kArms> kArmNames = {"unknown", "production", "candidate"};
+// Label values are rollout::ArmName and rollout::ExchangeSourceName of the
+// value at each index.
+constexpr std::array<v1::Arm, kArms> kArmAt = {v1::ARM_UNSPECIFIED, v1::ARM_PRODUCTION,
+                                               v1::ARM_CANDIDATE};
+std::string ArmLabel(v1::Arm arm) { return std::string(rollout::ArmName(arm)); }
 
 int SourceIndex(v1::ExchangeSource source) {
   switch (source) {
@@ -73,14 +77,20 @@ int SourceIndex(v1::ExchangeSource source) {
       return 0;
   }
 }
-constexpr std::array<const char*, kSources> kSourceNames = {"unknown", "live", "shadow", "noise",
-                                                            "eval"};
+constexpr std::array<v1::ExchangeSource, kSources> kSourceAt = {
+    v1::SOURCE_UNSPECIFIED, v1::SOURCE_LIVE, v1::SOURCE_SHADOW, v1::SOURCE_NOISE, v1::SOURCE_EVAL};
+std::string SourceLabel(v1::ExchangeSource source) {
+  return std::string(rollout::ExchangeSourceName(source));
+}
 
+// SourceFromName is the inverse of rollout::ExchangeSourceName
+// (SOURCE_UNSPECIFIED for any other text).
 v1::ExchangeSource SourceFromName(std::string_view name) {
-  if (name == "live") return v1::SOURCE_LIVE;
-  if (name == "shadow") return v1::SOURCE_SHADOW;
-  if (name == "noise") return v1::SOURCE_NOISE;
-  if (name == "eval") return v1::SOURCE_EVAL;
+  for (v1::ExchangeSource source : kSourceAt) {
+    if (source != v1::SOURCE_UNSPECIFIED && rollout::ExchangeSourceName(source) == name) {
+      return source;
+    }
+  }
   return v1::SOURCE_UNSPECIFIED;
 }
 
@@ -94,8 +104,10 @@ constexpr std::array<v1::RolloutPhase, 5> kPhases = {v1::PHASE_SHADOW, v1::PHASE
                                                      v1::PHASE_PAUSED, v1::PHASE_PROMOTED,
                                                      v1::PHASE_ROLLED_BACK};
 
-constexpr std::array<const char*, 6> kActions = {"promote", "rollback",   "pause",
-                                                 "resume",  "set_weight", "hold"};
+// Label values are rollout::DecisionActionName; any other action is "other".
+constexpr std::array<v1::DecisionAction, 6> kActions = {
+    v1::ACTION_PROMOTE, v1::ACTION_ROLLBACK,   v1::ACTION_PAUSE,
+    v1::ACTION_RESUME,  v1::ACTION_SET_WEIGHT, v1::ACTION_HOLD};
 
 constexpr std::array<v1::GateOutcome, 3> kGateOutcomes = {v1::GATE_PASS, v1::GATE_FAIL,
                                                           v1::GATE_INCONCLUSIVE};
@@ -415,8 +427,8 @@ struct Metrics::Impl {
     ext.spurious.counter = &extproc_spurious.Add({});
     ext.malformed.counter = &extproc_malformed.Add({});
     ext.unknown.counter = &extproc_unknown.Add({});
-    ext.route_production.counter = &extproc_routes.Add({{"arm", "production"}});
-    ext.route_candidate.counter = &extproc_routes.Add({{"arm", "candidate"}});
+    ext.route_production.counter = &extproc_routes.Add({{"arm", ArmLabel(v1::ARM_PRODUCTION)}});
+    ext.route_candidate.counter = &extproc_routes.Add({{"arm", ArmLabel(v1::ARM_CANDIDATE)}});
     ext.truncated.counter = &bodies_truncated.Add({});
     ext.submitted.counter = &queue_submitted.Add({});
     ext.dropped.counter = &queue_drops.Add({});
@@ -466,7 +478,7 @@ struct Metrics::Impl {
     std::unique_ptr<ExchangeSeries>& slot = exchange[arm][source];
     if (slot == nullptr) {
       slot = std::make_unique<ExchangeSeries>();
-      Labels labels = {{"arm", kArmNames[arm]}, {"source", kSourceNames[source]}};
+      Labels labels = {{"arm", ArmLabel(kArmAt[arm])}, {"source", SourceLabel(kSourceAt[source])}};
       slot->requests = &requests.Add(labels);
       slot->duration = &duration.Add(labels, kRequestBuckets);
       slot->ttft = &ttft.Add(labels, kTtftBuckets);
@@ -483,8 +495,8 @@ struct Metrics::Impl {
     Counter*& slot = series.by_class[static_cast<int>(cls)];
     if (slot == nullptr) {
       Labels labels = {
-          {"arm", kArmNames[arm]},
-          {"source", kSourceNames[source]},
+          {"arm", ArmLabel(kArmAt[arm])},
+          {"source", SourceLabel(kSourceAt[source])},
           {"class", std::string(rollout::OutcomeClassName(cls))}};
       slot = rollout::IsError(cls) ? &errors.Add(labels) : &rejections.Add(labels);
     }
@@ -513,12 +525,16 @@ struct Metrics::Impl {
       current.insert(name);
       GateSeries& s = gates[name];
       if (s.threshold == nullptr) {
-        s.value_production = &gate_value.Add({{"gate", name}, {"arm", "production"}});
-        s.value_candidate = &gate_value.Add({{"gate", name}, {"arm", "candidate"}});
+        s.value_production =
+            &gate_value.Add({{"gate", name}, {"arm", ArmLabel(v1::ARM_PRODUCTION)}});
+        s.value_candidate =
+            &gate_value.Add({{"gate", name}, {"arm", ArmLabel(v1::ARM_CANDIDATE)}});
         s.threshold = &gate_threshold.Add({{"gate", name}});
         s.bound = &gate_bound.Add({{"gate", name}});
-        s.samples_production = &gate_samples.Add({{"gate", name}, {"arm", "production"}});
-        s.samples_candidate = &gate_samples.Add({{"gate", name}, {"arm", "candidate"}});
+        s.samples_production =
+            &gate_samples.Add({{"gate", name}, {"arm", ArmLabel(v1::ARM_PRODUCTION)}});
+        s.samples_candidate =
+            &gate_samples.Add({{"gate", name}, {"arm", ArmLabel(v1::ARM_CANDIDATE)}});
         for (size_t i = 0; i < kGateOutcomes.size(); ++i) {
           s.outcome[i] = &gate_outcome.Add(
               {{"gate", name}, {"outcome", std::string(rollout::GateOutcomeName(kGateOutcomes[i]))}});
@@ -551,9 +567,9 @@ struct Metrics::Impl {
     }
   }
 
-  void SetHealth(const v1::ArmHealth& stage, const v1::ArmHealth& recent, const char* arm,
-                 const char* source) {
-    const Labels base = {{"arm", arm}, {"source", source}};
+  void SetHealth(const v1::ArmHealth& stage, const v1::ArmHealth& recent, v1::Arm arm,
+                 v1::ExchangeSource source) {
+    const Labels base = {{"arm", ArmLabel(arm)}, {"source", SourceLabel(source)}};
     auto ratio = [](int64_t part, int64_t whole) -> std::optional<double> {
       if (whole <= 0) return std::nullopt;
       return static_cast<double>(part) / static_cast<double>(whole);
@@ -769,15 +785,17 @@ void Metrics::SetRollout(const v1::RolloutState& state, const v1::HealthSnapshot
   impl_->stage_age.Add({}).Set(age);
   impl_->rollbacks.Add({}).Set(state.rollbacks());
   impl_->version.Add({}).Set(static_cast<double>(state.version()));
-  impl_->SetHealth(health.production(), health.production_recent(), "production", "live");
-  impl_->SetHealth(health.candidate(), health.candidate_recent(), "candidate", "live");
-  impl_->SetHealth(health.shadow(), health.shadow_recent(), "candidate", "shadow");
+  impl_->SetHealth(health.production(), health.production_recent(), v1::ARM_PRODUCTION,
+                   v1::SOURCE_LIVE);
+  impl_->SetHealth(health.candidate(), health.candidate_recent(), v1::ARM_CANDIDATE,
+                   v1::SOURCE_LIVE);
+  impl_->SetHealth(health.shadow(), health.shadow_recent(), v1::ARM_CANDIDATE, v1::SOURCE_SHADOW);
 }
 
 void Metrics::ObserveDecision(const v1::Decision& decision) {
-  const char* action = "other";
-  for (const char* known : kActions) {
-    if (decision.action() == known) action = known;
+  std::string action = "other";
+  for (v1::DecisionAction known : kActions) {
+    if (decision.action() == known) action = std::string(rollout::DecisionActionName(known));
   }
   const char* actor_kind = decision.actor() == "judge" ? "judge" : "operator";
   absl::MutexLock lock(&impl_->mu);
@@ -792,24 +810,24 @@ void Metrics::SetGateEvaluations(const std::vector<v1::GateEvaluation>& gates) {
   impl_->SetGates(gates);
 }
 
-void Metrics::SyncExtProc(const sidecar::ExtProcStats& stats) {
+void Metrics::SyncExtProc(const ExtProcCounters& stats) {
   absl::MutexLock lock(&impl_->mu);
   Impl::ExtProcCounters& e = impl_->ext;
-  e.streams.Sync(stats.streams_started.Get());
-  e.cancelled.Sync(stats.streams_cancelled.Get());
-  e.messages.Sync(stats.messages_received.Get());
-  e.replies.Sync(stats.replies_sent.Get());
-  e.observability.Sync(stats.observability_messages.Get());
-  e.spurious.Sync(stats.spurious_messages.Get());
-  e.malformed.Sync(stats.malformed_messages.Get());
-  e.unknown.Sync(stats.unknown_messages.Get());
-  e.route_production.Sync(stats.route_production.Get());
-  e.route_candidate.Sync(stats.route_candidate.Get());
-  e.truncated.Sync(stats.bodies_truncated.Get());
-  e.submitted.Sync(stats.exchanges_submitted.Get());
-  e.dropped.Sync(stats.exchanges_dropped.Get());
-  e.feedback.Sync(stats.feedback_requests.Get());
-  impl_->streams_active->Set(static_cast<double>(std::max<int64_t>(0, stats.streams_active.Get())));
+  e.streams.Sync(stats.streams_started);
+  e.cancelled.Sync(stats.streams_cancelled);
+  e.messages.Sync(stats.messages_received);
+  e.replies.Sync(stats.replies_sent);
+  e.observability.Sync(stats.observability_messages);
+  e.spurious.Sync(stats.spurious_messages);
+  e.malformed.Sync(stats.malformed_messages);
+  e.unknown.Sync(stats.unknown_messages);
+  e.route_production.Sync(stats.route_production);
+  e.route_candidate.Sync(stats.route_candidate);
+  e.truncated.Sync(stats.bodies_truncated);
+  e.submitted.Sync(stats.exchanges_submitted);
+  e.dropped.Sync(stats.exchanges_dropped);
+  e.feedback.Sync(stats.feedback_requests);
+  impl_->streams_active->Set(static_cast<double>(std::max<int64_t>(0, stats.streams_active)));
 }
 
 void Metrics::ObserveStreamDuration(absl::Duration duration) {

@@ -1,4 +1,4 @@
-// sidecar/metrics/metrics.h
+// metrics/metrics.h
 // The sidecar's Prometheus metrics: live and shadow traffic per arm, shadow
 // client outcomes and budget, comparison verdicts and comparator scores, the
 // noise model, the rollout's phase, weight and health windows, every judge
@@ -6,18 +6,20 @@
 // Serialize() renders them in the Prometheus text exposition format (0.0.4)
 // for GET /metrics.
 //
-// Example:
-//   metrics::Metrics metrics;
+// Example (given const v1::Decision& decision, const v1::RolloutState& state,
+//   const v1::HealthSnapshot& health, const Clock& clock, const ExtProcCounters& extproc,
+//   const ShadowCounters& shadow):
+//   Metrics metrics;
 //   // pipeline worker, once per finished exchange:
 //   metrics.ObserveExchange(v1::ARM_CANDIDATE, v1::SOURCE_LIVE, rollout::OutcomeClass::kOk,
 //                           absl::Milliseconds(840), absl::Milliseconds(120),
 //                           /*input_tokens=*/52, /*output_tokens=*/230, /*cost=*/0.0041);
 //   // after every judge tick:
 //   metrics.ObserveDecision(decision);
-//   metrics.SetRollout(controller.State(), controller.Health(), clock.Now());
+//   metrics.SetRollout(state, health, clock.Now());
 //   // just before every scrape (counters owned by other components):
-//   metrics.SyncExtProc(stats);
-//   metrics.SetShadowStats(counters);
+//   metrics.SyncExtProc(extproc);
+//   metrics.SetShadowStats(shadow);
 //   std::string body = metrics.Serialize();   // Content-Type: Metrics::kContentType
 //
 // Naming follows the Prometheus conventions: every name starts with
@@ -120,8 +122,8 @@
 //
 // Thread safety: every method may be called concurrently from any thread.
 // ObserveExchange takes one short lock and does O(1) work.
-#ifndef UNDERSTUDY_SIDECAR_METRICS_METRICS_H_
-#define UNDERSTUDY_SIDECAR_METRICS_METRICS_H_
+#ifndef UNDERSTUDY_METRICS_METRICS_H_
+#define UNDERSTUDY_METRICS_METRICS_H_
 
 #include <cstdint>
 #include <map>
@@ -133,7 +135,6 @@
 
 #include "absl/time/time.h"
 #include "rollout/rollout.h"
-#include "sidecar/stats.h"
 #include "understudy/v1/compare.pb.h"
 #include "understudy/v1/exchange.pb.h"
 #include "understudy/v1/rollout.pb.h"
@@ -164,6 +165,27 @@ struct ShadowCounters {
   double budget_limit = 0;  // currency units per hour; 0 = unlimited
   int64_t queued = 0;       // gauge: waiting to be sent
   int64_t in_flight = 0;    // gauge: being sent
+};
+
+// ExtProcCounters is a plain copy of the ext_proc service's counters
+// (absolute values since it started; the sidecar fills it from its
+// ExtProcStats, sidecar/stats.h). streams_active is a gauge.
+struct ExtProcCounters {
+  uint64_t streams_started = 0;
+  uint64_t streams_cancelled = 0;
+  uint64_t messages_received = 0;
+  uint64_t replies_sent = 0;
+  uint64_t observability_messages = 0;
+  uint64_t spurious_messages = 0;
+  uint64_t malformed_messages = 0;
+  uint64_t unknown_messages = 0;
+  uint64_t route_production = 0;
+  uint64_t route_candidate = 0;
+  uint64_t bodies_truncated = 0;
+  uint64_t exchanges_submitted = 0;
+  uint64_t exchanges_dropped = 0;
+  uint64_t feedback_requests = 0;
+  int64_t streams_active = 0;
 };
 
 // TracingCounters is a plain copy of the span exporter's counters
@@ -235,7 +257,7 @@ class Metrics {
 
   // SyncExtProc syncs the ext_proc service's counters (by delta) and the
   // active-streams gauge.
-  void SyncExtProc(const sidecar::ExtProcStats& stats);
+  void SyncExtProc(const ExtProcCounters& stats);
 
   // ObserveStreamDuration observes one ext_proc stream's lifetime
   // (negative → ignored).
@@ -262,4 +284,4 @@ class Metrics {
 
 }  // namespace understudy::metrics
 
-#endif  // UNDERSTUDY_SIDECAR_METRICS_METRICS_H_
+#endif  // UNDERSTUDY_METRICS_METRICS_H_

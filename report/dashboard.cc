@@ -10,7 +10,7 @@
 // strings, enum names or numbers, and treat a missing field as its default.
 #include <string>
 
-#include "sidecar/report/report.h"
+#include "report/report.h"
 
 namespace understudy::report {
 namespace {
@@ -164,7 +164,9 @@ var PHASES = ['unspecified', 'shadow', 'canary', 'paused', 'promoted', 'rolled_b
 var GATES = ['unspecified', 'pass', 'fail', 'inconclusive'];
 var VERDICTS = ['unspecified', 'equivalent', 'minor_diff', 'major_diff', 'candidate_error',
                 'production_error', 'both_error'];
+var ACTIONS = ['unspecified', 'promote', 'rollback', 'pause', 'resume', 'set_weight', 'hold'];
 function phaseOf(state) { return enumName(f(state, 'phase'), 'PHASE_', PHASES); }
+function actionOf(decision) { return enumName(f(decision, 'action'), 'ACTION_', ACTIONS); }
 
 // ------------------------------------------------------------ helpers --
 function el(tag, attrs, children) {
@@ -373,7 +375,7 @@ function renderCharts() {
   var t0 = snaps.length ? t(snaps[0]) : -Infinity;
   var markers = state.decisions.filter(function (d) { return n(d, 'timeUnixMicros') / 1000 >= t0 - 1; })
     .map(function (d) {
-      var act = s(d, 'action');
+      var act = actionOf(d);
       return {t: n(d, 'timeUnixMicros') / 1000, color: ACTION_COLORS[act] || '#5b6475',
               label: fmtTime(n(d, 'timeUnixMicros')) + ' ' + act + ' by ' + s(d, 'actor') + ': ' + s(d, 'reason')};
     });
@@ -417,7 +419,7 @@ function renderDecisions() {
   if (!list.length) { box.appendChild(el('div', {cls: 'empty', text: state.errors.decisions || 'No decisions yet.'})); return; }
   var head = el('tr', null, ['time', 'actor', 'action', 'weight', 'reason', 'gates'].map(function (t) { return el('th', {text: t}); }));
   var rows = list.map(function (d) {
-    var act = s(d, 'action');
+    var act = actionOf(d);
     return el('tr', {'class': 'decision'}, [
       el('td', {cls: 'nw', text: fmtTime(n(d, 'timeUnixMicros'))}),
       el('td', {cls: 'nw', text: s(d, 'actor')}),

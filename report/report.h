@@ -1,4 +1,4 @@
-// sidecar/report/report.h
+// report/report.h
 // The migration report (a model decision record) and the dashboard page.
 //
 // RenderReport reads what the sidecar stored (exchanges, comparisons,
@@ -10,14 +10,15 @@
 // JSON for tools (protos embedded with the protobuf JSON mapping), HTML as
 // one self-contained file (inline CSS, no external assets).
 //
-// Example:
+// Example (given storage::Store& store, const rollout::RolloutConfig& rollout_config,
+//   const v1::RolloutState& state, const Clock& clock):
 //   ReportInputs in;
 //   in.production_model = "gpt-4o";
 //   in.candidate_model = "gpt-4o-mini";
 //   in.rollout = rollout_config;
-//   in.state = controller.State();
+//   in.state = state;
 //   in.now = clock.Now();
-//   ASSIGN_OR_RETURN(std::string md, RenderReport(*store, in, "md"));
+//   ASSIGN_OR_RETURN(std::string md, RenderReport(store, in, "md"));
 //
 // DashboardHtml returns the admin API's page at GET /: one self-contained
 // HTML document (inline CSS and JavaScript, no external assets, works
@@ -28,8 +29,8 @@
 //
 // Thread safety: both functions are thread-safe (RenderReport only calls
 // the Store's thread-safe read methods).
-#ifndef UNDERSTUDY_SIDECAR_REPORT_REPORT_H_
-#define UNDERSTUDY_SIDECAR_REPORT_REPORT_H_
+#ifndef UNDERSTUDY_REPORT_REPORT_H_
+#define UNDERSTUDY_REPORT_REPORT_H_
 
 #include <string>
 #include <string_view>
@@ -78,4 +79,4 @@ std::string DashboardHtml();
 
 }  // namespace understudy::report
 
-#endif  // UNDERSTUDY_SIDECAR_REPORT_REPORT_H_
+#endif  // UNDERSTUDY_REPORT_REPORT_H_

@@ -1,7 +1,7 @@
 // Gathers the report's facts from the store: one streaming pass over
 // exchanges and comparisons (bounded memory), the decision log, the latest
 // health snapshot; then derives risks and the revisit recommendation.
-#include "sidecar/report/report_data.h"
+#include "report/report_data.h"
 
 #include <algorithm>
 #include <cctype>

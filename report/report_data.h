@@ -1,8 +1,8 @@
-// sidecar/report/report_data.h (internal to understudy_report)
+// report/report_data.h (internal to understudy_report)
 // The facts of a report, gathered once from the store and rendered three
-// ways (report_render.cc). Not a public API: include sidecar/report/report.h.
-#ifndef UNDERSTUDY_SIDECAR_REPORT_REPORT_DATA_H_
-#define UNDERSTUDY_SIDECAR_REPORT_REPORT_DATA_H_
+// ways (report_render.cc). Not a public API: include report/report.h.
+#ifndef UNDERSTUDY_REPORT_REPORT_DATA_H_
+#define UNDERSTUDY_REPORT_REPORT_DATA_H_
 
 #include <array>
 #include <cstdint>
@@ -12,7 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "sidecar/report/report.h"
+#include "report/report.h"
 #include "understudy/v1/compare.pb.h"
 #include "understudy/v1/exchange.pb.h"
 #include "understudy/v1/rollout.pb.h"
@@ -106,4 +106,4 @@ std::string WeightText(int32_t basis_points);   // "5%", "0.5%"
 
 }  // namespace understudy::report::internal
 
-#endif  // UNDERSTUDY_SIDECAR_REPORT_REPORT_DATA_H_
+#endif  // UNDERSTUDY_REPORT_REPORT_DATA_H_

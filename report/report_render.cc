@@ -17,8 +17,8 @@
 #include "common/strings.h"
 #include "common/proto_json.h"
 #include "nlohmann/json.hpp"
-#include "sidecar/report/report.h"
-#include "sidecar/report/report_data.h"
+#include "report/report.h"
+#include "report/report_data.h"
 
 namespace understudy::report {
 namespace {
@@ -291,6 +291,9 @@ class HtmlWriter final : public Writer {
 
 // ------------------------------------------------------- shared document --
 
+// ArmCell is an arm's name as a table cell.
+std::string ArmCell(understudy::v1::Arm arm) { return std::string(rollout::ArmName(arm)); }
+
 std::vector<std::string> ArmRow(const std::string& name, const ArmSummary& a) {
   return {name,
           absl::StrCat(a.requests),
@@ -430,7 +433,8 @@ void EvalSection(Writer& w, const ReportData& d) {
   }
   const auto& e = *d.eval;
   w.Para(absl::StrCat(e.exchanges, " eval exchanges."));
-  w.Table(kArmHeader, {ArmRow("production", e.production), ArmRow("candidate", e.candidate)});
+  w.Table(kArmHeader, {ArmRow(ArmCell(understudy::v1::ARM_PRODUCTION), e.production),
+                       ArmRow(ArmCell(understudy::v1::ARM_CANDIDATE), e.candidate)});
   if (e.comparisons.comparisons > 0) {
     ComparisonBlock(w, e.comparisons, true);
   } else {
@@ -461,7 +465,8 @@ void ShadowSection(Writer& w, const ReportData& d) {
   w.Para(
       "Both answers to the same requests, as measured by the shadow "
       "comparisons:");
-  w.Table(kArmHeader, {ArmRow("production", s.production), ArmRow("candidate", s.candidate)});
+  w.Table(kArmHeader, {ArmRow(ArmCell(understudy::v1::ARM_PRODUCTION), s.production),
+                       ArmRow(ArmCell(understudy::v1::ARM_CANDIDATE), s.candidate)});
   std::vector<std::string> counts = {
       absl::StrCat("Live exchanges stored: ", d.live_exchanges),
       absl::StrCat("Shadow calls stored: ", d.shadow_exchanges),
@@ -564,7 +569,7 @@ void DecisionsSection(Writer& w, const ReportData& d) {
   for (const Decision& dec : d.decisions) {
     rows.push_back({absl::StrCat(++n),
                     internal::TimeText(absl::FromUnixMicros(dec.time_unix_micros())), dec.actor(),
-                    dec.action(),
+                    std::string(rollout::DecisionActionName(dec.action())),
                     absl::StrCat(internal::WeightText(dec.from().weight_basis_points()), " → ",
                                  internal::WeightText(dec.to().weight_basis_points())),
                     absl::StrCat(rollout::PhaseName(dec.from().phase()), " → ",
@@ -576,7 +581,8 @@ void DecisionsSection(Writer& w, const ReportData& d) {
   for (const Decision& dec : d.decisions) {
     ++n;
     if (dec.gates_size() == 0 && dec.trigger_request_ids_size() == 0) continue;
-    w.Heading(3, absl::StrCat("Decision ", n, ": ", dec.action(), " by ", dec.actor(), " at ",
+    w.Heading(3, absl::StrCat("Decision ", n, ": ", Av(rollout::DecisionActionName(dec.action())),
+                              " by ", dec.actor(), " at ",
                               internal::TimeText(absl::FromUnixMicros(dec.time_unix_micros()))));
     w.Para(absl::StrCat("Reason: ", dec.reason()));
     if (dec.gates_size() > 0) {

@@ -1,4 +1,6 @@
-// The rollout controller: health windows, the judge and the state machine.
+// The rollout controller: the state machine (phases, stages, transitions
+// committed through the TransitionLog, manual commands) and the health
+// windows it feeds the judge (judge.h).
 #include <algorithm>
 #include <cmath>
 #include <deque>
@@ -12,145 +14,52 @@
 #include "common/status_macros.h"
 #include "common/strings.h"
 #include "rollout/health.h"
+#include "rollout/judge.h"
 #include "rollout/rollout.h"
-#include "rollout/stats.h"
 
 namespace understudy::rollout {
 
 using understudy::v1::Arm;
 using understudy::v1::Decision;
+using understudy::v1::DecisionAction;
 using understudy::v1::GateEvaluation;
 using understudy::v1::RolloutPhase;
 using understudy::v1::RolloutState;
 
-bool IsError(OutcomeClass c) {
-  return c == OutcomeClass::kServerError || c == OutcomeClass::kTimeout ||
-         c == OutcomeClass::kTransport || c == OutcomeClass::kInvalidBody;
-}
-
-std::string_view OutcomeClassName(OutcomeClass c) {
-  switch (c) {
-    case OutcomeClass::kOk:
-      return "ok";
-    case OutcomeClass::kServerError:
-      return "server_error";
-    case OutcomeClass::kTimeout:
-      return "timeout";
-    case OutcomeClass::kTransport:
-      return "transport";
-    case OutcomeClass::kInvalidBody:
-      return "invalid_body";
-    case OutcomeClass::kThrottled:
-      return "throttled";
-    case OutcomeClass::kClientError:
-      return "client_error";
-  }
-  return "unknown";
-}
-
-const char* PhaseName(understudy::v1::RolloutPhase phase) {
-  switch (phase) {
-    case understudy::v1::PHASE_SHADOW:
-      return "shadow";
-    case understudy::v1::PHASE_CANARY:
-      return "canary";
-    case understudy::v1::PHASE_PAUSED:
-      return "paused";
-    case understudy::v1::PHASE_PROMOTED:
-      return "promoted";
-    case understudy::v1::PHASE_ROLLED_BACK:
-      return "rolled_back";
-    default:
-      return "unspecified";
-  }
-}
-
-const char* GateOutcomeName(understudy::v1::GateOutcome outcome) {
-  switch (outcome) {
-    case understudy::v1::GATE_PASS:
-      return "pass";
-    case understudy::v1::GATE_FAIL:
-      return "fail";
-    case understudy::v1::GATE_INCONCLUSIVE:
-      return "inconclusive";
-    default:
-      return "unspecified";
-  }
-}
-
-OutcomeClass OutcomeClassFromHttp(int status_code) {
-  if (status_code <= 0) return OutcomeClass::kTransport;
-  if (status_code == 429) return OutcomeClass::kThrottled;
-  if (status_code >= 500) return OutcomeClass::kServerError;
-  if (status_code >= 400) return OutcomeClass::kClientError;
-  return OutcomeClass::kOk;
-}
-
-// ------------------------------------------------------ InMemoryTransitionLog
-
-absl::Status InMemoryTransitionLog::Commit(const RolloutState& state, const Decision& decision) {
-  absl::MutexLock lock(&mu_);
-  if (!fail_next_.ok()) {
-    absl::Status s = std::move(fail_next_);
-    fail_next_ = absl::OkStatus();
-    return s;
-  }
-  decisions_.push_back(decision);
-  last_ = state;
-  return absl::OkStatus();
-}
-
-void InMemoryTransitionLog::FailNextCommit(absl::Status status) {
-  absl::MutexLock lock(&mu_);
-  fail_next_ = std::move(status);
-}
-
-std::vector<Decision> InMemoryTransitionLog::Decisions() const {
-  absl::MutexLock lock(&mu_);
-  return decisions_;
-}
-
-std::optional<RolloutState> InMemoryTransitionLog::LastState() const {
-  absl::MutexLock lock(&mu_);
-  return last_;
-}
-
-size_t InMemoryTransitionLog::size() const {
-  absl::MutexLock lock(&mu_);
-  return decisions_.size();
-}
-
-// ------------------------------------------------------------- Controller
-
 namespace {
 
 constexpr size_t kTriggerIds = 8;
+constexpr char kJudgeActor[] = "judge";
 
 int64_t Micros(absl::Time t) { return absl::ToUnixMicros(t); }
 
-struct GateResult {
-  GateEvaluation eval;
-  bool required = true;  // an inconclusive non-required gate does not block
-};
-
-GateEvaluation NewEval(const char* name) {
-  GateEvaluation e;
-  e.set_gate(name);
-  return e;
+// The judge acts only while a stage is running.
+bool IsJudged(RolloutPhase phase) {
+  return phase == understudy::v1::PHASE_SHADOW || phase == understudy::v1::PHASE_CANARY;
 }
 
-// MeanEval starts the evaluation of a gate on two arms' means (satisfaction,
-// cost): samples, means, threshold and the statistic's name.
-GateEvaluation MeanEval(const char* name, const Moments& p, const Moments& c, double threshold,
-                        const char* statistic) {
-  GateEvaluation e = NewEval(name);
-  e.set_production_samples(p.n);
-  e.set_candidate_samples(c.n);
-  e.set_production_value(p.Mean());
-  e.set_candidate_value(c.Mean());
-  e.set_threshold(threshold);
-  e.set_statistic(statistic);
-  return e;
+// What restarts with a transition.
+enum class EvidenceRestart {
+  kNone,   // windows and tests go on (pause, rollback to zero)
+  kStage,  // the stage's windows restart empty; the rollout-wide error-rate
+           // test goes on (a new stage, a fresh bake clock)
+  kAll,    // the windows and the rollout-wide error-rate test restart (a
+           // retry after rollback, or the judge stepping one stage back)
+};
+
+// TransitionRequest is one transition for Impl::Transition to commit.
+struct TransitionRequest {
+  DecisionAction action = understudy::v1::ACTION_UNSPECIFIED;
+  std::string actor;                  // kJudgeActor or the operator's name
+  std::string reason;                 // also the new state's last_reason
+  RolloutState next;                  // version and fingerprint are set on commit
+  std::vector<GateEvaluation> gates;  // the judge's evidence (empty for manual commands)
+  std::vector<std::string> trigger_request_ids;
+  EvidenceRestart restart = EvidenceRestart::kNone;
+};
+
+std::string BakedText(absl::Duration baked) {
+  return absl::FormatDuration(absl::Trunc(baked, absl::Seconds(1)));
 }
 
 }  // namespace
@@ -162,35 +71,23 @@ struct Controller::Impl {
         router(r),
         log(l),
         fingerprint(PlanFingerprint(c)),
+        judge(c),
         prod_recent(c.recent_window, c.recent_slots),
         cand_recent(c.recent_window, c.recent_slots),
-        shadow_recent(c.recent_window, c.recent_slots) {
-    judged_stages = 0;
-    for (const StageConfig& s : c.stages) judged_stages += s.percent < 100 ? 1 : 0;
-    judged_stages = std::max(1, judged_stages);
-    stage_alpha = c.alpha / judged_stages;
-  }
+        shadow_recent(c.recent_window, c.recent_slots) {}
 
   const RolloutConfig& config;
   const Clock& clock;
   Router& router;
   TransitionLog& log;
   const std::string fingerprint;
-  int judged_stages;
-  double stage_alpha;
 
   // Lock order: mu before data_mu.
   mutable absl::Mutex mu;
   RolloutState state ABSL_GUARDED_BY(mu);
   // The gates of the judge's latest evaluation (kept while it is idle).
   google::protobuf::RepeatedPtrField<GateEvaluation> last_gates ABSL_GUARDED_BY(mu);
-  // Error-rate SPRT, accumulated over the rollout (see rollout.h).
-  double error_llr ABSL_GUARDED_BY(mu) = 0;
-  double error_llr_max ABSL_GUARDED_BY(mu) = 0;
-  double error_llr_stage_start ABSL_GUARDED_BY(mu) = 0;
-  int64_t seen_cand_n ABSL_GUARDED_BY(mu) = 0, seen_cand_e ABSL_GUARDED_BY(mu) = 0;
-  int64_t seen_prod_n ABSL_GUARDED_BY(mu) = 0, seen_prod_e ABSL_GUARDED_BY(mu) = 0;
-  double error_r1 ABSL_GUARDED_BY(mu) = 0;  // fixed before each batch (predictable)
+  Judge judge ABSL_GUARDED_BY(mu);
 
   mutable absl::Mutex data_mu ABSL_ACQUIRED_AFTER(mu);
   ArmWindow prod ABSL_GUARDED_BY(data_mu);
@@ -220,6 +117,7 @@ struct Controller::Impl {
     return s;
   }
 
+  // ResetWindows empties the stage windows (the recent windows go on).
   void ResetWindows() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     {
       absl::MutexLock lock(&data_mu);
@@ -227,13 +125,12 @@ struct Controller::Impl {
       cand = ArmWindow{};
       shadow = ArmWindow{};
     }
-    seen_cand_n = seen_cand_e = seen_prod_n = seen_prod_e = 0;
-    error_llr_stage_start = error_llr;
+    judge.StartStage();
   }
 
-  void ResetErrorTest() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    error_llr = error_llr_max = error_llr_stage_start = 0;
-    error_r1 = 0;
+  void RestartEvidence(EvidenceRestart restart) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (restart == EvidenceRestart::kAll) judge.RestartErrorTest();
+    if (restart != EvidenceRestart::kNone) ResetWindows();
   }
 
   // StageState is the state of running stage `i` from `now`.
@@ -251,40 +148,38 @@ struct Controller::Impl {
     return s;
   }
 
-  // Transition commits `next` with its decision, then applies it.
-  absl::StatusOr<Decision> Transition(std::string action, std::string_view actor,
-                                      std::string reason, RolloutState next,
-                                      std::vector<GateEvaluation> gates,
-                                      std::vector<std::string> triggers, bool reset_windows,
-                                      bool reset_error_test, absl::Time now)
+  // Transition commits `t.next` with its decision, then applies it: sets
+  // the router's weight and restarts the evidence `t.restart` names. If
+  // the log refuses, nothing changes and its error is returned.
+  absl::StatusOr<Decision> Transition(TransitionRequest t, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    next.set_version(state.version() + 1);
-    next.set_plan_fingerprint(fingerprint);
-    next.set_last_reason(reason);
+    t.next.set_version(state.version() + 1);
+    t.next.set_plan_fingerprint(fingerprint);
+    t.next.set_last_reason(t.reason);
     Decision d;
     d.set_time_unix_micros(Micros(now));
-    d.set_action(std::move(action));
-    d.set_actor(std::string(actor));
-    d.set_reason(std::move(reason));
+    d.set_action(t.action);
+    d.set_actor(std::move(t.actor));
+    d.set_reason(std::move(t.reason));
     *d.mutable_from() = state;
-    *d.mutable_to() = next;
-    for (GateEvaluation& g : gates) *d.add_gates() = std::move(g);
-    for (std::string& t : triggers) d.add_trigger_request_ids(std::move(t));
+    *d.mutable_to() = t.next;
+    for (GateEvaluation& g : t.gates) *d.add_gates() = std::move(g);
+    for (std::string& id : t.trigger_request_ids) d.add_trigger_request_ids(std::move(id));
     // Persist first: if the log refuses, nothing changes.
-    RETURN_IF_ERROR(log.Commit(next, d));
-    state = std::move(next);
+    RETURN_IF_ERROR(log.Commit(t.next, d));
+    state = std::move(t.next);
     router.SetWeightBasisPoints(state.weight_basis_points());
-    if (reset_error_test) ResetErrorTest();
-    if (reset_windows) ResetWindows();
+    RestartEvidence(t.restart);
     return d;
   }
 
-  Decision Hold(std::string reason, std::vector<GateEvaluation> gates, absl::Time now)
+  // Hold is the judge's decision to change nothing (never committed).
+  Decision Hold(std::string reason, std::vector<GateEvaluation> gates, absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     Decision d;
     d.set_time_unix_micros(Micros(now));
-    d.set_action("hold");
-    d.set_actor("judge");
+    d.set_action(understudy::v1::ACTION_HOLD);
+    d.set_actor(kJudgeActor);
     d.set_reason(std::move(reason));
     *d.mutable_from() = state;
     *d.mutable_to() = state;
@@ -292,328 +187,127 @@ struct Controller::Impl {
     return d;
   }
 
-  // ----------------------------------------------------------------- gates
-
-  GateResult ErrorRateGate(const Counters& p, const Counters& c)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    const auto& g = config.error_rate;
-    GateResult r;
-    GateEvaluation& e = r.eval;
-    e = NewEval("error_rate");
-    // Fold the batch since the last tick into the running log-LR, using the
-    // alternative fixed at the previous tick (a predictable choice keeps the
-    // product a martingale under H0).
-    int64_t dn_c = c.requests - seen_cand_n, de_c = c.errors - seen_cand_e;
-    int64_t dn_p = p.requests - seen_prod_n, de_p = p.errors - seen_prod_e;
-    if (error_r1 <= 0) error_r1 = g.max_ratio;
-    if (dn_c >= 0 && dn_p >= 0 && de_c >= 0 && de_p >= 0) {
-      error_llr += RatioSprtIncrement(dn_c, de_c, dn_p, de_p, error_r1);
-      error_llr_max = std::max(error_llr_max, error_llr);
-    }
-    seen_cand_n = c.requests;
-    seen_cand_e = c.errors;
-    seen_prod_n = p.requests;
-    seen_prod_e = p.errors;
-
-    // Jeffreys estimate of production's rate; p1 is the rate we must catch.
-    double pp = (p.errors + 0.5) / (p.requests + 1.0);
-    double p1 = std::max(pp * g.max_ratio, pp + g.max_abs_increase);
-    p1 = std::min(p1, 0.999);
-    double r1_used = error_r1;
-    error_r1 = std::clamp(p1 / pp, 1.05, 10.0);
-
-    double pc = c.requests > 0 ? static_cast<double>(c.errors) / c.requests : 0;
-    double bound = std::log(1 / config.alpha);
-    double stage_llr = error_llr - error_llr_stage_start;
-    double accept = std::log(config.beta / (1 - config.alpha));
-    double upper = ClopperPearsonUpper(c.errors, c.requests, 0.99);
-    e.set_production_value(p.requests > 0 ? static_cast<double>(p.errors) / p.requests : 0);
-    e.set_candidate_value(pc);
-    e.set_threshold(p1);
-    e.set_statistic("sprt_log_lr_rate_ratio");
-    e.set_statistic_value(error_llr);
-    e.set_bound(bound);
-    e.set_p_value(std::min(1.0, std::exp(-error_llr_max)));
-    e.set_production_samples(p.requests);
-    e.set_candidate_samples(c.requests);
-    std::string detail = absl::StrFormat(
-        "H0 ratio 1 vs H1 ratio %.2f; stage log-LR %.2f (pass at %.2f); 99%% upper bound on "
-        "candidate rate %.4f",
-        r1_used, stage_llr, accept, upper);
-    if (error_llr >= bound) {
-      e.set_outcome(understudy::v1::GATE_FAIL);
-    } else if (p.requests >= 100 && c.requests > 0 && (stage_llr <= accept || upper <= p1)) {
-      e.set_outcome(understudy::v1::GATE_PASS);
-    } else {
-      e.set_outcome(understudy::v1::GATE_INCONCLUSIVE);
-      if (p.requests < 100 || c.requests == 0) detail += "; insufficient data";
-    }
-    e.set_detail(detail);
-    return r;
-  }
-
-  GateResult QuantileGateEval(const char* name, const QuantileGate& g, const LogHistogram& p,
-                              const LogHistogram& c) const {
-    GateResult r;
-    GateEvaluation& e = r.eval;
-    e = NewEval(name);
-    e.set_production_samples(p.count());
-    e.set_candidate_samples(c.count());
-    e.set_statistic("sprt_log_lr_fraction_above");
-    if (p.count() == 0 && c.count() == 0) {
-      e.set_outcome(understudy::v1::GATE_PASS);
-      e.set_detail("no timings recorded; not judged");
-      return r;
-    }
-    if (p.count() < g.min_samples || c.count() < g.min_samples) {
-      e.set_outcome(understudy::v1::GATE_INCONCLUSIVE);
-      e.set_detail(absl::StrCat("insufficient data: need ", g.min_samples, " per arm"));
-      return r;
-    }
-    double pq = p.Quantile(g.quantile);
-    double threshold = g.max_ratio * pq;
-    int64_t k = c.CountAbove(threshold);
-    double p0 = 1 - g.quantile, p1 = p0 + g.margin;
-    double llr = BernoulliSprtLlr(k, c.count(), p0, p1);
-    double bound = std::log(1 / stage_alpha);
-    double accept = std::log(config.beta / (1 - stage_alpha));
-    e.set_production_value(pq);
-    e.set_candidate_value(c.Quantile(g.quantile));
-    e.set_threshold(threshold);
-    e.set_statistic_value(llr);
-    e.set_bound(bound);
-    e.set_p_value(std::min(1.0, std::exp(-llr)));
-    e.set_detail(absl::StrFormat(
-        "%d of %d candidate requests (%.2f%%) slower than %.1f ms = %.2f x production p%.0f; "
-        "H0 %.3f vs H1 %.3f",
-        k, c.count(), 100.0 * k / c.count(), threshold, g.max_ratio, g.quantile * 100, p0, p1));
-    e.set_outcome(llr >= bound    ? understudy::v1::GATE_FAIL
-                  : llr <= accept ? understudy::v1::GATE_PASS
-                                  : understudy::v1::GATE_INCONCLUSIVE);
-    return r;
-  }
-
-  GateResult SatisfactionGateEval(const Moments& p, const Moments& c) const {
-    const auto& g = config.satisfaction;
-    GateResult r;
-    GateEvaluation& e = r.eval;
-    e = MeanEval("satisfaction", p, c, p.Mean() - g.max_drop, "msprt_log_lr_mean_difference");
-    if (p.n < g.min_samples || c.n < g.min_samples) {
-      r.required = g.must_have_data;
-      e.set_outcome(understudy::v1::GATE_INCONCLUSIVE);
-      e.set_detail(absl::StrCat("insufficient feedback: need ", g.min_samples, " per arm",
-                                g.must_have_data ? "" : " (not required)"));
-      return r;
-    }
-    double x = c.Mean() - p.Mean();
-    double v = std::max(c.Variance(), 1e-4) / c.n + std::max(p.Variance(), 1e-4) / p.n;
-    MixtureResult m = NormalMixtureTest(x, v, 0.0, std::max(g.max_drop, 0.05), stage_alpha);
-    e.set_statistic_value(m.log_lr);
-    e.set_bound(std::log(1 / stage_alpha));
-    e.set_p_value(std::min(1.0, std::exp(-m.log_lr)));
-    e.set_detail(absl::StrFormat("difference %.4f, always-valid CI [%.4f, %.4f], max drop %.3f",
-                                 x, m.lower, m.upper, g.max_drop));
-    // Kayenta-style: significantly worse AND worse than the tolerance.
-    if (m.upper < 0 && x < -g.max_drop) {
-      e.set_outcome(understudy::v1::GATE_FAIL);
-    } else if (m.lower > -g.max_drop) {
-      e.set_outcome(understudy::v1::GATE_PASS);
-    } else {
-      e.set_outcome(understudy::v1::GATE_INCONCLUSIVE);
-    }
-    return r;
-  }
-
-  GateResult CostGateEval(const Moments& p, const Moments& c) const {
-    const auto& g = config.cost;
-    GateResult r;
-    GateEvaluation& e = r.eval;
-    e = MeanEval("cost_per_request", p, c, g.max_ratio * p.Mean(),
-                 "msprt_log_lr_mean_minus_ratio");
-    if (p.n < g.min_samples || c.n < g.min_samples) {
-      r.required = g.must_have_data;
-      e.set_outcome(understudy::v1::GATE_INCONCLUSIVE);
-      e.set_detail(absl::StrCat("insufficient cost data: need ", g.min_samples, " per arm",
-                                g.must_have_data ? "" : " (not required)"));
-      return r;
-    }
-    // H0 boundary: candidate mean = max_ratio × production mean.
-    double x = c.Mean() - g.max_ratio * p.Mean();
-    double scale = std::max(std::abs(p.Mean()), 1e-9);
-    double floor_var = (1e-6 * scale) * (1e-6 * scale);
-    double v = std::max(c.Variance(), floor_var) / c.n +
-               g.max_ratio * g.max_ratio * std::max(p.Variance(), floor_var) / p.n;
-    MixtureResult m = NormalMixtureTest(x, v, 0.0, 0.5 * scale, stage_alpha);
-    e.set_statistic_value(m.log_lr);
-    e.set_bound(std::log(1 / stage_alpha));
-    e.set_p_value(std::min(1.0, std::exp(-m.log_lr)));
-    e.set_detail(absl::StrFormat("candidate − %.2f × production = %.6g, always-valid CI [%.6g, %.6g]",
-                                 g.max_ratio, x, m.lower, m.upper));
-    e.set_outcome(m.lower > 0   ? understudy::v1::GATE_FAIL
-                  : m.upper < 0 ? understudy::v1::GATE_PASS
-                                : understudy::v1::GATE_INCONCLUSIVE);
-    return r;
-  }
-
-  GateResult AgreementGateEval(const Counters& s, bool in_shadow) const {
-    const auto& g = config.agreement;
-    GateResult r;
-    GateEvaluation& e = r.eval;
-    e = NewEval("agreement");
-    int64_t n = s.comparisons;
-    double a = n > 0 ? 1.0 - static_cast<double>(s.major_diffs) / n : 0;
-    e.set_candidate_samples(n);
-    e.set_candidate_value(a);
-    e.set_production_value(1.0);
-    e.set_threshold(g.min);
-    e.set_statistic("msprt_log_lr_agreement");
-    if (n < g.min_samples) {
-      r.required = in_shadow;
-      e.set_outcome(in_shadow ? understudy::v1::GATE_INCONCLUSIVE : understudy::v1::GATE_PASS);
-      e.set_detail(absl::StrCat("insufficient comparisons: need ", g.min_samples,
-                                in_shadow ? "" : " (judged only in the shadow stage)"));
-      return r;
-    }
-    double v = (a * (1 - a) + 1.0 / n) / n;
-    MixtureResult m = NormalMixtureTest(a, v, g.min, 0.1, stage_alpha);
-    e.set_statistic_value(m.log_lr);
-    e.set_bound(std::log(1 / stage_alpha));
-    e.set_p_value(std::min(1.0, std::exp(-m.log_lr)));
-    e.set_detail(absl::StrFormat("agreement %.4f over %d comparisons, always-valid CI [%.4f, %.4f]",
-                                 a, n, m.lower, m.upper));
-    e.set_outcome(m.upper < g.min    ? understudy::v1::GATE_FAIL
-                  : m.lower >= g.min ? understudy::v1::GATE_PASS
-                                     : understudy::v1::GATE_INCONCLUSIVE);
-    return r;
-  }
-
-  GateResult CriticalGateEval(const Counters& c) const {
-    const auto& g = config.critical;
-    GateResult r;
-    GateEvaluation& e = r.eval;
-    e = NewEval("critical");
-    double rate = c.requests > 0 ? static_cast<double>(c.errors) / c.requests : 0;
-    double lower = ClopperPearsonLower(c.errors, c.requests, g.confidence);
-    e.set_candidate_samples(c.requests);
-    e.set_candidate_value(rate);
-    e.set_threshold(g.max_error_rate);
-    e.set_statistic("clopper_pearson_lower_bound");
-    e.set_statistic_value(lower);
-    e.set_bound(g.max_error_rate);
-    e.set_detail(absl::StrFormat("recent window: %d errors in %d requests; %.0f%% lower bound %.4f",
-                                 c.errors, c.requests, g.confidence * 100, lower));
-    e.set_outcome(c.requests >= g.min_requests && lower > g.max_error_rate
-                      ? understudy::v1::GATE_FAIL
-                      : understudy::v1::GATE_PASS);
-    return r;
-  }
-
-  // RollbackState is the judge's rollback destination.
-  RolloutState JudgeRollbackState(absl::Time now, bool* stepped) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    *stepped = false;
-    if (config.rollback_target == RollbackTarget::kPreviousStage && state.stage_index() > 0) {
-      *stepped = true;
-      RolloutState s = StageState(state.stage_index() - 1, now);
-      s.set_rollbacks(state.rollbacks() + 1);
-      return s;
-    }
-    RolloutState s = state;
-    s.set_phase(understudy::v1::PHASE_ROLLED_BACK);
-    s.set_weight_basis_points(0);
-    s.set_rollbacks(state.rollbacks() + 1);
-    return s;
-  }
+  // ------------------------------------------------------ the judge's tick
 
   absl::StatusOr<Decision> Tick() {
     absl::MutexLock lock(&mu);
-    absl::Time now = clock.Now();
-    RolloutPhase phase = state.phase();
-    if (phase != understudy::v1::PHASE_SHADOW && phase != understudy::v1::PHASE_CANARY) {
+    const absl::Time now = clock.Now();
+    const RolloutPhase phase = state.phase();
+    if (!IsJudged(phase)) {
       return Hold(absl::StrCat("judge idle: rollout is ", PhaseName(phase)), {}, now);
     }
+    const Snapshot snap = TakeSnapshot(now);
     const bool in_shadow = phase == understudy::v1::PHASE_SHADOW;
-    Snapshot snap = TakeSnapshot(now);
-    const ArmWindow& cand = in_shadow ? snap.shadow : snap.cand;
-    const Counters& cand_recent = in_shadow ? snap.shadow_recent : snap.cand_recent;
+    const JudgeInput input{in_shadow ? CandidateTraffic::kShadow : CandidateTraffic::kLive,
+                           snap.prod, in_shadow ? snap.shadow : snap.cand,
+                           in_shadow ? snap.shadow_recent : snap.cand_recent, snap.shadow.c};
+    JudgeVerdict verdict = judge.Evaluate(input);
+    if (verdict.outcome == understudy::v1::GATE_FAIL) {
+      return JudgeRollback(std::move(verdict), snap.cand_error_ids, now);
+    }
+    const int64_t samples = input.candidate.c.requests;
+    std::vector<std::string> missing = PromotionBlockers(verdict, samples, now);
+    if (missing.empty()) return JudgePromote(std::move(verdict.gates), samples, now);
+    if (MaxBakeReached(now)) return JudgePause(std::move(verdict.gates), missing, now);
+    return Hold(absl::StrCat("waiting: ", absl::StrJoin(missing, "; ")), std::move(verdict.gates),
+                now);
+  }
 
-    std::vector<GateResult> results;
-    if (config.critical.enabled) results.push_back(CriticalGateEval(cand_recent));
-    if (config.error_rate.enabled) results.push_back(ErrorRateGate(snap.prod.c, cand.c));
-    if (config.latency.enabled) {
-      results.push_back(
-          QuantileGateEval("latency_p95", config.latency, snap.prod.latency_ms, cand.latency_ms));
-    }
-    if (config.ttft.enabled) {
-      results.push_back(QuantileGateEval("ttft_p95", config.ttft, snap.prod.ttft_ms, cand.ttft_ms));
-    }
-    if (config.satisfaction.enabled && !in_shadow) {
-      results.push_back(SatisfactionGateEval(snap.prod.c.satisfaction, cand.c.satisfaction));
-    }
-    if (config.cost.enabled) results.push_back(CostGateEval(snap.prod.c.cost, cand.c.cost));
-    if (config.agreement.enabled) results.push_back(AgreementGateEval(snap.shadow.c, in_shadow));
+  absl::Duration Baked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return now - absl::FromUnixMicros(state.stage_started_unix_micros());
+  }
 
-    std::vector<std::string> failed, waiting;
-    bool error_related_failure = false;
-    for (const GateResult& r : results) {
-      if (r.eval.outcome() == understudy::v1::GATE_FAIL) {
-        failed.push_back(absl::StrCat(r.eval.gate(), " (", r.eval.detail(), ")"));
-        if (r.eval.gate() == "error_rate" || r.eval.gate() == "critical") {
-          error_related_failure = true;
-        }
-      } else if (r.eval.outcome() == understudy::v1::GATE_INCONCLUSIVE && r.required) {
-        waiting.push_back(r.eval.gate());
-      }
-    }
-    std::vector<GateEvaluation> gates;
-    for (GateResult& r : results) gates.push_back(std::move(r.eval));
+  const StageConfig& CurrentStage() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return config.stages[state.stage_index()];
+  }
 
-    if (!failed.empty()) {
-      bool stepped = false;
-      RolloutState next = JudgeRollbackState(now, &stepped);
-      std::vector<std::string> triggers;
-      if (error_related_failure) triggers = snap.cand_error_ids;
-      return Transition("rollback", "judge",
-                        absl::StrCat("gate failed: ", absl::StrJoin(failed, "; ")), next,
-                        std::move(gates), std::move(triggers), /*reset_windows=*/stepped,
-                        /*reset_error_test=*/stepped, now);
-    }
-
-    const StageConfig& stage = config.stages[state.stage_index()];
-    absl::Duration baked = now - absl::FromUnixMicros(state.stage_started_unix_micros());
-    int64_t samples = cand.c.requests;
+  // PromotionBlockers lists what keeps the stage from promotion when no
+  // gate failed: bake time, candidate samples, inconclusive required gates.
+  std::vector<std::string> PromotionBlockers(const JudgeVerdict& verdict, int64_t samples,
+                                             absl::Time now) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const StageConfig& stage = CurrentStage();
+    const absl::Duration baked = Baked(now);
     std::vector<std::string> missing;
     if (baked < stage.min_bake) {
-      missing.push_back(absl::StrCat("bake ", absl::FormatDuration(absl::Trunc(baked, absl::Seconds(1))),
-                                     " of ", absl::FormatDuration(stage.min_bake)));
+      missing.push_back(
+          absl::StrCat("bake ", BakedText(baked), " of ", absl::FormatDuration(stage.min_bake)));
     }
     if (samples < stage.min_samples) {
       missing.push_back(absl::StrCat(samples, " of ", stage.min_samples, " candidate samples"));
     }
-    if (!waiting.empty()) {
-      missing.push_back(absl::StrCat("inconclusive: ", absl::StrJoin(waiting, ", ")));
+    if (!verdict.waiting.empty()) {
+      missing.push_back(absl::StrCat("inconclusive: ", absl::StrJoin(verdict.waiting, ", ")));
     }
-    if (missing.empty()) {
-      int next_index = state.stage_index() + 1;
-      RolloutState next = StageState(next_index, now);
-      return Transition("promote", "judge",
-                        absl::StrCat("all gates pass after ", absl::FormatDuration(
-                                         absl::Trunc(baked, absl::Seconds(1))),
-                                     " and ", samples, " candidate samples; to ",
-                                     config.stages[next_index].percent, "%"),
-                        next, std::move(gates), {}, true, false, now);
+    return missing;
+  }
+
+  bool MaxBakeReached(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const StageConfig& stage = CurrentStage();
+    return stage.max_bake > absl::ZeroDuration() && Baked(now) >= stage.max_bake;
+  }
+
+  // JudgeStepsBack: the judge's rollback goes one stage back rather than to 0%.
+  bool JudgeStepsBack() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return config.rollback_target == RollbackTarget::kPreviousStage && state.stage_index() > 0;
+  }
+
+  // JudgeRollbackState is the judge's rollback destination.
+  RolloutState JudgeRollbackState(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    RolloutState s;
+    if (JudgeStepsBack()) {
+      s = StageState(state.stage_index() - 1, now);
+    } else {
+      s = state;
+      s.set_phase(understudy::v1::PHASE_ROLLED_BACK);
+      s.set_weight_basis_points(0);
     }
-    if (stage.max_bake > absl::ZeroDuration() && baked >= stage.max_bake) {
-      RolloutState next = state;
-      std::string reason = absl::StrCat("max bake ", absl::FormatDuration(stage.max_bake),
-                                        " reached without a verdict: ",
-                                        absl::StrJoin(missing, "; "));
-      next.set_phase(understudy::v1::PHASE_PAUSED);
-      next.set_phase_before_pause(phase);
-      next.set_paused_reason(reason);
-      return Transition("pause", "judge", reason, next, std::move(gates), {}, false, false, now);
-    }
-    return Hold(absl::StrCat("waiting: ", absl::StrJoin(missing, "; ")), std::move(gates), now);
+    s.set_rollbacks(state.rollbacks() + 1);
+    return s;
+  }
+
+  absl::StatusOr<Decision> JudgeRollback(JudgeVerdict verdict,
+                                         const std::vector<std::string>& cand_error_ids,
+                                         absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    TransitionRequest t;
+    t.action = understudy::v1::ACTION_ROLLBACK;
+    t.actor = kJudgeActor;
+    t.reason = absl::StrCat("gate failed: ", absl::StrJoin(verdict.failed, "; "));
+    t.next = JudgeRollbackState(now);
+    t.gates = std::move(verdict.gates);
+    if (verdict.error_gate_failed) t.trigger_request_ids = cand_error_ids;
+    t.restart = JudgeStepsBack() ? EvidenceRestart::kAll : EvidenceRestart::kNone;
+    return Transition(std::move(t), now);
+  }
+
+  absl::StatusOr<Decision> JudgePromote(std::vector<GateEvaluation> gates, int64_t samples,
+                                        absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const int next_index = state.stage_index() + 1;
+    TransitionRequest t;
+    t.action = understudy::v1::ACTION_PROMOTE;
+    t.actor = kJudgeActor;
+    t.reason = absl::StrCat("all gates pass after ", BakedText(Baked(now)), " and ", samples,
+                            " candidate samples; to ", config.stages[next_index].percent, "%");
+    t.next = StageState(next_index, now);
+    t.gates = std::move(gates);
+    t.restart = EvidenceRestart::kStage;
+    return Transition(std::move(t), now);
+  }
+
+  absl::StatusOr<Decision> JudgePause(std::vector<GateEvaluation> gates,
+                                      const std::vector<std::string>& missing, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    TransitionRequest t;
+    t.action = understudy::v1::ACTION_PAUSE;
+    t.actor = kJudgeActor;
+    t.reason = absl::StrCat("max bake ", absl::FormatDuration(CurrentStage().max_bake),
+                            " reached without a verdict: ", absl::StrJoin(missing, "; "));
+    t.next = state;
+    t.next.set_phase(understudy::v1::PHASE_PAUSED);
+    t.next.set_phase_before_pause(state.phase());
+    t.next.set_paused_reason(t.reason);
+    t.gates = std::move(gates);
+    return Transition(std::move(t), now);
   }
 };
 
@@ -684,7 +378,9 @@ absl::StatusOr<Decision> Controller::Tick() {
 namespace {
 absl::Status CheckActor(std::string_view actor) {
   if (actor.empty()) return absl::InvalidArgumentError("actor: required (the operator's name)");
-  if (actor == "judge") return absl::InvalidArgumentError("actor: \"judge\" is reserved");
+  if (actor == kJudgeActor) {
+    return absl::InvalidArgumentError(absl::StrCat("actor: \"", kJudgeActor, "\" is reserved"));
+  }
   return absl::OkStatus();
 }
 }  // namespace
@@ -711,7 +407,14 @@ absl::StatusOr<Decision> Controller::Promote(std::string_view actor, bool to_ful
   RolloutState next = impl_->StageState(target, now);
   std::string reason = absl::StrCat(retry ? "retry after rollback: " : "", "promoted by ",
                                     Av(actor), " to ", config_.stages[target].percent, "%");
-  return impl_->Transition("promote", actor, reason, next, {}, {}, true, retry, now);
+  TransitionRequest t;
+  t.action = understudy::v1::ACTION_PROMOTE;
+  t.actor = std::string(actor);
+  t.reason = std::move(reason);
+  t.next = std::move(next);
+  // A retry is a new attempt: the error-rate test starts over too.
+  t.restart = retry ? EvidenceRestart::kAll : EvidenceRestart::kStage;
+  return impl_->Transition(std::move(t), now);
 }
 
 absl::StatusOr<Decision> Controller::Pause(std::string_view actor, std::string_view reason) {
@@ -722,17 +425,21 @@ absl::StatusOr<Decision> Controller::Pause(std::string_view actor, std::string_v
   if (s.phase() == understudy::v1::PHASE_PAUSED) {
     return absl::FailedPreconditionError("pause: the rollout is already paused");
   }
-  if (s.phase() != understudy::v1::PHASE_SHADOW && s.phase() != understudy::v1::PHASE_CANARY) {
+  if (!IsJudged(s.phase())) {
     return absl::FailedPreconditionError(absl::StrCat(
         "pause: the rollout is ", PhaseName(s.phase()), "; there is nothing to pause"));
   }
   std::string why = reason.empty() ? absl::StrCat("paused by ", Av(actor))
                                    : absl::StrCat("paused by ", Av(actor), ": ", Av(reason));
-  RolloutState next = s;
-  next.set_phase(understudy::v1::PHASE_PAUSED);
-  next.set_phase_before_pause(s.phase());
-  next.set_paused_reason(why);
-  return impl_->Transition("pause", actor, why, next, {}, {}, false, false, now);
+  TransitionRequest t;
+  t.action = understudy::v1::ACTION_PAUSE;
+  t.actor = std::string(actor);
+  t.reason = why;
+  t.next = s;
+  t.next.set_phase(understudy::v1::PHASE_PAUSED);
+  t.next.set_phase_before_pause(s.phase());
+  t.next.set_paused_reason(why);
+  return impl_->Transition(std::move(t), now);
 }
 
 absl::StatusOr<Decision> Controller::Resume(std::string_view actor) {
@@ -744,18 +451,23 @@ absl::StatusOr<Decision> Controller::Resume(std::string_view actor) {
     return absl::FailedPreconditionError(
         absl::StrCat("resume: the rollout is not paused (it is ", PhaseName(s.phase()), ")"));
   }
-  RolloutState next = s;
   RolloutPhase before = s.phase_before_pause();
-  if (before != understudy::v1::PHASE_SHADOW && before != understudy::v1::PHASE_CANARY) {
+  if (!IsJudged(before)) {
     before = config_.stages[s.stage_index()].percent == 0 ? understudy::v1::PHASE_SHADOW
                                                           : understudy::v1::PHASE_CANARY;
   }
-  next.set_phase(before);
-  next.set_phase_before_pause(understudy::v1::PHASE_UNSPECIFIED);
-  next.clear_paused_reason();
-  next.set_stage_started_unix_micros(absl::ToUnixMicros(now));
-  return impl_->Transition("resume", actor, absl::StrCat("resumed by ", Av(actor)), next, {}, {},
-                           true, false, now);
+  TransitionRequest t;
+  t.action = understudy::v1::ACTION_RESUME;
+  t.actor = std::string(actor);
+  t.reason = absl::StrCat("resumed by ", Av(actor));
+  t.next = s;
+  t.next.set_phase(before);
+  t.next.set_phase_before_pause(understudy::v1::PHASE_UNSPECIFIED);
+  t.next.clear_paused_reason();
+  t.next.set_stage_started_unix_micros(absl::ToUnixMicros(now));
+  // A fresh bake clock and windows for the resumed stage.
+  t.restart = EvidenceRestart::kStage;
+  return impl_->Transition(std::move(t), now);
 }
 
 absl::StatusOr<Decision> Controller::Rollback(std::string_view actor, std::string_view reason) {
@@ -767,15 +479,17 @@ absl::StatusOr<Decision> Controller::Rollback(std::string_view actor, std::strin
   if (s.phase() == understudy::v1::PHASE_ROLLED_BACK) {
     return absl::FailedPreconditionError("rollback: the rollout is already rolled back");
   }
-  RolloutState next = s;
-  next.set_phase(understudy::v1::PHASE_ROLLED_BACK);
-  next.set_weight_basis_points(0);
-  next.set_phase_before_pause(understudy::v1::PHASE_UNSPECIFIED);
-  next.clear_paused_reason();
-  next.set_rollbacks(s.rollbacks() + 1);
-  return impl_->Transition("rollback", actor,
-                           absl::StrCat("rolled back by ", Av(actor), ": ", Av(reason)), next, {},
-                           {}, false, false, now);
+  TransitionRequest t;
+  t.action = understudy::v1::ACTION_ROLLBACK;
+  t.actor = std::string(actor);
+  t.reason = absl::StrCat("rolled back by ", Av(actor), ": ", Av(reason));
+  t.next = s;
+  t.next.set_phase(understudy::v1::PHASE_ROLLED_BACK);
+  t.next.set_weight_basis_points(0);
+  t.next.set_phase_before_pause(understudy::v1::PHASE_UNSPECIFIED);
+  t.next.clear_paused_reason();
+  t.next.set_rollbacks(s.rollbacks() + 1);
+  return impl_->Transition(std::move(t), now);
 }
 
 absl::StatusOr<Decision> Controller::SetWeight(std::string_view actor, double percent) {
@@ -807,7 +521,13 @@ absl::StatusOr<Decision> Controller::SetWeight(std::string_view actor, double pe
     next.set_paused_reason(reason);
     next.set_stage_started_unix_micros(absl::ToUnixMicros(now));
   }
-  return impl_->Transition("set_weight", actor, reason, next, {}, {}, true, false, now);
+  TransitionRequest t;
+  t.action = understudy::v1::ACTION_SET_WEIGHT;
+  t.actor = std::string(actor);
+  t.reason = std::move(reason);
+  t.next = std::move(next);
+  t.restart = EvidenceRestart::kStage;
+  return impl_->Transition(std::move(t), now);
 }
 
 RolloutState Controller::State() const {
@@ -836,8 +556,7 @@ absl::Status Controller::Restore(const RolloutState& state) {
   absl::MutexLock lock(&impl_->mu);
   impl_->state = state;
   impl_->router.SetWeightBasisPoints(state.weight_basis_points());
-  impl_->ResetErrorTest();
-  impl_->ResetWindows();
+  impl_->RestartEvidence(EvidenceRestart::kAll);
   return absl::OkStatus();
 }
 

@@ -5,17 +5,20 @@
 // clock is injected, there is no I/O, and every transition is handed to a
 // TransitionLog (storage/ syncs it to RocksDB) before it takes effect.
 //
-// Example:
+// Example (given const ConfigNode& root, const std::optional<v1::RolloutState>& saved_state):
 //   ASSIGN_OR_RETURN(RolloutConfig config, ParseRolloutConfig(root.Child("rollout")));
-//   Router router(salt);
+//   Router router(/*salt=*/"gpt-4o->gpt-5-mini");
 //   InMemoryTransitionLog log;                 // storage/ provides a durable one
 //   Controller controller(config, RealClock::Default(), router, log);
 //   if (saved_state) RETURN_IF_ERROR(controller.Restore(*saved_state));
 //   // pipeline workers, per exchange:
-//   controller.RecordOutcome(ARM_CANDIDATE, {OutcomeClass::kOk, absl::Milliseconds(840)});
+//   Outcome outcome;                            // OutcomeClass::kOk
+//   outcome.latency = absl::Milliseconds(840);
+//   controller.RecordOutcome(v1::ARM_CANDIDATE, outcome);
 //   // every few seconds:
-//   ASSIGN_OR_RETURN(understudy::v1::Decision d, controller.Tick());
-//   // d.action() == "hold" | "promote" | "rollback" | "pause"
+//   ASSIGN_OR_RETURN(v1::Decision d, controller.Tick());
+//   // d.action(): ACTION_HOLD, ACTION_PROMOTE, ACTION_ROLLBACK or ACTION_PAUSE
+//   std::string_view word = DecisionActionName(d.action());   // "hold", "rollback", ...
 //   // operators:
 //   RETURN_IF_ERROR(controller.Rollback("alice", "bad answers in #support").status());
 //
@@ -42,7 +45,9 @@
 //   Per-stage tests split alpha evenly over the judged stages (Bonferroni).
 // Any gate fails → roll back (to 0%, or one stage back). All gates pass,
 // bake time and candidate samples reached → promote. Otherwise hold; at
-// max bake → paused for a human, with the reason.
+// max bake → paused for a human, with the reason. (rollout/judge.h
+// evaluates the gates; the controller is the state machine acting on the
+// judge's verdict.)
 //
 // Thread safety: every method may be called concurrently. Record* take one
 // short lock and do O(1) work (they run on pipeline workers); Tick and the
@@ -189,11 +194,24 @@ OutcomeClass OutcomeClassFromHttp(int status_code);
 // "throttled", "client_error".
 std::string_view OutcomeClassName(OutcomeClass c);
 
-// PhaseName: "shadow", "canary", "paused", "promoted", "rolled_back"
-// ("unspecified" otherwise). GateOutcomeName: "pass", "fail",
-// "inconclusive" ("unspecified" otherwise). For labels, logs and reports.
+// The one name of each enum value, for metrics labels, span attributes,
+// logs, CLI text and reports (the admin JSON carries the proto enum names,
+// e.g. "ACTION_ROLLBACK"; these are the words people read):
+//   PhaseName: "shadow", "canary", "paused", "promoted", "rolled_back"
+//     ("unspecified" otherwise).
+//   GateOutcomeName: "pass", "fail", "inconclusive" ("unspecified" otherwise).
+//   DecisionActionName: "promote", "rollback", "pause", "resume",
+//     "set_weight", "hold" ("unspecified" otherwise).
+//   ArmName: "production", "candidate" ("unknown" otherwise: an exchange
+//     whose arm is not known). Also the x-understudy-arm header value.
+//   ExchangeSourceName: "live", "shadow", "noise", "eval" ("unknown"
+//     otherwise).
+// The returned text is static.
 const char* PhaseName(understudy::v1::RolloutPhase phase);
 const char* GateOutcomeName(understudy::v1::GateOutcome outcome);
+std::string_view DecisionActionName(understudy::v1::DecisionAction action);
+std::string_view ArmName(understudy::v1::Arm arm);
+std::string_view ExchangeSourceName(understudy::v1::ExchangeSource source);
 
 struct Outcome {
   OutcomeClass status = OutcomeClass::kOk;

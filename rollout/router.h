@@ -7,10 +7,10 @@
 // a user who saw the candidate at 1% still sees it at 5% (monotone), and a
 // user keeps their arm as long as the weight does not cross their bucket.
 //
-// Example:
+// Example (given std::string_view user_id):
 //   Router router(/*salt=*/"gpt-4o->gpt-5-mini");
 //   router.SetWeightBasisPoints(100);          // 1%
-//   Arm arm = router.Assign(user_id);
+//   v1::Arm arm = router.Assign(user_id);      // ArmName(arm): "production" or "candidate"
 //
 // Thread safety: Assign and the weight accessors may be called concurrently;
 // the weight is one atomic, so the ext_proc headers path costs a hash and a

@@ -201,9 +201,8 @@ RunResult RunJudge(const SimulationOptions& o, uint64_t seed) {
     if ((sec + 1) % tick_every != 0) continue;
     absl::StatusOr<understudy::v1::Decision> d = ctl.Tick();
     if (!d.ok()) break;
-    const std::string& action = d->action();
     absl::Time t = clock.Now();
-    if (action == "rollback") {
+    if (d->action() == understudy::v1::ACTION_ROLLBACK) {
       r.rolled_back = true;
       r.before_onset = o.scenario == Scenario::kAA || t <= onset;
       r.delay_minutes = absl::ToDoubleMinutes(t - onset);

@@ -10,7 +10,7 @@
 //   SimulationOptions o;
 //   o.scenario = Scenario::kError;  o.factor = 2;  o.runs = 200;
 //   ASSIGN_OR_RETURN(SimulationReport r, RunSimulation(o));
-//   std::cout << FormatReportJson(r);
+//   std::string json = FormatReportJson(r);   // or FormatReportTable(r) for people
 //
 // Deterministic for a given seed. Thread-compatible (no shared state).
 #ifndef UNDERSTUDY_ROLLOUT_SIMULATOR_H_

@@ -9,6 +9,7 @@ PACKAGES=(
   librocksdb-dev libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev libcurl4-openssl-dev
   prometheus-cpp-dev libbenchmark-dev libgtest-dev libgmock-dev
   libcli11-dev libcpp-httplib-dev libspdlog-dev libboost-math-dev libre2-dev libssl-dev
+  zlib1g-dev libbrotli-dev libzstd-dev
   curl ca-certificates
   chromium prometheus fonts-dejavu-core
 )

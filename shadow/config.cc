@@ -14,7 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "sidecar/shadow/shadow.h"
+#include "shadow/shadow.h"
 
 namespace understudy::shadow {
 

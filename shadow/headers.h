@@ -1,11 +1,11 @@
-// sidecar/shadow/headers.h (internal to sidecar/shadow/)
+// shadow/headers.h (internal to shadow/)
 // Which request headers are never sent to an upstream or kept in a record.
-#ifndef UNDERSTUDY_SIDECAR_SHADOW_HEADERS_H_
-#define UNDERSTUDY_SIDECAR_SHADOW_HEADERS_H_
+#ifndef UNDERSTUDY_SHADOW_HEADERS_H_
+#define UNDERSTUDY_SHADOW_HEADERS_H_
 
 #include <string_view>
 
-#include "sidecar/shadow/shadow.h"
+#include "shadow/shadow.h"
 
 namespace understudy::shadow::internal {
 
@@ -24,4 +24,4 @@ bool IsInternalHeader(std::string_view name);
 
 }  // namespace understudy::shadow::internal
 
-#endif  // UNDERSTUDY_SIDECAR_SHADOW_HEADERS_H_
+#endif  // UNDERSTUDY_SHADOW_HEADERS_H_

@@ -8,8 +8,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/synchronization/mutex.h"
-#include "sidecar/shadow/headers.h"
-#include "sidecar/shadow/shadow.h"
+#include "shadow/headers.h"
+#include "shadow/shadow.h"
 
 namespace understudy::shadow {
 

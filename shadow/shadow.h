@@ -1,4 +1,4 @@
-// sidecar/shadow/shadow.h
+// shadow/shadow.h
 // Mirrors live LLM exchanges to the other model: a completed production
 // exchange is re-sent to the candidate (shadow), some also to production
 // again (noise calibration), and during a canary some candidate exchanges go
@@ -9,20 +9,20 @@
 //     its own thread) with a bounded queue and a cap on requests in flight.
 //   * Mirror — the policy: arm, method, skip rules, deterministic sampling,
 //     the hourly budget, and the request transform for the target.
-// `understudy eval` (RegisterEvalCommand) sends a golden dataset to both
+// `understudy eval` (cli/cmd_eval.cc) sends a golden dataset to both
 // upstreams through the same client and compares the answers.
 //
-// Example:
+// Example (given const ConfigNode& root, const v1::Exchange& live):
 //   ASSIGN_OR_RETURN(ShadowConfig config, ParseShadowConfig(root));
 //   ASSIGN_OR_RETURN(std::unique_ptr<UpstreamClient> client, UpstreamClient::Start(config));
 //   Mirror mirror(config, *client, RealClock::Default());
 //   // pipeline worker, per completed live exchange:
-//   Mirror::Plan plan = mirror.Dispatch(live, [&](UpstreamResult r) {
+//   Mirror::Plan plan = mirror.Dispatch(live, [](UpstreamResult r) {
 //     // client thread: hand r.exchange / r.answer to the compare pipeline
 //   });
 //   // or by hand:
 //   Mirror::Plan p = mirror.Decide(live);
-//   if (p.shadow) client->TrySend(mirror.BuildRequest(live, v1::ARM_CANDIDATE), done);
+//   if (p.shadow) client->TrySend(mirror.BuildRequest(live, v1::ARM_CANDIDATE), {});
 //
 // Secrets: the live request's Authorization, x-api-key, cookies and the
 // upstreams' own credential headers are never forwarded; the target's key is
@@ -32,8 +32,8 @@
 // Thread safety: ParseShadowConfig and the free functions are thread-safe;
 // UpstreamClient and Mirror methods may be called concurrently from any
 // thread. UpstreamClient callbacks run on the client's own thread.
-#ifndef UNDERSTUDY_SIDECAR_SHADOW_SHADOW_H_
-#define UNDERSTUDY_SIDECAR_SHADOW_SHADOW_H_
+#ifndef UNDERSTUDY_SHADOW_SHADOW_H_
+#define UNDERSTUDY_SHADOW_SHADOW_H_
 
 #include <cstdint>
 #include <functional>
@@ -53,10 +53,6 @@
 #include "compare/compare.h"
 #include "rollout/rollout.h"
 #include "understudy/v1/exchange.pb.h"
-
-namespace CLI {
-class App;
-}  // namespace CLI
 
 namespace understudy::shadow {
 
@@ -330,15 +326,6 @@ class Mirror {
   std::shared_ptr<State> state_;
 };
 
-// ---------------------------------------------------------------- eval --
-
-// RegisterEvalCommand adds `understudy eval --config FILE --dataset
-// golden.jsonl [--concurrency N] [-o json] [--store]`: sends every dataset
-// request to both upstreams, compares the answers (and each with the
-// optional reference) and prints a per-arm table (or one JSON object).
-// Exit codes: 0 done, 2 bad flags, config or dataset, 1 other failure.
-void RegisterEvalCommand(CLI::App& app, int* exit_code);
-
 }  // namespace understudy::shadow
 
-#endif  // UNDERSTUDY_SIDECAR_SHADOW_SHADOW_H_
+#endif  // UNDERSTUDY_SHADOW_SHADOW_H_

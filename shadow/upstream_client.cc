@@ -19,8 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/strings.h"
-#include "sidecar/shadow/headers.h"
-#include "sidecar/shadow/shadow.h"
+#include "shadow/headers.h"
+#include "shadow/shadow.h"
 
 namespace understudy::shadow {
 

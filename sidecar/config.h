@@ -18,9 +18,9 @@
 #include "rollout/rollout.h"
 #include "sidecar/admin/admin.h"
 #include "sidecar/ext_proc_service.h"
-#include "sidecar/shadow/shadow.h"
+#include "shadow/shadow.h"
 #include "sidecar/stream_session.h"
-#include "sidecar/telemetry/tracer.h"
+#include "telemetry/tracer.h"
 #include "storage/store.h"
 
 namespace understudy::sidecar {

@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "sidecar/admin/admin.h"
+#include "sidecar/feedback.h"
 
 namespace understudy::sidecar {
 
@@ -381,13 +381,13 @@ absl::Status Engine::SubmitFeedback(v1::Feedback f) {
   return absl::OkStatus();
 }
 
-absl::Status Engine::SubmitFeedbackJson(std::string_view body, std::string_view source) {
-  absl::StatusOr<v1::Feedback> f = admin::ParseFeedbackJson(body);
+absl::Status Engine::SubmitFeedbackJson(std::string_view body, v1::FeedbackSource source) {
+  absl::StatusOr<v1::Feedback> f = ParseFeedbackJson(body);
   if (!f.ok()) {
     impl_->stats_feedback_rejected.fetch_add(1);
     return f.status();
   }
-  f->set_source(std::string(source));
+  f->set_source(source);
   return SubmitFeedback(*std::move(f));
 }
 
@@ -400,14 +400,15 @@ absl::StatusOr<v1::Decision> Engine::Tick() {
   }
   const v1::HealthSnapshot health = impl_->controller.Health();  // with the tick's gates
   if (impl_->observer != nullptr) {
-    if (d->action() != "hold") impl_->observer->OnDecision(*d);
+    if (d->action() != v1::ACTION_HOLD) impl_->observer->OnDecision(*d);
     impl_->observer->OnTick(health.state(), health, *d);
   }
   bool due = false;
   {
     absl::MutexLock lock(&impl_->tick_mu);
     const absl::Time now = impl_->clock.Now();
-    if (now - impl_->last_snapshot >= impl_->options.snapshot_interval || d->action() != "hold") {
+    if (now - impl_->last_snapshot >= impl_->options.snapshot_interval ||
+        d->action() != v1::ACTION_HOLD) {
       impl_->last_snapshot = now;
       due = true;
     }
@@ -426,9 +427,10 @@ void Engine::StartTicker(absl::Duration interval) {
       absl::StatusOr<v1::Decision> d = Tick();
       if (!d.ok()) {
         std::fprintf(stderr, "understudy: judge tick failed: %s\n", d.status().ToString().c_str());
-      } else if (d->action() != "hold") {
+      } else if (d->action() != v1::ACTION_HOLD) {
         std::fprintf(stderr, "understudy: %s by %s: %s (weight %.2f%% → %.2f%%)\n",
-                     d->action().c_str(), d->actor().c_str(), d->reason().c_str(),
+                     std::string(rollout::DecisionActionName(d->action())).c_str(),
+                     d->actor().c_str(), d->reason().c_str(),
                      d->from().weight_basis_points() / 100.0,
                      d->to().weight_basis_points() / 100.0);
       }

@@ -12,11 +12,12 @@
 //   ticker: Controller::Tick ─▶ decision (persisted by the controller's
 //           TransitionLog before it takes effect), health snapshot stored
 //
-// Example:
-//   Engine engine(options, controller, *store, RealClock::Default(), &mirror, &observer);
-//   ExtProcService service(session_options, router, engine, clock, stats);
-//   engine.StartTicker(config.rollout.tick_interval);
-//   ...
+// Example (given const EngineOptions& options, rollout::Controller& controller,
+//   storage::Store& store, ShadowPort* mirror, EngineObserver* observer,
+//   v1::Exchange exchange):
+//   Engine engine(options, controller, store, RealClock::Default(), mirror, observer);
+//   engine.StartTicker(absl::Seconds(1));
+//   bool queued = engine.Submit(std::move(exchange));  // from the ext_proc service
 //   engine.Stop();   // after the ext_proc server has drained
 //
 // Thread safety: Submit, SubmitFeedback and Tick may be called from any
@@ -155,7 +156,8 @@ class Engine final : public ExchangeSink {
   // SubmitFeedback validates a score and joins it to its exchange's arm (now,
   // or when the exchange arrives). It is stored at once either way.
   [[nodiscard]] absl::Status SubmitFeedback(understudy::v1::Feedback feedback);
-  [[nodiscard]] absl::Status SubmitFeedbackJson(std::string_view body, std::string_view source);
+  [[nodiscard]] absl::Status SubmitFeedbackJson(std::string_view body,
+                                                understudy::v1::FeedbackSource source);
 
   // Tick runs the judge once, stores a health snapshot when due and tells
   // the observer. The ticker calls it every interval.

@@ -42,7 +42,7 @@ class ProcessReactor final : public grpc::ServerBidiReactor<grpc::ByteBuffer, gr
   void OnReadDone(bool ok) override {
     if (!ok) {
       // Half-close or cancel: Envoy ends every stream with END_STREAM then
-      // RST_STREAM (EXTPROC.md §3.1), so this is the normal end.
+      // RST_STREAM (docs/extproc.md §3.1), so this is the normal end.
       EndInput(grpc::Status::OK);
       return;
     }

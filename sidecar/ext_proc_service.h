@@ -1,14 +1,16 @@
-// sidecar/ext_proc_service.h — start here.
+// sidecar/ext_proc_service.h
 // The Envoy External Processing (ext_proc v3) gRPC service: one bidirectional
 // Process stream per HTTP request. Route streams get the arm as a header
 // mutation (`x-understudy-arm`, raw_value, clear_route_cache); observe and
 // full streams are assembled into exchanges and handed to an ExchangeSink
-// without waiting. See shared/EXTPROC.md for the protocol rules honoured.
+// without waiting. See docs/extproc.md for the protocol rules honoured.
 //
-// Example:
+// Example (given const SessionOptions& session_options, const rollout::Router& router,
+//   ExchangeSink& sink, ExtProcStats& stats, const ExtProcServerOptions& server_options):
 //   ExtProcService service(session_options, router, sink, RealClock::Default(), stats);
-//   ASSIGN_OR_RETURN(auto server, ExtProcServer::Start(server_options, service));
-//   ... server->port() ...
+//   ASSIGN_OR_RETURN(std::unique_ptr<ExtProcServer> server,
+//                    ExtProcServer::Start(server_options, service));
+//   int port = server->port();
 //   server->Drain(absl::Seconds(10));   // on SIGTERM
 //
 // Thread safety: the service is shared by all streams; each stream's state

@@ -4,6 +4,26 @@
 
 namespace understudy::sidecar {
 
+metrics::ExtProcCounters ExtProcCountersOf(const ExtProcStats& stats) {
+  metrics::ExtProcCounters c;
+  c.streams_started = stats.streams_started.Get();
+  c.streams_cancelled = stats.streams_cancelled.Get();
+  c.messages_received = stats.messages_received.Get();
+  c.replies_sent = stats.replies_sent.Get();
+  c.observability_messages = stats.observability_messages.Get();
+  c.spurious_messages = stats.spurious_messages.Get();
+  c.malformed_messages = stats.malformed_messages.Get();
+  c.unknown_messages = stats.unknown_messages.Get();
+  c.route_production = stats.route_production.Get();
+  c.route_candidate = stats.route_candidate.Get();
+  c.bodies_truncated = stats.bodies_truncated.Get();
+  c.exchanges_submitted = stats.exchanges_submitted.Get();
+  c.exchanges_dropped = stats.exchanges_dropped.Get();
+  c.feedback_requests = stats.feedback_requests.Get();
+  c.streams_active = stats.streams_active.Get();
+  return c;
+}
+
 namespace v1 = understudy::v1;
 
 void MetricsObserver::OnLiveExchange(const v1::Exchange& live, const ExchangeFacts& f) {

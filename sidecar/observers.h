@@ -3,20 +3,22 @@
 // and OpenTelemetry traces. Both are quick and never block (the metrics take
 // short locks; the tracer enqueues to a bounded exporter queue).
 //
-// Example:
+// Example (given telemetry::Tracer& tracer):
 //   metrics::Metrics metrics;
-//   MetricsObserver metrics_observer(metrics);
-//   TracingObserver tracing(*tracer);
-//   fan_out.Add(&metrics_observer);
-//   fan_out.Add(&tracing);
+//   MetricsObserver metrics_observer(metrics);   // an EngineObserver each
+//   TracingObserver tracing(tracer);
 #ifndef UNDERSTUDY_SIDECAR_OBSERVERS_H_
 #define UNDERSTUDY_SIDECAR_OBSERVERS_H_
 
 #include "sidecar/engine.h"
-#include "sidecar/metrics/metrics.h"
-#include "sidecar/telemetry/tracer.h"
+#include "sidecar/stats.h"
+#include "metrics/metrics.h"
+#include "telemetry/tracer.h"
 
 namespace understudy::sidecar {
+
+// ExtProcCountersOf copies the service's live counters for the metrics.
+metrics::ExtProcCounters ExtProcCountersOf(const ExtProcStats& stats);
 
 class MetricsObserver final : public EngineObserver {
  public:

@@ -2,9 +2,12 @@
 // Where completed exchanges go. The ext_proc stream hands each exchange to an
 // ExchangeSink and never waits: a full queue drops the exchange and counts it.
 //
-// Example:
-//   BoundedQueue<v1::Exchange> queue(4096, /*workers=*/1,
-//       [&](v1::Exchange e) { store.Put(e); });
+// Example (given storage::Store& store, v1::Exchange exchange, ExtProcStats& stats):
+//   BoundedQueue<v1::Exchange> queue(4096, /*workers=*/1, [&](v1::Exchange e) {
+//     storage::RecordBatch batch;
+//     batch.Add(std::move(e));
+//     (void)store.Write(std::move(batch));
+//   });
 //   if (!queue.TrySubmit(std::move(exchange))) stats.exchanges_dropped.Add();
 //
 // Thread safety: TrySubmit may be called from any thread.

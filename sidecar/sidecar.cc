@@ -9,11 +9,12 @@
 #include "common/status_macros.h"
 #include "sidecar/admin/admin.h"
 #include "sidecar/ext_proc_service.h"
-#include "sidecar/metrics/metrics.h"
+#include "metrics/metrics.h"
 #include "sidecar/observers.h"
-#include "sidecar/report/report.h"
-#include "sidecar/shadow/shadow.h"
-#include "sidecar/telemetry/tracer.h"
+#include "report/report.h"
+#include "rollout/rollout.h"
+#include "shadow/shadow.h"
+#include "telemetry/tracer.h"
 
 namespace understudy::sidecar {
 
@@ -39,7 +40,8 @@ class LoggingObserver final : public EngineObserver {
  public:
   void OnLiveExchange(const v1::Exchange& e, const ExchangeFacts& facts) override {
     std::fprintf(stderr, "exchange %s arm=%s status=%d path=%s latency_ms=%.1f%s\n",
-                 e.request_id().c_str(), ArmName(e.arm()).c_str(), e.status_code(),
+                 e.request_id().c_str(), std::string(rollout::ArmName(e.arm())).c_str(),
+                 e.status_code(),
                  e.path().c_str(), e.end_offset_micros() / 1000.0,
                  e.incomplete() ? " incomplete" : "");
   }
@@ -165,7 +167,7 @@ struct Sidecar::Impl {
 };
 
 std::string Sidecar::Impl::MetricsText() {
-  metrics.SyncExtProc(stats);
+  metrics.SyncExtProc(ExtProcCountersOf(stats));
   if (mirror) {
     const shadow::ShadowStats st = mirror->Stats();
     metrics::ShadowCounters c;
@@ -285,7 +287,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   backend.store = m.store.get();
   backend.clock = m.clock;
   backend.submit_feedback = [engine = m.engine.get()](v1::Feedback f) {
-    if (f.source().empty()) f.set_source("admin");
+    if (f.source() == v1::FEEDBACK_SOURCE_UNSPECIFIED) f.set_source(v1::FEEDBACK_SOURCE_ADMIN);
     return engine->SubmitFeedback(std::move(f));
   };
   backend.on_decision = [engine = m.engine.get()](const v1::Decision& d) {
@@ -301,7 +303,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   SessionOptions session = m.config.session;
   Engine* engine = m.engine.get();
   session.on_feedback = [engine](std::string_view body) {
-    return engine->SubmitFeedbackJson(body, "envoy");
+    return engine->SubmitFeedbackJson(body, v1::FEEDBACK_SOURCE_ENVOY);
   };
   m.service = std::make_unique<ExtProcService>(std::move(session), *m.router, *m.engine,
                                                *m.clock, m.stats);

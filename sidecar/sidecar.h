@@ -4,10 +4,10 @@
 // admin API, metrics and traces. `understudy serve` is a thin wrapper around
 // it, and end-to-end tests start one in-process.
 //
-// Example:
+// Example (given const std::string& path):
 //   ASSIGN_OR_RETURN(SidecarConfig config, LoadSidecarConfig(path));
 //   ASSIGN_OR_RETURN(std::unique_ptr<Sidecar> sidecar, Sidecar::Start(config, {}));
-//   ... sidecar->extproc_port(), sidecar->admin_port() ...
+//   int extproc = sidecar->extproc_port(), admin = sidecar->admin_port();
 //   sidecar->Shutdown(absl::Seconds(10));
 //
 // Start order: storage (and the saved rollout state) first, so the first

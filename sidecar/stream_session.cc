@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
+#include "rollout/rollout.h"
 
 namespace understudy::sidecar {
 
@@ -55,10 +56,6 @@ std::string JsonEscape(std::string_view in) {
 
 }  // namespace
 
-std::string ArmName(understudy::v1::Arm arm) {
-  return arm == understudy::v1::ARM_CANDIDATE ? "candidate" : "production";
-}
-
 StreamSession::StreamSession(StreamRole role, const SessionOptions& options,
                              const rollout::Router& router, const Clock& clock,
                              ExtProcStats& stats)
@@ -89,7 +86,7 @@ absl::Status StreamSession::OnMessage(const ep::ProcessingRequest& request,
     req_.mode = request.protocol_config().request_body_mode();
     resp_.mode = request.protocol_config().response_body_mode();
   }
-  // Observability mode is judged per message (EXTPROC.md §3.5): never reply.
+  // Observability mode is judged per message (docs/extproc.md §3.5): never reply.
   const bool reply = !request.observability_mode();
   if (!reply) stats_.observability_messages.Add();
 
@@ -188,8 +185,9 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
       else if (key == kRequestIdHeader) request_id = value;
       else if (key == "traceparent") exchange_.set_traceparent(value);
       else if (key == kArmHeader && role_ == StreamRole::kObserve) {
-        exchange_.set_arm(value == "candidate" ? understudy::v1::ARM_CANDIDATE
-                                               : understudy::v1::ARM_PRODUCTION);
+        exchange_.set_arm(value == rollout::ArmName(understudy::v1::ARM_CANDIDATE)
+                              ? understudy::v1::ARM_CANDIDATE
+                              : understudy::v1::ARM_PRODUCTION);
       }
       if (!options_.sticky_header.empty() && key == options_.sticky_header) sticky_value = value;
     } else if (key == ":status") {
@@ -233,11 +231,12 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
     if (out != nullptr) {
       ep::CommonResponse* common = out->mutable_request_headers()->mutable_response();
       // raw_value only, `append` unset (= overwrite); Envoy reads nothing
-      // else (EXTPROC.md §3.6), and the route cache must be cleared for the
+      // else (docs/extproc.md §3.6), and the route cache must be cleared for the
       // new header to pick the cluster (§3.7).
       auto* option = common->mutable_header_mutation()->add_set_headers();
       option->mutable_header()->set_key(std::string(kArmHeader));
-      option->mutable_header()->set_raw_value(ArmName(arm));
+      // The router assigns production or candidate, never ARM_UNSPECIFIED.
+      option->mutable_header()->set_raw_value(std::string(rollout::ArmName(arm)));
       common->set_clear_route_cache(true);
     }
   }
@@ -317,7 +316,7 @@ absl::Status StreamSession::OnBody(bool request_dir, const ep::HttpBody& b, bool
     ep::BodyResponse* br = request_dir ? out.mutable_request_body() : out.mutable_response_body();
     if (d.mode == ProcessingMode::FULL_DUPLEX_STREAMED) {
       // Envoy forwards only what we send back: pass each chunk through
-      // unchanged, end_of_stream on the last (EXTPROC.md §3.2).
+      // unchanged, end_of_stream on the last (docs/extproc.md §3.2).
       auto* streamed = br->mutable_response()->mutable_body_mutation()->mutable_streamed_response();
       streamed->set_body(b.body());
       streamed->set_end_of_stream(b.end_of_stream());

@@ -1,7 +1,7 @@
 // sidecar/stream_session.h
 // The per-stream ext_proc state machine, free of gRPC so it can be tested
 // message by message. One StreamSession lives for one gRPC Process stream,
-// i.e. one HTTP request/response pair (EXTPROC.md §3.1).
+// i.e. one HTTP request/response pair (docs/extproc.md §3.1).
 //
 // It decides the arm on request_headers (route and full roles), produces
 // exactly the replies Envoy expects for each processing mode (none in
@@ -67,9 +67,6 @@ struct SessionOptions {
   // Called on the gRPC thread; must be quick and must not block.
   std::function<absl::Status(std::string_view body)> on_feedback;
 };
-
-// ArmName is the x-understudy-arm value for an arm: "candidate" or "production".
-std::string ArmName(understudy::v1::Arm arm);
 
 // IsSecretHeader reports whether `name` (lower-case) is never stored.
 bool IsSecretHeader(std::string_view name, const std::vector<std::string>& extra);

@@ -20,6 +20,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/write_batch.h"
+#include "rollout/rollout.h"
 #include "storage/keys.h"
 #include "storage/privacy.h"
 
@@ -72,12 +73,47 @@ absl::Status FromRocks(const rocksdb::Status& s, const std::string& path, std::s
 
 int64_t NowMicros(Clock& clock) { return absl::ToUnixMicros(clock.Now()); }
 
+// UpgradeLegacyFields brings a record written by an earlier version up to
+// the current schema: decisions and feedback kept their action and source
+// as text (now the deprecated legacy_action and legacy_source) before the
+// enums. When the enum is unset and the text names a known value, the enum
+// is set and the text cleared; unknown text is left as it was. Other
+// records have nothing to upgrade.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+void UpgradeLegacyFields(v1::Decision* d) {
+  if (d->action() != v1::ACTION_UNSPECIFIED || d->legacy_action().empty()) return;
+  for (int i = v1::DecisionAction_MIN; i <= v1::DecisionAction_MAX; ++i) {
+    const auto action = static_cast<v1::DecisionAction>(i);
+    if (!v1::DecisionAction_IsValid(i) || action == v1::ACTION_UNSPECIFIED) continue;
+    if (rollout::DecisionActionName(action) == d->legacy_action()) {
+      d->set_action(action);
+      d->clear_legacy_action();
+      return;
+    }
+  }
+}
+
+void UpgradeLegacyFields(v1::Feedback* f) {
+  if (f->source() != v1::FEEDBACK_SOURCE_UNSPECIFIED || f->legacy_source().empty()) return;
+  // The only two values ever written.
+  if (f->legacy_source() == "admin") f->set_source(v1::FEEDBACK_SOURCE_ADMIN);
+  if (f->legacy_source() == "envoy") f->set_source(v1::FEEDBACK_SOURCE_ENVOY);
+  if (f->source() != v1::FEEDBACK_SOURCE_UNSPECIFIED) f->clear_legacy_source();
+}
+#pragma GCC diagnostic pop
+
+template <typename M>
+void UpgradeLegacyFields(M*) {}
+
+// ParseRecord parses a stored record and upgrades it to the current schema.
 template <typename M>
 absl::Status ParseRecord(const rocksdb::Slice& value, std::string_view cf, M* out) {
   if (!out->ParseFromArray(value.data(), static_cast<int>(value.size()))) {
     return absl::DataLossError(
         absl::StrCat("storage: corrupt ", Av(cf), " record (", value.size(), " bytes)"));
   }
+  UpgradeLegacyFields(out);
   return absl::OkStatus();
 }
 

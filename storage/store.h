@@ -3,7 +3,8 @@
 // exchanges, comparisons, feedback, periodic health snapshots, the current
 // rollout state and the append-only decision log. Survives kill -9.
 //
-// Example:
+// Example (given const ConfigNode& root, Clock& clock, v1::Exchange exchange,
+//   v1::Comparison comparison, const v1::RolloutState& new_state, const v1::Decision& decision):
 //   ASSIGN_OR_RETURN(StorageConfig config, ParseStorageConfig(root.Child("storage")));
 //   ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenRocksStore(config, clock));
 //   RecordBatch batch;                        // the pipeline's group commit

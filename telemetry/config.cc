@@ -1,4 +1,4 @@
-// sidecar/telemetry/config.cc
+// telemetry/config.cc
 // ParseTelemetryConfig: the `telemetry:` section.
 #include <cstdlib>
 #include <string>
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
-#include "sidecar/telemetry/tracer.h"
+#include "telemetry/tracer.h"
 
 namespace understudy::telemetry {
 namespace {

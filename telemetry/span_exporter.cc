@@ -1,6 +1,6 @@
-// sidecar/telemetry/span_exporter.cc
+// telemetry/span_exporter.cc
 // The export queue and thread, and the two OTLP transports.
-#include "sidecar/telemetry/span_exporter.h"
+#include "telemetry/span_exporter.h"
 
 #include <curl/curl.h>
 #include <grpcpp/grpcpp.h>

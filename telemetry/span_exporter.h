@@ -1,9 +1,10 @@
-// sidecar/telemetry/span_exporter.h
+// telemetry/span_exporter.h
 // The export half of the tracer: a bounded span queue drained by one
 // background thread that sends batches over OTLP/gRPC or OTLP/HTTP
 // (protobuf body). The Tracer owns one; tests and tools may use it alone.
 //
-// Example:
+// Example (given const TelemetryConfig& config,
+//   opentelemetry::proto::trace::v1::Span span):
 //   ASSIGN_OR_RETURN(std::unique_ptr<SpanTransport> transport, NewOtlpTransport(config.otlp));
 //   SpanExporter exporter(std::move(transport), ExporterOptionsFrom(config));
 //   if (!exporter.Enqueue(std::move(span))) { /* dropped: queue full */ }
@@ -12,8 +13,8 @@
 // Thread safety: Enqueue, Stats and Flush may be called from any thread;
 // Enqueue never blocks on I/O (one short lock). A transport is used by the
 // export thread only, except Cancel, which may come from any thread.
-#ifndef UNDERSTUDY_SIDECAR_TELEMETRY_SPAN_EXPORTER_H_
-#define UNDERSTUDY_SIDECAR_TELEMETRY_SPAN_EXPORTER_H_
+#ifndef UNDERSTUDY_TELEMETRY_SPAN_EXPORTER_H_
+#define UNDERSTUDY_TELEMETRY_SPAN_EXPORTER_H_
 
 #include <atomic>
 #include <cstdint>
@@ -32,7 +33,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "sidecar/telemetry/tracer.h"
+#include "telemetry/tracer.h"
 
 namespace understudy::telemetry {
 
@@ -172,4 +173,4 @@ class SpanExporter {
 
 }  // namespace understudy::telemetry
 
-#endif  // UNDERSTUDY_SIDECAR_TELEMETRY_SPAN_EXPORTER_H_
+#endif  // UNDERSTUDY_TELEMETRY_SPAN_EXPORTER_H_

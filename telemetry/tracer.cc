@@ -1,8 +1,8 @@
-// sidecar/telemetry/tracer.cc
+// telemetry/tracer.cc
 // Builds OTLP spans from exchanges, shadow calls, comparisons and rollout
 // decisions. Everything here is CPU-only work on the caller's thread; the
 // network is the exporter thread's business.
-#include "sidecar/telemetry/tracer.h"
+#include "telemetry/tracer.h"
 
 #include <algorithm>
 #include <functional>
@@ -15,7 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
-#include "sidecar/telemetry/span_exporter.h"
+#include "telemetry/span_exporter.h"
 
 namespace understudy::telemetry {
 namespace {
@@ -527,7 +527,7 @@ void Tracer::OnDecision(const understudy::v1::Decision& d) {
   span.set_end_time_unix_nano(at);
 
   Attributes* a = span.mutable_attributes();
-  Put(a, "understudy.rollout.action", d.action());
+  Put(a, "understudy.rollout.action", rollout::DecisionActionName(d.action()));
   PutIfSet(a, "understudy.rollout.actor", d.actor());
   PutIfSet(a, "understudy.rollout.reason", Truncate(d.reason(), 1024));
   PutStateAttributes(a, "understudy.rollout.from", d.from());

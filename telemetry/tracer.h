@@ -1,4 +1,4 @@
-// sidecar/telemetry/tracer.h
+// telemetry/tracer.h
 // Turns what Understudy sees into OpenTelemetry traces sent over OTLP (gRPC
 // or HTTP/protobuf): one span per live exchange, joined to the caller's
 // trace through its W3C `traceparent`; shadow-call and comparison spans as
@@ -6,16 +6,18 @@
 // that triggered it. Spans are queued and exported by a background thread;
 // nothing here ever blocks the caller on the network.
 //
-// Example:
+// Example (given const ConfigNode& root, const v1::Exchange& exchange,
+//   const v1::Exchange& shadow_exchange, const v1::Comparison& comparison,
+//   const v1::Decision& decision):
 //   ASSIGN_OR_RETURN(TelemetryConfig config, ParseTelemetryConfig(root.Child("telemetry")));
 //   ASSIGN_OR_RETURN(std::unique_ptr<Tracer> tracer, Tracer::Create(config));
 //   // pipeline worker, per completed live exchange:
 //   ExchangeInfo info;
-//   info.stage_index = 2; info.request_model = "gpt-4o"; info.input_tokens = 12; ...
+//   info.stage_index = 2;
+//   info.request_model = "gpt-4o";
 //   SpanContext span = tracer->OnExchange(exchange, info);
-//   shadow_request.headers.push_back({"traceparent", span.Traceparent()});
-//   // later, from the shadow client and compare/:
-//   tracer->OnShadow(shadow_result.exchange);
+//   // later, for the shadow call and its comparison (children of that span):
+//   tracer->OnShadow(shadow_exchange);
 //   tracer->OnComparison(comparison);
 //   // rollout transitions:
 //   tracer->OnDecision(decision);
@@ -54,8 +56,8 @@
 // Thread safety: every Tracer method may be called concurrently. Calls take
 // two short locks (the request-id LRU and the export queue) and never wait
 // for I/O; a full export queue drops the span and counts it.
-#ifndef UNDERSTUDY_SIDECAR_TELEMETRY_TRACER_H_
-#define UNDERSTUDY_SIDECAR_TELEMETRY_TRACER_H_
+#ifndef UNDERSTUDY_TELEMETRY_TRACER_H_
+#define UNDERSTUDY_TELEMETRY_TRACER_H_
 
 #include <array>
 #include <atomic>
@@ -269,4 +271,4 @@ class Tracer {
 
 }  // namespace understudy::telemetry
 
-#endif  // UNDERSTUDY_SIDECAR_TELEMETRY_TRACER_H_
+#endif  // UNDERSTUDY_TELEMETRY_TRACER_H_

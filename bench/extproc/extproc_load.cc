@@ -24,7 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "envoy/service/ext_proc/v3/external_processor.grpc.pb.h"
-#include "tests/support/extproc_stream.h"
+#include "tools/envoy_driver/extproc_stream.h"
 
 namespace {
 

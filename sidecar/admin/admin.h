@@ -1,23 +1,20 @@
 // sidecar/admin/admin.h
 // The admin HTTP API (rollout status and manual commands, feedback, stored
-// comparisons/decisions/health, report, metrics, dashboard) and the CLI
-// commands that talk to it (`understudy status`, `promote`, `pause`, ...).
+// comparisons/decisions/health, report, metrics, dashboard). The CLI
+// commands that talk to it (`understudy status`, `promote`, ...) live in
+// cli/admin_client.cc.
 //
-// Example (server, in the engine):
+// Example (given const ConfigNode& root, rollout::Controller& controller,
+//   storage::Store& store):
 //   ASSIGN_OR_RETURN(AdminConfig config, ParseAdminConfig(root.Child("admin")));
 //   AdminBackend backend;
 //   backend.controller = &controller;
-//   backend.store = store.get();
-//   backend.on_decision = [&](const v1::Decision& d) { metrics.Count(d); };
+//   backend.store = &store;
+//   backend.on_decision = [](const v1::Decision& d) { /* metrics, traces */ };
 //   ASSIGN_OR_RETURN(std::unique_ptr<AdminServer> admin,
 //                    AdminServer::Start(config, std::move(backend)));
-//   // ... serving on 127.0.0.1:admin->port() ...
+//   // ... serving on admin->address() ...
 //   admin->Stop();   // or let the destructor do it
-//
-// Example (client, in main.cc):
-//   CLI::App app;
-//   int exit_code = 0;
-//   admin::RegisterAdminClientCommands(app, &exit_code);
 //
 // The HTTP API. JSON in and out; protos are rendered with protobuf's JSON
 // mapping WITH PROTO FIELD NAMES (snake_case: "stage_index",
@@ -81,10 +78,6 @@
 #include "understudy/v1/exchange.pb.h"
 #include "understudy/v1/rollout.pb.h"
 
-namespace CLI {
-class App;
-}  // namespace CLI
-
 namespace understudy::admin {
 
 // ---------------------------------------------------------------- config --
@@ -112,12 +105,6 @@ struct AdminConfig {
 // ParseHostPort splits "host:port" ("[::1]:9901" for IPv6). InvalidArgument
 // when malformed or the port is outside 0..65535.
 [[nodiscard]] absl::Status ParseHostPort(std::string_view listen, std::string* host, int* port);
-
-// ParseFeedbackJson reads a user's score, the body of POST /v1/feedback and
-// of feedback POSTed through Envoy: {"request_id": "...", "score": 0.8,
-// "comment": "..."}; score may also be true/false or "up"/"down" (1/0).
-// InvalidArgument names the field at fault ("score: must be in [0,1], got 2").
-[[nodiscard]] absl::StatusOr<understudy::v1::Feedback> ParseFeedbackJson(std::string_view body);
 
 // --------------------------------------------------------------- backend --
 
@@ -164,23 +151,6 @@ class AdminServer {
   explicit AdminServer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// ---------------------------------------------------------------- client --
-
-// RegisterAdminClientCommands adds the subcommands status, promote
-// [--to-full], pause [--reason], resume, rollback --reason TEXT, set-weight
-// PERCENT, diffs [--limit N] [--verdict V] and report [--format md|json|html].
-// Each takes --admin URL (default $UNDERSTUDY_ADMIN or
-// http://127.0.0.1:9901), --token-file FILE (default: the token in
-// $UNDERSTUDY_ADMIN_TOKEN), -o text|json, and the mutating ones --actor
-// NAME (default $USER, else "cli"). Exit codes (sidecar/commands.h): 0 ok;
-// 2 bad usage or a 4xx answer (the server's message is printed); 1 when the
-// server cannot be reached or answers 5xx (the message names the URL).
-void RegisterAdminClientCommands(CLI::App& app, int* exit_code);
-// The same, writing to `out`/`err` instead of stdout/stderr (tests).
-// The streams must outlive `app`.
-void RegisterAdminClientCommands(CLI::App& app, int* exit_code, std::ostream& out,
-                                 std::ostream& err);
 
 }  // namespace understudy::admin
 

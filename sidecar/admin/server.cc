@@ -27,13 +27,17 @@
 #include "common/strings.h"
 #include "compare/compare.h"
 #include "sidecar/admin/admin.h"
-#include "sidecar/admin/json_util.h"
+#include "sidecar/feedback.h"
+#include "common/json_util.h"
 
 namespace understudy::admin {
 
 namespace {
 
 using nlohmann::json;
+
+constexpr std::string_view kVerdictNames =
+    "equivalent, minor_diff, major_diff, candidate_error, production_error, both_error";
 
 constexpr int kWorkerThreads = 4;
 constexpr int64_t kMaxLimit = 1000;
@@ -103,65 +107,8 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-// ------------------------------------------------------------- body parsing
-
-absl::StatusOr<json> ParseBody(const std::string& body) {
-  if (absl::StripAsciiWhitespace(body).empty()) return json::object();
-  json j;
-  try {
-    j = json::parse(body);
-  } catch (const json::parse_error& e) {
-    // what() is "[json.exception.parse_error.101] parse error at line 1, ...".
-    std::string what = e.what();
-    size_t close = what.find("] ");
-    if (close != std::string::npos) what = what.substr(close + 2);
-    return absl::InvalidArgumentError(absl::StrCat("body: invalid JSON: ", what));
-  }
-  if (!j.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("body: must be a JSON object, got ", j.type_name()));
-  }
-  return j;
-}
-
-absl::Status CheckFields(const json& body, std::initializer_list<std::string_view> allowed) {
-  for (const auto& [key, value] : body.items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(key, ": unknown field (allowed: ",
-                       absl::StrJoin(allowed.begin(), allowed.end(), ", ",
-                                     [](std::string* out, std::string_view s) { out->append(s); }),
-                       ")"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// OptionalString returns the string at `key`, `def` when absent or null.
-absl::StatusOr<std::string> OptionalString(const json& body, const char* key, std::string def) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return def;
-  if (!it->is_string()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(key, ": must be a string, got ", it->type_name()));
-  }
-  return it->get<std::string>();
-}
-
-absl::StatusOr<std::string> RequiredString(const json& body, const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) {
-    return absl::InvalidArgumentError(absl::StrCat(key, ": required"));
-  }
-  ASSIGN_OR_RETURN(std::string value, OptionalString(body, key, ""));
-  if (absl::StripAsciiWhitespace(value).empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(key, ": must not be empty"));
-  }
-  return value;
-}
-
 absl::StatusOr<std::string> Actor(const json& body) {
-  ASSIGN_OR_RETURN(std::string actor, OptionalString(body, "actor", "admin"));
+  ASSIGN_OR_RETURN(std::string actor, JsonOptionalString(body, "actor", "admin"));
   if (absl::StripAsciiWhitespace(actor).empty()) {
     return absl::InvalidArgumentError("actor: must not be empty (omit it to use \"admin\")");
   }
@@ -287,47 +234,6 @@ absl::Status Missing(std::string_view what) {
 
 }  // namespace
 
-absl::StatusOr<understudy::v1::Feedback> ParseFeedbackJson(std::string_view raw) {
-  ASSIGN_OR_RETURN(json body, ParseBody(std::string(raw)));
-  RETURN_IF_ERROR(CheckFields(body, {"request_id", "score", "comment"}));
-  ASSIGN_OR_RETURN(std::string request_id, RequiredString(body, "request_id"));
-  if (request_id.size() > 512) {
-    return absl::InvalidArgumentError("request_id: longer than 512 bytes");
-  }
-  if (request_id.find('\0') != std::string::npos) {
-    return absl::InvalidArgumentError("request_id: must not contain NUL");
-  }
-  auto it = body.find("score");
-  if (it == body.end() || it->is_null()) {
-    return absl::InvalidArgumentError(
-        "score: required (a number in [0,1], \"up\"/\"down\" or true/false)");
-  }
-  double score = 0;
-  if (it->is_boolean()) {
-    score = it->get<bool>() ? 1.0 : 0.0;
-  } else if (it->is_number()) {
-    score = it->get<double>();
-    if (!(score >= 0 && score <= 1)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("score: must be in [0,1], got ", DumpJson(*it)));
-    }
-  } else if (it->is_string() && absl::EqualsIgnoreCase(it->get<std::string>(), "up")) {
-    score = 1.0;
-  } else if (it->is_string() && absl::EqualsIgnoreCase(it->get<std::string>(), "down")) {
-    score = 0.0;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("score: must be a number in [0,1], \"up\"/\"down\" or true/false, got ",
-                     DumpJson(*it)));
-  }
-  ASSIGN_OR_RETURN(std::string comment, OptionalString(body, "comment", ""));
-  if (comment.size() > 4096) return absl::InvalidArgumentError("comment: longer than 4096 bytes");
-  understudy::v1::Feedback fb;
-  fb.set_request_id(request_id);
-  fb.set_score(score);
-  fb.set_comment(comment);
-  return fb;
-}
 
 // ------------------------------------------------------------------ Impl --
 
@@ -529,13 +435,13 @@ absl::StatusOr<Reply> AdminServer::Impl::Rollout() {
 absl::StatusOr<Reply> AdminServer::Impl::Command(RouteId id, const std::string& raw) {
   // Validate everything before touching the controller: a bad request
   // changes nothing.
-  ASSIGN_OR_RETURN(json body, ParseBody(raw));
+  ASSIGN_OR_RETURN(json body, ParseJsonObject(raw));
   if (backend.controller == nullptr) return Missing("the rollout controller");
   rollout::Controller& c = *backend.controller;
   absl::StatusOr<understudy::v1::Decision> decision;
   switch (id) {
     case RouteId::kPromote: {
-      RETURN_IF_ERROR(CheckFields(body, {"actor", "to_full"}));
+      RETURN_IF_ERROR(CheckJsonFields(body, {"actor", "to_full"}));
       ASSIGN_OR_RETURN(std::string actor, Actor(body));
       bool to_full = false;
       if (auto it = body.find("to_full"); it != body.end() && !it->is_null()) {
@@ -549,27 +455,27 @@ absl::StatusOr<Reply> AdminServer::Impl::Command(RouteId id, const std::string& 
       break;
     }
     case RouteId::kPause: {
-      RETURN_IF_ERROR(CheckFields(body, {"actor", "reason"}));
+      RETURN_IF_ERROR(CheckJsonFields(body, {"actor", "reason"}));
       ASSIGN_OR_RETURN(std::string actor, Actor(body));
-      ASSIGN_OR_RETURN(std::string reason, OptionalString(body, "reason", ""));
+      ASSIGN_OR_RETURN(std::string reason, JsonOptionalString(body, "reason", ""));
       decision = c.Pause(actor, reason);
       break;
     }
     case RouteId::kResume: {
-      RETURN_IF_ERROR(CheckFields(body, {"actor"}));
+      RETURN_IF_ERROR(CheckJsonFields(body, {"actor"}));
       ASSIGN_OR_RETURN(std::string actor, Actor(body));
       decision = c.Resume(actor);
       break;
     }
     case RouteId::kRollback: {
-      RETURN_IF_ERROR(CheckFields(body, {"actor", "reason"}));
+      RETURN_IF_ERROR(CheckJsonFields(body, {"actor", "reason"}));
       ASSIGN_OR_RETURN(std::string actor, Actor(body));
-      ASSIGN_OR_RETURN(std::string reason, RequiredString(body, "reason"));
+      ASSIGN_OR_RETURN(std::string reason, JsonRequiredString(body, "reason"));
       decision = c.Rollback(actor, reason);
       break;
     }
     case RouteId::kWeight: {
-      RETURN_IF_ERROR(CheckFields(body, {"actor", "percent"}));
+      RETURN_IF_ERROR(CheckJsonFields(body, {"actor", "percent"}));
       ASSIGN_OR_RETURN(std::string actor, Actor(body));
       auto it = body.find("percent");
       if (it == body.end() || it->is_null()) {
@@ -600,9 +506,9 @@ absl::StatusOr<Reply> AdminServer::Impl::Command(RouteId id, const std::string& 
 }
 
 absl::StatusOr<Reply> AdminServer::Impl::Feedback(const std::string& raw) {
-  ASSIGN_OR_RETURN(understudy::v1::Feedback fb, ParseFeedbackJson(raw));
+  ASSIGN_OR_RETURN(understudy::v1::Feedback fb, sidecar::ParseFeedbackJson(raw));
   if (!backend.submit_feedback) return Missing("feedback");
-  fb.set_source("admin");
+  fb.set_source(understudy::v1::FEEDBACK_SOURCE_ADMIN);
   RETURN_IF_ERROR(backend.submit_feedback(std::move(fb)));
   return JsonReply(202, json{{"accepted", true}});
 }

@@ -89,7 +89,7 @@ TEST_F(AdminServerTest, PromoteCommitsBeforeReplying) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   json j = Json(r);
-  EXPECT_EQ(j["decision"]["action"], "promote");
+  EXPECT_EQ(j["decision"]["action"], "ACTION_PROMOTE");
   EXPECT_EQ(j["decision"]["actor"], "alice");
   EXPECT_EQ(j["state"]["stage_index"], 1);
   EXPECT_EQ(j["state"]["weight_basis_points"], 100);
@@ -103,7 +103,7 @@ TEST_F(AdminServerTest, PromoteCommitsBeforeReplying) {
             j["decision"]["time_unix_micros"]);
   absl::MutexLock lock(&mu_);
   ASSERT_EQ(notified_.size(), 1u);
-  EXPECT_EQ(notified_[0].action(), "promote");
+  EXPECT_EQ(notified_[0].action(), understudy::v1::ACTION_PROMOTE);
   EXPECT_THAT(log_size_when_notified_, ElementsAre(1u));
 }
 
@@ -141,7 +141,7 @@ TEST_F(AdminServerTest, PauseResumeWeightRollback) {
 
   r = Post("/v1/rollout/weight", R"({"actor":"bob","percent":12.5})");
   ASSERT_EQ(r->status, 200) << r->body;
-  EXPECT_EQ(Json(r)["decision"]["action"], "set_weight");
+  EXPECT_EQ(Json(r)["decision"]["action"], "ACTION_SET_WEIGHT");
   EXPECT_EQ(router_.WeightBasisPoints(), 1250);
   EXPECT_EQ(Json(r)["state"]["weight_basis_points"], 1250);
 
@@ -152,9 +152,11 @@ TEST_F(AdminServerTest, PauseResumeWeightRollback) {
   EXPECT_THAT(controller_->State().last_reason(), HasSubstr("bad answers"));
 
   ASSERT_EQ(log_.size(), 5u);
-  std::vector<std::string> actions;
+  std::vector<understudy::v1::DecisionAction> actions;
   for (const auto& d : log_.Decisions()) actions.push_back(d.action());
-  EXPECT_THAT(actions, ElementsAre("promote", "pause", "resume", "set_weight", "rollback"));
+  EXPECT_THAT(actions, ElementsAre(understudy::v1::ACTION_PROMOTE, understudy::v1::ACTION_PAUSE,
+                                   understudy::v1::ACTION_RESUME, understudy::v1::ACTION_SET_WEIGHT,
+                                   understudy::v1::ACTION_ROLLBACK));
   absl::MutexLock lock(&mu_);
   EXPECT_EQ(notified_.size(), 5u);
   EXPECT_THAT(log_size_when_notified_, ElementsAre(1u, 2u, 3u, 4u, 5u));
@@ -318,7 +320,7 @@ TEST_F(AdminServerTest, FeedbackForms) {
   EXPECT_DOUBLE_EQ(feedback_[2].score(), 0.0);
   EXPECT_DOUBLE_EQ(feedback_[3].score(), 1.0);
   EXPECT_EQ(feedback_[4].comment(), "meh");
-  EXPECT_EQ(feedback_[4].source(), "admin");
+  EXPECT_EQ(feedback_[4].source(), understudy::v1::FEEDBACK_SOURCE_ADMIN);
 }
 
 // Bad feedback is rejected and not submitted.
@@ -388,7 +390,7 @@ TEST_F(AdminServerTest, BadQueryParametersAre400) {
 TEST_F(AdminServerTest, DecisionsOldestFirst) {
   for (int i = 0; i < 5; ++i) {
     understudy::v1::Decision d;
-    d.set_action("hold");
+    d.set_action(understudy::v1::ACTION_HOLD);
     d.set_reason("d" + std::to_string(i));
     d.set_time_unix_micros(absl::ToUnixMicros(clock_.Now() - absl::Minutes(50 - i * 10)));
     ASSERT_OK(store_.AppendDecision(d));

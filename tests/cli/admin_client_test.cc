@@ -13,16 +13,13 @@
 #include <string>
 #include <vector>
 
-#include "sidecar/commands.h"
+#include "cli/commands.h"
 #include "tests/admin/admin_fixture.h"
 
-namespace understudy::admin {
+namespace understudy::cli {
 namespace {
 
 using nlohmann::json;
-using sidecar::kExitFailure;
-using sidecar::kExitOk;
-using sidecar::kExitUsage;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -60,7 +57,7 @@ class ScopedEnv {
   bool had_ = false;
 };
 
-class AdminClientTest : public AdminFixture {
+class AdminClientTest : public admin::AdminFixture {
  protected:
   void SetUp() override { StartServer(); }
 
@@ -310,4 +307,4 @@ TEST_F(AdminClientTest, Report) {
 }
 
 }  // namespace
-}  // namespace understudy::admin
+}  // namespace understudy::cli

@@ -1,4 +1,4 @@
-// Tests for sidecar/cmd_compare.cc: `understudy compare` on saved bodies.
+// Tests for cli/cmd_compare.cc: `understudy compare` on saved bodies.
 #include <CLI/CLI.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -6,10 +6,10 @@
 #include <fstream>
 #include <sstream>
 
-#include "sidecar/commands.h"
+#include "cli/commands.h"
 #include "tests/compare/fixtures.h"
 
-namespace understudy::sidecar {
+namespace understudy::cli {
 namespace {
 
 using ::testing::HasSubstr;
@@ -86,4 +86,4 @@ TEST_F(CmdCompareTest, BadRequestFileFails) {
 }
 
 }  // namespace
-}  // namespace understudy::sidecar
+}  // namespace understudy::cli

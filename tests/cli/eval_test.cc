@@ -18,11 +18,12 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "sidecar/shadow/shadow.h"
+#include "cli/commands.h"
+#include "shadow/shadow.h"
 #include "storage/store.h"
 #include "tests/common/test_util.h"
 
-namespace understudy::shadow {
+namespace understudy::cli {
 namespace {
 
 using ::testing::HasSubstr;
@@ -368,4 +369,4 @@ TEST_F(EvalTest, MalformedConfigExitsWithUsageError) {
 }
 
 }  // namespace
-}  // namespace understudy::shadow
+}  // namespace understudy::cli

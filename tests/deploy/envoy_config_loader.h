@@ -27,7 +27,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "tests/support/envoy_driver.h"
+#include "tools/envoy_driver/envoy_driver.h"
 
 namespace understudy::deploy {
 

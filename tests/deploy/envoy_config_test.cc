@@ -13,7 +13,7 @@
 #include "sidecar/ext_proc_service.h"
 #include "tests/common/test_util.h"
 #include "tests/deploy/envoy_config_loader.h"
-#include "tests/support/envoy_driver.h"
+#include "tools/envoy_driver/envoy_driver.h"
 #include "tests/support/recording_sink.h"
 #include "tests/support/test_upstream.h"
 

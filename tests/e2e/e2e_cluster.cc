@@ -46,12 +46,22 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
+// `also_serves` is an extra model name the fake accepts: the canary arm
+// still forwards production's request body unchanged (the live candidate
+// arm does not rewrite `model` yet), so the candidate must also answer
+// "gpt-4o". Drop it once the live arm is shaped like the shadow client.
 absl::StatusOr<std::unique_ptr<testing::Subprocess>> StartFake(const std::string& model, int seed,
-                                                              const FakeOptions& o, int* port) {
-  absl::StatusOr<std::unique_ptr<testing::Subprocess>> p = testing::Subprocess::Start(
-      {Cluster::FakeModelPath(), "--port", "0", "--model", model, "--seed", std::to_string(seed),
-       "--latency-ms", std::to_string(o.latency_ms), "--latency-sigma", "0", "--ttft-ms",
-       std::to_string(o.ttft_ms), "--ttft-sigma", "0", "--threads", std::to_string(o.threads)});
+                                                              const FakeOptions& o, int* port,
+                                                              const std::string& also_serves = "") {
+  std::vector<std::string> args = {
+      Cluster::FakeModelPath(), "--port", "0", "--model", model, "--seed", std::to_string(seed),
+      "--latency-ms", std::to_string(o.latency_ms), "--latency-sigma", "0", "--ttft-ms",
+      std::to_string(o.ttft_ms), "--ttft-sigma", "0", "--threads", std::to_string(o.threads)};
+  if (!also_serves.empty()) {
+    args.push_back("--accept-model");
+    args.push_back(also_serves);
+  }
+  absl::StatusOr<std::unique_ptr<testing::Subprocess>> p = testing::Subprocess::Start(args);
   if (!p.ok()) return p.status();
   absl::StatusOr<int> got = (*p)->WaitForPort("listening on 127.0.0.1:", absl::Seconds(15));
   if (!got.ok()) return got.status();
@@ -130,7 +140,7 @@ Cluster::~Cluster() {
 
 void Cluster::NewDataDir() { data_dir_ = absl::StrCat(dir_, "/data", data_dirs_++); }
 
-std::string Cluster::UnderstudyPath() { return testing::BuildDir() + "/sidecar/understudy"; }
+std::string Cluster::UnderstudyPath() { return testing::BuildDir() + "/cli/understudy"; }
 std::string Cluster::FakeModelPath() {
   return testing::BuildDir() + "/examples/fake-model/fake-model";
 }
@@ -141,7 +151,7 @@ absl::Status Cluster::StartFakes(FakeOptions production, FakeOptions candidate) 
   if (!p.ok()) return p.status();
   prod_ = *std::move(p);
   absl::StatusOr<std::unique_ptr<testing::Subprocess>> c =
-      StartFake("gpt-5-mini", 2, candidate, &cand_port_);
+      StartFake("gpt-5-mini", 2, candidate, &cand_port_, "gpt-4o");
   if (!c.ok()) return c.status();
   cand_ = *std::move(c);
   prod_upstream_ = envoy_driver::NewCurlUpstream(absl::StrCat("http://127.0.0.1:", prod_port_),

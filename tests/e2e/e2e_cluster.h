@@ -29,7 +29,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "tests/support/envoy_driver.h"
+#include "tools/envoy_driver/envoy_driver.h"
 #include "tests/support/subprocess.h"
 
 namespace understudy::e2e {

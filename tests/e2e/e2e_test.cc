@@ -147,7 +147,7 @@ TEST_F(E2eTest, KillNineMidRolloutResumes) {
   ASSERT_TRUE(decisions_before.is_array());
   ASSERT_EQ(decisions_before.size(), 2u) << decisions_before.dump();
   for (const json& d : decisions_before) {
-    EXPECT_EQ(d.value("action", ""), "promote");
+    EXPECT_EQ(d.value("action", ""), "ACTION_PROMOTE");
     EXPECT_EQ(d.value("actor", ""), "e2e-operator");
   }
   // The judge must not have moved anything while traffic flowed.
@@ -178,7 +178,7 @@ TEST_F(E2eTest, KillNineMidRolloutResumes) {
   ASSERT_EQ(full.value("weight_basis_points", -1), 10000) << full.dump();
   json decisions_full = c_.Decisions();
   ASSERT_EQ(decisions_full.size(), 3u);
-  EXPECT_EQ(decisions_full.back().value("action", ""), "set_weight");
+  EXPECT_EQ(decisions_full.back().value("action", ""), "ACTION_SET_WEIGHT");
   c_.KillSidecar();
   ASSERT_OK(c_.StartSidecar());
   std::map<std::string, std::string> arms_full = SendMany(c_, Users("new-user-", 50));
@@ -241,7 +241,7 @@ TEST_F(E2eTest, ManualRollbackFromEveryState) {
       // must already be there.
       ASSERT_EQ(decisions.size(), decisions_before.size() + 1) << decisions.dump();
       const json& d = decisions.back();
-      EXPECT_EQ(d.value("action", ""), "rollback");
+      EXPECT_EQ(d.value("action", ""), "ACTION_ROLLBACK");
       EXPECT_EQ(d.value("actor", ""), "e2e-operator");
       EXPECT_THAT(d.value("reason", ""), HasSubstr(reason));
       EXPECT_EQ(d["from"].value("phase", ""), tc.phase);

@@ -2,7 +2,7 @@
 // Parses Metrics::Serialize()'s text exposition and checks names, labels,
 // values, counter monotonicity, histogram buckets, one-hot gauges and (when
 // Debian's promtool is installed) that Prometheus' own linter accepts it.
-#include "sidecar/metrics/metrics.h"
+#include "metrics/metrics.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -192,13 +192,13 @@ class MetricsTest : public ::testing::Test {
     metrics_.SetNoiseLevel("lcs_f1", 0.05);
     metrics_.SetRollout(CanaryState(), HealthWithData(), absl::FromUnixSeconds(1'700'000'600));
     v1::Decision d;
-    d.set_action("hold");
+    d.set_action(v1::ACTION_HOLD);
     d.set_actor("judge");
     *d.add_gates() = Gate("error_rate", v1::GATE_INCONCLUSIVE, 0.01, 0.012);
     metrics_.ObserveDecision(d);
-    sidecar::ExtProcStats stats;
-    stats.streams_started.Add(3);
-    stats.messages_received.Add(9);
+    ExtProcCounters stats;
+    stats.streams_started = 3;
+    stats.messages_received = 9;
     metrics_.SyncExtProc(stats);
     metrics_.ObserveStreamDuration(absl::Milliseconds(1500));
     metrics_.SetStoreStats(10, 0);
@@ -359,15 +359,15 @@ TEST_F(MetricsTest, RequestDurationHistogramBucketsAreCumulative) {
 // ext_proc counters follow the service's absolute values by delta and
 // never go down, even when the source restarts from zero.
 TEST_F(MetricsTest, SyncExtProcIsMonotonicAcrossSourceResets) {
-  auto stats = std::make_unique<sidecar::ExtProcStats>();
-  stats->streams_started.Add(5);
-  stats->messages_received.Add(20);
-  stats->exchanges_dropped.Add(1);
-  stats->spurious_messages.Add(2);
-  stats->route_candidate.Add(4);
-  stats->streams_active.Add(3);
-  metrics_.SyncExtProc(*stats);
-  metrics_.SyncExtProc(*stats);  // no change → no increase
+  ExtProcCounters stats;
+  stats.streams_started = 5;
+  stats.messages_received = 20;
+  stats.exchanges_dropped = 1;
+  stats.spurious_messages = 2;
+  stats.route_candidate = 4;
+  stats.streams_active = 3;
+  metrics_.SyncExtProc(stats);
+  metrics_.SyncExtProc(stats);  // no change → no increase
   Exposition first = Scrape();
   EXPECT_THAT(first.Get("understudy_extproc_streams_total"), Optional(5.0));
   EXPECT_THAT(first.Get("understudy_extproc_messages_total"), Optional(20.0));
@@ -376,16 +376,16 @@ TEST_F(MetricsTest, SyncExtProcIsMonotonicAcrossSourceResets) {
   EXPECT_THAT(first.Get("understudy_extproc_routes_total", {{"arm", "candidate"}}), Optional(4.0));
   EXPECT_THAT(first.Get("understudy_extproc_streams_active"), Optional(3.0));
 
-  stats->streams_started.Add(2);
-  stats->streams_active.Add(-3);
-  metrics_.SyncExtProc(*stats);
+  stats.streams_started += 2;
+  stats.streams_active -= 3;
+  metrics_.SyncExtProc(stats);
   EXPECT_THAT(Scrape().Get("understudy_extproc_streams_total"), Optional(7.0));
 
   // A fresh stats object (the service restarted): 1 new stream is counted
   // on top, the counter does not fall back to 1.
-  stats = std::make_unique<sidecar::ExtProcStats>();
-  stats->streams_started.Add(1);
-  metrics_.SyncExtProc(*stats);
+  stats = ExtProcCounters{};
+  stats.streams_started = 1;
+  metrics_.SyncExtProc(stats);
   Exposition after = Scrape();
   EXPECT_THAT(after.Get("understudy_extproc_streams_total"), Optional(8.0));
   EXPECT_THAT(after.Get("understudy_extproc_messages_total"), Optional(20.0));
@@ -609,17 +609,17 @@ TEST_F(MetricsTest, SetGateEvaluationsPublishesCurrentGates) {
 // are published; an operator's decision without gates keeps them.
 TEST_F(MetricsTest, ObserveDecisionCountsActionsAndPublishesGates) {
   v1::Decision tick;
-  tick.set_action("hold");
+  tick.set_action(v1::ACTION_HOLD);
   tick.set_actor("judge");
   *tick.add_gates() = Gate("agreement", v1::GATE_PASS, 1.0, 0.95);
   metrics_.ObserveDecision(tick);
   metrics_.ObserveDecision(tick);
   v1::Decision manual;
-  manual.set_action("rollback");
+  manual.set_action(v1::ACTION_ROLLBACK);
   manual.set_actor("alice");
   metrics_.ObserveDecision(manual);
   v1::Decision odd;
-  odd.set_action("reticulate");
+  odd.set_action(v1::ACTION_UNSPECIFIED);  // not one of the labelled actions
   odd.set_actor("bob");
   metrics_.ObserveDecision(odd);
 
@@ -668,10 +668,12 @@ TEST_F(MetricsTest, SetTracingStatsSyncsByDelta) {
 // Many threads observe and scrape at once; nothing is lost.
 TEST_F(MetricsTest, ConcurrentObservationsAndScrapesAddUp) {
   constexpr int kThreads = 4, kPerThread = 2000;
-  sidecar::ExtProcStats stats;
+  std::atomic<uint64_t> messages{0};
   std::atomic<bool> done{false};
   std::thread scraper([&] {
     while (!done.load()) {
+      ExtProcCounters stats;
+      stats.messages_received = messages.load();
       metrics_.SyncExtProc(stats);
       Exposition e = Scrape();
       (void)e;
@@ -684,13 +686,15 @@ TEST_F(MetricsTest, ConcurrentObservationsAndScrapesAddUp) {
         metrics_.ObserveExchange(t % 2 ? v1::ARM_CANDIDATE : v1::ARM_PRODUCTION, v1::SOURCE_LIVE,
                                  i % 10 ? OutcomeClass::kOk : OutcomeClass::kTransport,
                                  absl::Milliseconds(i % 700), std::nullopt, 1, 2, std::nullopt);
-        stats.messages_received.Add();
+        messages.fetch_add(1);
       }
     });
   }
   for (std::thread& w : workers) w.join();
   done = true;
   scraper.join();
+  ExtProcCounters stats;
+  stats.messages_received = messages.load();
   metrics_.SyncExtProc(stats);
   Exposition e = Scrape();
   EXPECT_EQ(e.Sum("understudy_requests_total"), kThreads * kPerThread);

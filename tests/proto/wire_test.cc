@@ -1,5 +1,5 @@
 // Checks the ext_proc proto subset against protobuf wire bytes assembled by
-// hand from the upstream field numbers (EXTPROC.md §2), so a wrong field
+// hand from the upstream field numbers (docs/extproc.md §2), so a wrong field
 // number fails here rather than in a production rollout.
 #include <gtest/gtest.h>
 

@@ -11,7 +11,7 @@
 #include "common/config_node.h"
 #include "sidecar/config.h"
 #include "sidecar/sidecar.h"
-#include "tests/support/envoy_driver.h"
+#include "tools/envoy_driver/envoy_driver.h"
 #include "tests/support/test_upstream.h"
 #include <httplib.h>
 #include <signal.h>
@@ -38,7 +38,7 @@
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
 #include "rollout/router.h"
-#include "sidecar/report/report.h"
+#include "report/report.h"
 #include "tests/report/report_test_util.h"
 
 #ifndef UNDERSTUDY_REPORT_ARTIFACT_DIR

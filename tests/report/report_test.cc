@@ -1,6 +1,6 @@
 // The migration report rendered from a real RocksDB store holding a rollout
 // history made by the real controller: md, json and html.
-#include "sidecar/report/report.h"
+#include "report/report.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -99,7 +99,7 @@ class ReportTest : public ::testing::Test {
     std::cout << "report artifact: " << path << std::endl;
   }
 
-  const v1::Decision* Find(const std::string& action, const std::string& actor) const {
+  const v1::Decision* Find(v1::DecisionAction action, const std::string& actor) const {
     for (const auto& d : decisions_) {
       if (d.action() == action && d.actor() == actor) return &d;
     }
@@ -120,9 +120,9 @@ class ReportTest : public ::testing::Test {
 // The history must hold what the report is meant to explain.
 TEST_F(ReportTest, HistoryHasJudgeAndOperatorDecisions) {
   Fill();
-  ASSERT_NE(Find("promote", "judge"), nullptr);
-  ASSERT_NE(Find("rollback", "judge"), nullptr);
-  ASSERT_NE(Find("rollback", "alice"), nullptr);
+  ASSERT_NE(Find(v1::ACTION_PROMOTE, "judge"), nullptr);
+  ASSERT_NE(Find(v1::ACTION_ROLLBACK, "judge"), nullptr);
+  ASSERT_NE(Find(v1::ACTION_ROLLBACK, "alice"), nullptr);
   EXPECT_EQ(controller_->State().phase(), v1::PHASE_ROLLED_BACK);
 }
 
@@ -162,7 +162,7 @@ TEST_F(ReportTest, MarkdownCarriesTheKeyFacts) {
     at = pos;
   }
   // The judge's rollback with the error gate's evidence.
-  const v1::Decision* rollback = Find("rollback", "judge");
+  const v1::Decision* rollback = Find(v1::ACTION_ROLLBACK, "judge");
   ASSERT_NE(rollback, nullptr);
   const v1::GateEvaluation* gate = nullptr;
   for (const auto& g : rollback->gates()) {
@@ -253,11 +253,11 @@ TEST_F(ReportTest, JsonParsesAndHasTheFields) {
   for (size_t i = 0; i < decisions_.size(); ++i) {
     EXPECT_EQ(j["decisions"][i]["reason"], decisions_[i].reason());
     EXPECT_EQ(j["decisions"][i]["actor"], decisions_[i].actor());
-    EXPECT_EQ(j["decisions"][i]["action"], decisions_[i].action());
+    EXPECT_EQ(j["decisions"][i]["action"], v1::DecisionAction_Name(decisions_[i].action()));
   }
   bool saw_gate = false;
   for (const auto& d : j["decisions"]) {
-    if (d["action"] != "rollback" || d["actor"] != "judge") continue;
+    if (d["action"] != "ACTION_ROLLBACK" || d["actor"] != "judge") continue;
     for (const auto& g : d["gates"]) {
       if (g["gate"] != "error_rate") continue;
       saw_gate = true;
@@ -345,7 +345,7 @@ TEST_F(ReportTest, EmptyStoreRendersInEveryFormat) {
 TEST_F(ReportTest, GateRisksComeFromTheLatestEvaluationEvenAHold) {
   v1::Decision d;
   d.set_time_unix_micros(absl::ToUnixMicros(clock_.Now()));
-  d.set_action("set_weight");
+  d.set_action(v1::ACTION_SET_WEIGHT);
   d.set_actor("judge");
   auto* far = d.add_gates();
   far->set_gate("error_rate");
@@ -393,7 +393,7 @@ TEST_F(ReportTest, PromotedRolloutRevisitsAfterNinetyDays) {
 TEST_F(ReportTest, ReportsGatesNearTheirBoundAndPausedState) {
   v1::Decision d;
   d.set_time_unix_micros(absl::ToUnixMicros(clock_.Now()));
-  d.set_action("promote");
+  d.set_action(v1::ACTION_PROMOTE);
   d.set_actor("judge");
   d.set_reason("all gates passed");
   auto* g = d.add_gates();

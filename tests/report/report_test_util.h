@@ -244,15 +244,15 @@ inline History RunHistory(ManualClock& clock, rollout::Controller& controller,
       EXPECT_TRUE(d.ok()) << d.status();
       if (!d.ok()) return last;
       last = *d;
-      if (d->action() != "hold") return last;
+      if (d->action() != v1::ACTION_HOLD) return last;
     }
     return last;
   };
 
   v1::Decision promote = drive({0.01, 700, 0.001, 0.97}, absl::Minutes(40));
-  EXPECT_EQ(promote.action(), "promote") << promote.reason();
+  EXPECT_EQ(promote.action(), v1::ACTION_PROMOTE) << promote.reason();
   v1::Decision rollback = drive({0.06, 700, 0.001, 0.97}, absl::Minutes(60));
-  EXPECT_EQ(rollback.action(), "rollback") << rollback.reason();
+  EXPECT_EQ(rollback.action(), v1::ACTION_ROLLBACK) << rollback.reason();
 
   // The worst diff, with a finding that must be escaped.
   v1::Comparison worst =

@@ -16,6 +16,10 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::understudy::testing::StatusIs;
+using understudy::v1::ACTION_HOLD;
+using understudy::v1::ACTION_PAUSE;
+using understudy::v1::ACTION_PROMOTE;
+using understudy::v1::ACTION_ROLLBACK;
 using understudy::v1::ARM_CANDIDATE;
 using understudy::v1::ARM_PRODUCTION;
 using understudy::v1::Decision;
@@ -83,7 +87,7 @@ class ControllerTest : public ::testing::Test {
       EXPECT_OK(d);
       if (!d.ok()) return last;
       last = *d;
-      if (d->action() != "hold") return last;
+      if (d->action() != ACTION_HOLD) return last;
     }
     return last;
   }
@@ -112,7 +116,7 @@ class ControllerTest : public ::testing::Test {
 TEST_F(ControllerTest, PromotesAfterBakeAndSamples) {
   EXPECT_EQ(router_.WeightBasisPoints(), 1000);
   Decision d = Drive(absl::Minutes(40), Model{});
-  ASSERT_EQ(d.action(), "promote") << d.reason();
+  ASSERT_EQ(d.action(), ACTION_PROMOTE) << d.reason();
   EXPECT_GE(Elapsed(d), absl::Minutes(10));
   EXPECT_EQ(d.actor(), "judge");
   EXPECT_EQ(d.to().weight_basis_points(), 5000);
@@ -132,7 +136,7 @@ TEST_F(ControllerTest, DoesNotPromoteBelowMinSamples) {
   config_.stages[0].min_samples = 1000000;
   Make();
   Decision d = Drive(absl::Minutes(30), Model{});
-  EXPECT_EQ(d.action(), "hold");
+  EXPECT_EQ(d.action(), ACTION_HOLD);
   EXPECT_THAT(d.reason(), HasSubstr("candidate samples"));
   EXPECT_EQ(controller_->State().stage_index(), 0);
   EXPECT_EQ(log_.size(), 0u);
@@ -141,7 +145,7 @@ TEST_F(ControllerTest, DoesNotPromoteBelowMinSamples) {
 // The candidate's error rate is 4x production's: back to 0%, with the error gate's evidence.
 TEST_F(ControllerTest, RollsBackOnClearErrorRegression) {
   Decision d = Drive(absl::Minutes(30), Model{.error = 0.04});
-  ASSERT_EQ(d.action(), "rollback") << d.reason();
+  ASSERT_EQ(d.action(), ACTION_ROLLBACK) << d.reason();
   const auto* g = Gate(d, "error_rate");
   ASSERT_NE(g, nullptr);
   EXPECT_EQ(g->outcome(), understudy::v1::GATE_FAIL);
@@ -158,7 +162,7 @@ TEST_F(ControllerTest, RollsBackOnClearErrorRegression) {
 // The candidate is twice as slow: the latency gate rolls it back.
 TEST_F(ControllerTest, RollsBackOnLatencyRegression) {
   Decision d = Drive(absl::Minutes(30), Model{.latency_ms = 1600});
-  ASSERT_EQ(d.action(), "rollback") << d.reason();
+  ASSERT_EQ(d.action(), ACTION_ROLLBACK) << d.reason();
   const auto* g = Gate(d, "latency_p95");
   ASSERT_NE(g, nullptr);
   EXPECT_EQ(g->outcome(), understudy::v1::GATE_FAIL);
@@ -168,7 +172,7 @@ TEST_F(ControllerTest, RollsBackOnLatencyRegression) {
 // Users like the candidate's answers far less: the satisfaction gate rolls it back.
 TEST_F(ControllerTest, RollsBackOnSatisfactionDrop) {
   Decision d = Drive(absl::Minutes(60), Model{.satisfaction = 0.4}, Model{}, 100, 0.3);
-  ASSERT_EQ(d.action(), "rollback") << d.reason();
+  ASSERT_EQ(d.action(), ACTION_ROLLBACK) << d.reason();
   const auto* g = Gate(d, "satisfaction");
   ASSERT_NE(g, nullptr);
   EXPECT_EQ(g->outcome(), understudy::v1::GATE_FAIL);
@@ -177,7 +181,7 @@ TEST_F(ControllerTest, RollsBackOnSatisfactionDrop) {
 // The candidate costs 5x per request against a 2x limit: rolled back.
 TEST_F(ControllerTest, RollsBackOnCostOverrun) {
   Decision d = Drive(absl::Minutes(30), Model{.cost = 0.01});
-  ASSERT_EQ(d.action(), "rollback") << d.reason();
+  ASSERT_EQ(d.action(), ACTION_ROLLBACK) << d.reason();
   const auto* g = Gate(d, "cost_per_request");
   ASSERT_NE(g, nullptr);
   EXPECT_EQ(g->outcome(), understudy::v1::GATE_FAIL);
@@ -186,7 +190,7 @@ TEST_F(ControllerTest, RollsBackOnCostOverrun) {
 // Half the candidate's requests fail: the critical ceiling acts on the first tick.
 TEST_F(ControllerTest, RollsBackAtOnceAboveCriticalCeiling) {
   Decision d = Drive(absl::Minutes(5), Model{.error = 0.5});
-  ASSERT_EQ(d.action(), "rollback") << d.reason();
+  ASSERT_EQ(d.action(), ACTION_ROLLBACK) << d.reason();
   EXPECT_EQ(Elapsed(d), absl::Seconds(10));
   const auto* g = Gate(d, "critical");
   ASSERT_NE(g, nullptr);
@@ -202,7 +206,7 @@ TEST_F(ControllerTest, NoRollbackOnAASeeds) {
     for (int step = 0; step < 3 && controller_->State().phase() == understudy::v1::PHASE_CANARY;
          ++step) {
       Decision d = Drive(absl::Minutes(60), Model{});
-      ASSERT_NE(d.action(), "rollback") << "seed " << seed << ": " << d.reason();
+      ASSERT_NE(d.action(), ACTION_ROLLBACK) << "seed " << seed << ": " << d.reason();
     }
     EXPECT_EQ(controller_->State().phase(), understudy::v1::PHASE_PROMOTED) << "seed " << seed;
   }
@@ -214,7 +218,7 @@ TEST_F(ControllerTest, PausesWhenInconclusiveAtMaxBake) {
   config_.stages[0].max_bake = absl::Minutes(20);
   Make();
   Decision d = Drive(absl::Minutes(40), Model{});
-  ASSERT_EQ(d.action(), "pause") << d.reason();
+  ASSERT_EQ(d.action(), ACTION_PAUSE) << d.reason();
   EXPECT_GE(Elapsed(d), absl::Minutes(20));
   EXPECT_THAT(d.reason(), HasSubstr("latency_p95"));
   RolloutState s = controller_->State();
@@ -225,7 +229,7 @@ TEST_F(ControllerTest, PausesWhenInconclusiveAtMaxBake) {
   // Paused: the judge does not act.
   absl::StatusOr<Decision> t = controller_->Tick();
   ASSERT_OK(t);
-  EXPECT_EQ(t->action(), "hold");
+  EXPECT_EQ(t->action(), ACTION_HOLD);
 }
 
 // With rollback_target previous_stage a failure at 50% steps back to 10%.
@@ -234,7 +238,7 @@ TEST_F(ControllerTest, SteppedRollbackGoesOneStageBack) {
   Make();
   ASSERT_OK(controller_->Promote("alice"));
   Decision d = Drive(absl::Minutes(10), Model{.error = 0.05});
-  ASSERT_EQ(d.action(), "rollback") << d.reason();
+  ASSERT_EQ(d.action(), ACTION_ROLLBACK) << d.reason();
   EXPECT_EQ(d.to().phase(), understudy::v1::PHASE_CANARY);
   EXPECT_EQ(d.to().stage_index(), 0);
   EXPECT_EQ(router_.WeightBasisPoints(), 1000);
@@ -248,7 +252,7 @@ TEST_F(ControllerTest, ShadowStageRollsBackOnLowAgreement) {
   ASSERT_EQ(controller_->State().phase(), understudy::v1::PHASE_SHADOW);
   EXPECT_EQ(router_.WeightBasisPoints(), 0);
   Decision d = Drive(absl::Minutes(20), Model{.agreement = 0.6});
-  ASSERT_EQ(d.action(), "rollback") << d.reason();
+  ASSERT_EQ(d.action(), ACTION_ROLLBACK) << d.reason();
   EXPECT_EQ(Gate(d, "agreement")->outcome(), understudy::v1::GATE_FAIL);
 }
 
@@ -257,7 +261,7 @@ TEST_F(ControllerTest, ShadowStagePromotesGoodCandidate) {
   config_ = RolloutConfig{};
   Make();
   Decision d = Drive(absl::Minutes(30), Model{});
-  ASSERT_EQ(d.action(), "promote") << d.reason();
+  ASSERT_EQ(d.action(), ACTION_PROMOTE) << d.reason();
   EXPECT_EQ(d.to().phase(), understudy::v1::PHASE_CANARY);
   EXPECT_EQ(router_.WeightBasisPoints(), 100);
 }
@@ -364,7 +368,7 @@ TEST_F(ControllerTest, FailedCommitChangesNothing) {
   EXPECT_EQ(controller_->State().phase(), understudy::v1::PHASE_CANARY);
   absl::StatusOr<Decision> d2 = controller_->Tick();
   ASSERT_OK(d2);
-  EXPECT_EQ(d2->action(), "rollback");
+  EXPECT_EQ(d2->action(), ACTION_ROLLBACK);
   EXPECT_EQ(router_.WeightBasisPoints(), 0);
 }
 

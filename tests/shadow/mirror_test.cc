@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
-#include "sidecar/shadow/shadow.h"
+#include "shadow/shadow.h"
 #include "tests/common/test_util.h"
 #include "tests/shadow/test_server.h"
 

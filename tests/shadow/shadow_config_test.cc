@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "sidecar/shadow/shadow.h"
+#include "shadow/shadow.h"
 #include "tests/common/test_util.h"
 
 namespace understudy::shadow {

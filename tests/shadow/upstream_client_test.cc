@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
-#include "sidecar/shadow/shadow.h"
+#include "shadow/shadow.h"
 #include "tests/common/test_util.h"
 #include "tests/shadow/test_server.h"
 

@@ -146,7 +146,8 @@ TEST_F(EngineTest, ClassifiesBrokenStreamsAndMissingResponses) {
 TEST_F(EngineTest, FeedbackJoinsWhicheverArrivesFirst) {
   auto engine = Make();
   // Feedback first: kept, stored unjoined, joined when the exchange lands.
-  ASSERT_OK(engine->SubmitFeedbackJson(R"({"request_id":"early","score":"down"})", "admin"));
+  ASSERT_OK(engine->SubmitFeedbackJson(R"({"request_id":"early","score":"down"})",
+                                       v1::FEEDBACK_SOURCE_ADMIN));
   EXPECT_EQ(controller_.Health().candidate().feedback_count(), 0);
   ASSERT_TRUE(engine->Submit(Live("early", v1::ARM_CANDIDATE, 200, OpenAiAnswer("x"))));
   engine->WaitIdle();
@@ -156,12 +157,13 @@ TEST_F(EngineTest, FeedbackJoinsWhicheverArrivesFirst) {
   ASSERT_OK(fb);
   ASSERT_FALSE(fb->empty());
   EXPECT_EQ(fb->back().arm(), v1::ARM_CANDIDATE);
-  EXPECT_EQ(fb->back().source(), "admin");
+  EXPECT_EQ(fb->back().source(), v1::FEEDBACK_SOURCE_ADMIN);
 
   // Exchange first: joined at once.
   ASSERT_TRUE(engine->Submit(Live("late", v1::ARM_PRODUCTION, 200, OpenAiAnswer("x"))));
   engine->WaitIdle();
-  ASSERT_OK(engine->SubmitFeedbackJson(R"({"request_id":"late","score":0.75})", "envoy"));
+  ASSERT_OK(engine->SubmitFeedbackJson(R"({"request_id":"late","score":0.75})",
+                                       v1::FEEDBACK_SOURCE_ENVOY));
   EXPECT_EQ(controller_.Health().production().feedback_count(), 1);
   EXPECT_DOUBLE_EQ(controller_.Health().production().satisfaction_mean(), 0.75);
   EXPECT_EQ(engine->Stats().feedback_joined, 2);
@@ -169,9 +171,10 @@ TEST_F(EngineTest, FeedbackJoinsWhicheverArrivesFirst) {
 
 TEST_F(EngineTest, BadFeedbackIsRejectedAndCounted) {
   auto engine = Make();
-  EXPECT_THAT(engine->SubmitFeedbackJson("{", "envoy"),
+  EXPECT_THAT(engine->SubmitFeedbackJson("{", v1::FEEDBACK_SOURCE_ENVOY),
               StatusIs(absl::StatusCode::kInvalidArgument, ""));
-  EXPECT_THAT(engine->SubmitFeedbackJson(R"({"request_id":"a","score":1.5})", "envoy"),
+  EXPECT_THAT(engine->SubmitFeedbackJson(R"({"request_id":"a","score":1.5})",
+                                         v1::FEEDBACK_SOURCE_ENVOY),
               StatusIs(absl::StatusCode::kInvalidArgument, "score: must be in [0,1]"));
   EXPECT_EQ(engine->Stats().feedback_rejected, 2);
   EXPECT_EQ(store_.FeedbackFor("a")->size(), 0u);

@@ -7,8 +7,8 @@
 
 #include "absl/synchronization/mutex.h"
 #include "tests/common/test_util.h"
-#include "tests/support/envoy_driver.h"
-#include "tests/support/extproc_stream.h"
+#include "tools/envoy_driver/envoy_driver.h"
+#include "tools/envoy_driver/extproc_stream.h"
 #include "tests/support/recording_sink.h"
 #include "tests/support/test_upstream.h"
 

@@ -15,7 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_replace.h"
 #include "tests/common/test_util.h"
-#include "tests/support/envoy_driver.h"
+#include "tools/envoy_driver/envoy_driver.h"
 #include "tests/support/test_upstream.h"
 #include "tests/telemetry/otlp_receiver.h"
 
@@ -121,11 +121,16 @@ TEST_F(SidecarTest, OneRequestReachesShadowStorageMetricsAndTraces) {
   EXPECT_THAT(r->violations, ::testing::IsEmpty());
   EXPECT_EQ(r->cluster, "production");  // the shadow stage sends no live traffic to the candidate
 
-  // The mirrored call and its comparison arrive off the production path.
+  // The mirrored call and its comparison arrive off the production path and
+  // are group-committed after the comparison is counted: wait for the store
+  // records themselves (what is read below), not for the counter.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (sidecar_->engine().Stats().comparisons < 1 && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  auto stored_both = [&] {
+    absl::StatusOr<std::vector<understudy::v1::Exchange>> e =
+        sidecar_->store().GetExchanges(r->request_id);
+    return e.ok() && e->size() == 2 && sidecar_->store().GetComparison(r->request_id).ok();
+  };
+  while (!stored_both() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
   ASSERT_EQ(sidecar_->engine().Stats().comparisons, 1);
   EXPECT_EQ(candidate_.requests(), 1);
   absl::StatusOr<std::vector<understudy::v1::Exchange>> stored =

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
     state.set_weight_basis_points(static_cast<int32_t>((i * 37) % 10001));
     v1::Decision d;
     d.set_time_unix_micros(base_micros + i * 1000);
-    d.set_action("set_weight");
+    d.set_action(v1::ACTION_SET_WEIGHT);
     d.set_actor("crash-writer");
     d.set_reason(absl::StrCat("transition ", i));
     *d.mutable_to() = state;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 
 namespace understudy::storage {
@@ -16,6 +17,33 @@ std::vector<M> From(const std::map<std::pair<int64_t, int64_t>, M>& m, absl::Tim
     out.push_back(it->second);
   }
   return out;
+}
+
+// The real store keys records by millisecond (storage/keys.h); times at or
+// before the epoch all fall in millisecond 0.
+int64_t KeyMillis(int64_t micros) { return micros <= 0 ? 0 : micros / 1000; }
+
+// EraseSameKey removes what the real store would overwrite: a record in the
+// same key millisecond as `micros` for which `same` holds.
+template <typename M, typename Pred>
+void EraseSameKey(std::map<std::pair<int64_t, int64_t>, M>& m, int64_t micros, Pred same) {
+  const int64_t ms = KeyMillis(micros);
+  const int64_t lo = ms == 0 ? INT64_MIN : ms * 1000;
+  const int64_t hi = ms >= INT64_MAX / 1000 ? INT64_MAX : ms * 1000 + 999;
+  for (auto it = m.lower_bound({lo, INT64_MIN}); it != m.end() && it->first.first <= hi;) {
+    if (KeyMillis(it->first.first) == ms && same(it->second)) {
+      it = m.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+absl::Status CheckRequestId(std::string_view id) {
+  if (id.find('\0') != std::string_view::npos) {
+    return absl::InvalidArgumentError("storage: request id contains a NUL byte");
+  }
+  return absl::OkStatus();
 }
 
 template <typename M>
@@ -63,19 +91,26 @@ absl::Status FakeStore::TakeFailure(size_t records) {
 
 absl::Status FakeStore::Write(RecordBatch batch) {
   absl::MutexLock lock(&mu_);
-  for (const auto& e : batch.exchanges()) {
-    if (e.request_id().find('\0') != std::string::npos) {
-      return absl::InvalidArgumentError("storage: request id contains a NUL byte");
-    }
-  }
+  // Like the real store: a bad request id anywhere fails the whole batch.
+  for (const auto& e : batch.exchanges()) RETURN_IF_ERROR(CheckRequestId(e.request_id()));
+  for (const auto& c : batch.comparisons()) RETURN_IF_ERROR(CheckRequestId(c.request_id()));
+  for (const auto& f : batch.feedback()) RETURN_IF_ERROR(CheckRequestId(f.request_id()));
   if (absl::Status s = TakeFailure(batch.size()); !s.ok()) return s;
   const int64_t now = NowMicros();
+  // Exchanges and comparisons written again under the real store's key
+  // (millisecond, request id, and for exchanges source and arm) replace the
+  // earlier record; feedback, health and decisions carry a sequence number.
   for (v1::Exchange e : batch.exchanges()) {
     if (e.start_unix_micros() == 0) e.set_start_unix_micros(now);
+    EraseSameKey(exchanges_, e.start_unix_micros(), [&e](const v1::Exchange& old) {
+      return old.request_id() == e.request_id() && old.source() == e.source() && old.arm() == e.arm();
+    });
     exchanges_[{e.start_unix_micros(), seq_++}] = std::move(e);
   }
   for (v1::Comparison c : batch.comparisons()) {
     if (c.time_unix_micros() == 0) c.set_time_unix_micros(now);
+    EraseSameKey(comparisons_, c.time_unix_micros(),
+                 [&c](const v1::Comparison& old) { return old.request_id() == c.request_id(); });
     comparisons_[{c.time_unix_micros(), seq_++}] = std::move(c);
   }
   for (v1::Feedback f : batch.feedback()) {
@@ -90,6 +125,7 @@ absl::Status FakeStore::Write(RecordBatch batch) {
 }
 
 absl::StatusOr<std::vector<v1::Exchange>> FakeStore::GetExchanges(std::string_view request_id) {
+  RETURN_IF_ERROR(CheckRequestId(request_id));
   absl::MutexLock lock(&mu_);
   std::vector<v1::Exchange> out;
   for (const auto& [k, e] : exchanges_) {
@@ -99,6 +135,7 @@ absl::StatusOr<std::vector<v1::Exchange>> FakeStore::GetExchanges(std::string_vi
 }
 
 absl::StatusOr<v1::Comparison> FakeStore::GetComparison(std::string_view request_id) {
+  RETURN_IF_ERROR(CheckRequestId(request_id));
   absl::MutexLock lock(&mu_);
   for (auto it = comparisons_.rbegin(); it != comparisons_.rend(); ++it) {
     if (it->second.request_id() == request_id) return it->second;
@@ -107,6 +144,7 @@ absl::StatusOr<v1::Comparison> FakeStore::GetComparison(std::string_view request
 }
 
 absl::StatusOr<std::vector<v1::Feedback>> FakeStore::FeedbackFor(std::string_view request_id) {
+  RETURN_IF_ERROR(CheckRequestId(request_id));
   absl::MutexLock lock(&mu_);
   std::vector<v1::Feedback> out;
   for (const auto& [k, f] : feedback_) {

@@ -1,5 +1,7 @@
-// Tests for the RocksDB store: records, queries, durability APIs, retention,
-// the size cap, privacy at rest and failure behaviour.
+// RocksDB-specific tests: durability across reopen, retention, the size cap,
+// privacy at rest, locking, corruption, I/O faults and read-only instances.
+// Behaviour every Store shares (records, queries, rollout state, error codes)
+// is in store_contract_test.cc.
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,7 +25,6 @@
 namespace understudy::storage {
 namespace {
 
-using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::understudy::testing::StatusIs;
 
@@ -56,18 +57,6 @@ class RocksStoreTest : public ::testing::Test {
   StorageConfig config_;
 };
 
-std::vector<std::string> Ids(const std::vector<v1::Comparison>& cs) {
-  std::vector<std::string> out;
-  for (const auto& c : cs) out.push_back(c.request_id());
-  return out;
-}
-
-// A fresh database has no rollout state: the controller must start from its plan.
-TEST_F(RocksStoreTest, LoadRolloutStateIsNotFoundOnFirstStart) {
-  auto store = Open();
-  EXPECT_THAT(store->LoadRolloutState(), StatusIs(absl::StatusCode::kNotFound, "rollout state"));
-}
-
 // A committed transition survives closing and reopening the database.
 TEST_F(RocksStoreTest, CommitTransitionPersistsStateAndDecisionAcrossReopen) {
   v1::RolloutState state;
@@ -88,117 +77,6 @@ TEST_F(RocksStoreTest, CommitTransitionPersistsStateAndDecisionAcrossReopen) {
   ASSERT_OK(decisions);
   ASSERT_EQ(decisions->size(), 1u);
   EXPECT_EQ((*decisions)[0].reason(), "gates passed");
-}
-
-// Decisions appended in the same millisecond keep their order; since filters.
-TEST_F(RocksStoreTest, DecisionsListInAppendOrderAndFilterBySince) {
-  auto store = Open();
-  ASSERT_OK(store->AppendDecision(MakeDecision("a", clock_.Now(), 1)));
-  ASSERT_OK(store->AppendDecision(MakeDecision("b", clock_.Now(), 2)));
-  clock_.Advance(absl::Minutes(1));
-  v1::Decision unstamped = MakeDecision("c", absl::UnixEpoch(), 3);
-  unstamped.clear_time_unix_micros();  // gets the clock's time
-  ASSERT_OK(store->AppendDecision(unstamped));
-  auto all = store->ListDecisions(absl::InfinitePast(), 10);
-  ASSERT_OK(all);
-  ASSERT_EQ(all->size(), 3u);
-  EXPECT_EQ((*all)[0].reason(), "a");
-  EXPECT_EQ((*all)[1].reason(), "b");
-  EXPECT_EQ((*all)[2].time_unix_micros(), absl::ToUnixMicros(clock_.Now()));
-  auto recent = store->ListDecisions(clock_.Now() - absl::Seconds(1), 10);
-  ASSERT_OK(recent);
-  ASSERT_EQ(recent->size(), 1u);
-  EXPECT_EQ((*recent)[0].reason(), "c");
-  EXPECT_EQ(store->ListDecisions(absl::InfinitePast(), 2)->size(), 2u);
-}
-
-// Live and shadow exchanges of one request are both kept and found by id.
-TEST_F(RocksStoreTest, GetExchangesFindsEveryArmOfARequest) {
-  auto store = Open();
-  v1::Exchange live = MakeExchange("req-1", clock_.Now());
-  v1::Exchange shadow = MakeExchange("req-1", clock_.Now());
-  shadow.set_arm(v1::ARM_CANDIDATE);
-  shadow.set_source(v1::SOURCE_SHADOW);
-  ASSERT_OK(store->PutExchanges({live, shadow, MakeExchange("req-2", clock_.Now())}));
-  auto found = store->GetExchanges("req-1");
-  ASSERT_OK(found);
-  ASSERT_EQ(found->size(), 2u);
-  EXPECT_NE((*found)[0].arm(), (*found)[1].arm());
-  EXPECT_TRUE(store->GetExchanges("nope")->empty());
-  EXPECT_EQ(store->ListExchanges(absl::InfinitePast(), 10)->size(), 3u);
-  EXPECT_EQ(store->Stats().records_written, 3);
-}
-
-// ListComparisons filters by time, verdict and live arm, both directions.
-TEST_F(RocksStoreTest, ListComparisonsFiltersByVerdictArmAndTime) {
-  auto store = Open();
-  const absl::Time t0 = clock_.Now();
-  RecordBatch batch;
-  batch.Add(MakeComparison("a", t0, v1::VERDICT_EQUIVALENT, v1::ARM_PRODUCTION));
-  batch.Add(MakeComparison("b", t0 + absl::Seconds(1), v1::VERDICT_MAJOR_DIFF, v1::ARM_PRODUCTION));
-  batch.Add(MakeComparison("c", t0 + absl::Seconds(2), v1::VERDICT_MAJOR_DIFF, v1::ARM_CANDIDATE));
-  batch.Add(MakeComparison("d", t0 + absl::Seconds(3), v1::VERDICT_MINOR_DIFF, v1::ARM_PRODUCTION));
-  ASSERT_OK(store->Write(std::move(batch)));
-
-  ComparisonQuery q;
-  EXPECT_THAT(Ids(*store->ListComparisons(q)), ElementsAre("a", "b", "c", "d"));
-  q.verdicts = {v1::VERDICT_MAJOR_DIFF, v1::VERDICT_MINOR_DIFF};
-  EXPECT_THAT(Ids(*store->ListComparisons(q)), ElementsAre("b", "c", "d"));
-  q.live_arm = v1::ARM_PRODUCTION;
-  EXPECT_THAT(Ids(*store->ListComparisons(q)), ElementsAre("b", "d"));
-  q = ComparisonQuery();
-  q.since = t0 + absl::Seconds(1);
-  q.until = t0 + absl::Seconds(2);
-  EXPECT_THAT(Ids(*store->ListComparisons(q)), ElementsAre("b", "c"));
-  q = ComparisonQuery();
-  q.newest_first = true;
-  q.limit = 2;
-  EXPECT_THAT(Ids(*store->ListComparisons(q)), ElementsAre("d", "c"));
-  q.until = t0 + absl::Seconds(2);
-  EXPECT_THAT(Ids(*store->ListComparisons(q)), ElementsAre("c", "b"));
-  absl::StatusOr<v1::Comparison> c = store->GetComparison("c");
-  ASSERT_OK(c);
-  EXPECT_EQ(c->live_arm(), v1::ARM_CANDIDATE);
-  EXPECT_THAT(store->GetComparison("zz"), StatusIs(absl::StatusCode::kNotFound, "zz"));
-}
-
-// Two ratings of one request (even in the same millisecond) are both kept.
-TEST_F(RocksStoreTest, FeedbackForReturnsEveryRating) {
-  auto store = Open();
-  v1::Feedback f;
-  f.set_request_id("r");
-  f.set_score(1);
-  ASSERT_OK(store->PutFeedback(f));
-  f.set_score(0);
-  ASSERT_OK(store->PutFeedback(f));
-  auto fb = store->FeedbackFor("r");
-  ASSERT_OK(fb);
-  ASSERT_EQ(fb->size(), 2u);
-  EXPECT_EQ((*fb)[0].score(), 1);
-  EXPECT_EQ((*fb)[1].score(), 0);
-  EXPECT_TRUE(store->FeedbackFor("other")->empty());
-}
-
-// Health snapshots come back as a time series from `since`.
-TEST_F(RocksStoreTest, HealthSeriesIsATimeRangeScan) {
-  auto store = Open();
-  for (int i = 0; i < 5; ++i) {
-    v1::HealthSnapshot h;
-    h.set_time_unix_micros(absl::ToUnixMicros(clock_.Now() + absl::Minutes(i)));
-    h.mutable_candidate()->set_requests(i);
-    ASSERT_OK(store->PutHealth(h));
-  }
-  auto series = store->HealthSeries(clock_.Now() + absl::Minutes(2));
-  ASSERT_OK(series);
-  ASSERT_EQ(series->size(), 3u);
-  EXPECT_EQ((*series)[0].candidate().requests(), 2);
-}
-
-// A request id with a NUL byte would break the key layout: rejected.
-TEST_F(RocksStoreTest, RejectsRequestIdWithNul) {
-  auto store = Open();
-  EXPECT_THAT(store->PutExchange(MakeExchange(std::string("a\0b", 3), clock_.Now())),
-              StatusIs(absl::StatusCode::kInvalidArgument, "NUL"));
 }
 
 // Old exchanges expire after their retention; decisions (0 = forever) stay.

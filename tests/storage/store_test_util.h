@@ -57,7 +57,7 @@ inline v1::Comparison MakeComparison(const std::string& id, absl::Time t, v1::Ve
 inline v1::Decision MakeDecision(const std::string& reason, absl::Time t, int64_t to_version) {
   v1::Decision d;
   d.set_time_unix_micros(absl::ToUnixMicros(t));
-  d.set_action("promote");
+  d.set_action(v1::ACTION_PROMOTE);
   d.set_actor("judge");
   d.set_reason(reason);
   d.mutable_to()->set_version(to_version);

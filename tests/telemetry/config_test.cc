@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/config_node.h"
-#include "sidecar/telemetry/tracer.h"
+#include "telemetry/tracer.h"
 #include "tests/common/test_util.h"
 
 namespace understudy::telemetry {

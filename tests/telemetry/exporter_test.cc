@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
-#include "sidecar/telemetry/span_exporter.h"
+#include "telemetry/span_exporter.h"
 #include "tests/common/test_util.h"
 #include "tests/telemetry/otlp_receiver.h"
 

@@ -24,7 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "sidecar/telemetry/tracer.h"
+#include "telemetry/tracer.h"
 
 namespace understudy::telemetry::testing {
 

@@ -1,6 +1,6 @@
 // tests/telemetry/tracer_test.cc: the spans the engine's calls produce, as a
 // real OTLP receiver (gRPC and HTTP) sees them.
-#include "sidecar/telemetry/tracer.h"
+#include "telemetry/tracer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -9,7 +9,7 @@
 #include <string>
 
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
-#include "sidecar/telemetry/span_exporter.h"
+#include "telemetry/span_exporter.h"
 #include "tests/common/test_util.h"
 #include "tests/telemetry/otlp_receiver.h"
 
@@ -244,7 +244,7 @@ TEST_P(TracerTest, DecisionSpanHasOneEventPerGateAndLinksToTriggers) {
 
   v1::Decision d;
   d.set_time_unix_micros(kStartMicros + 60000000);
-  d.set_action("rollback");
+  d.set_action(v1::ACTION_ROLLBACK);
   d.set_actor("judge");
   d.set_reason("error_rate: candidate 9.1% vs production 1.2%");
   d.mutable_from()->set_phase(v1::PHASE_CANARY);

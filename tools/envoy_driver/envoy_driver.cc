@@ -1,4 +1,4 @@
-#include "tests/support/envoy_driver.h"
+#include "tools/envoy_driver/envoy_driver.h"
 
 #include <curl/curl.h>
 
@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
-#include "tests/support/extproc_stream.h"
+#include "tools/envoy_driver/extproc_stream.h"
 
 namespace understudy::envoy_driver {
 
@@ -54,7 +54,7 @@ FilterChain FilterChain::SingleFilter(Mode::BodySendMode body_mode, bool send_tr
   full.processing_mode.set_response_header_mode(Mode::SEND);
   full.processing_mode.set_request_body_mode(body_mode);
   full.processing_mode.set_response_body_mode(body_mode);
-  // FULL_DUPLEX_STREAMED requires trailers SEND (EXTPROC.md §3.8).
+  // FULL_DUPLEX_STREAMED requires trailers SEND (docs/extproc.md §3.8).
   const bool trailers = send_trailers || body_mode == Mode::FULL_DUPLEX_STREAMED;
   full.processing_mode.set_request_trailer_mode(trailers ? Mode::SEND : Mode::SKIP);
   full.processing_mode.set_response_trailer_mode(trailers ? Mode::SEND : Mode::SKIP);
@@ -172,7 +172,7 @@ class Exchange {
     return *reply;
   }
 
-  // ApplyHeaderMutation follows ext_proc's rules (EXTPROC.md §3.6).
+  // ApplyHeaderMutation follows ext_proc's rules (docs/extproc.md §3.6).
   void ApplyHeaderMutation(FilterRun& r, const ep::HeaderMutation& mutation, Headers* headers) {
     for (const auto& option : mutation.set_headers()) {
       const auto& h = option.header();
@@ -239,7 +239,7 @@ class Exchange {
 };
 
 bool Sends(const FilterConfig& c, Mode::BodySendMode mode) {
-  // In observability mode Envoy sends only STREAMED bodies (EXTPROC.md §3.5).
+  // In observability mode Envoy sends only STREAMED bodies (docs/extproc.md §3.5).
   if (mode == Mode::NONE) return false;
   return !c.observability_mode || mode == Mode::STREAMED;
 }
@@ -464,7 +464,7 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
       return finish_local(ex.local_reply_status(), ex.local_reply_body());
     }
     // mode_override is honoured only with allow_mode_override, only on the
-    // request_headers reply, and never in observability mode (EXTPROC.md).
+    // request_headers reply, and never in observability mode (docs/extproc.md).
     if (reply->has_mode_override()) {
       if (!r.config.allow_mode_override) {
         ex.Violation(r, "mode_override sent but the filter does not allow it (ignored)");

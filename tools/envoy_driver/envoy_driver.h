@@ -1,7 +1,7 @@
-// tests/support/envoy_driver.h
+// tools/envoy_driver/envoy_driver.h
 // An Envoy-faithful data plane for tests, benches and `understudy replay`:
 // it plays one HTTP request through a chain of ext_proc filters exactly as
-// Envoy's ext_proc filter would (shared/EXTPROC.md §3), routes it to the
+// Envoy's ext_proc filter would (docs/extproc.md §3), routes it to the
 // upstream cluster picked by the (possibly mutated) request headers, and
 // streams the upstream's answer back through the filters.
 //
@@ -11,16 +11,17 @@
 // `streamed_response` outside FULL_DUPLEX_STREAMED or a plain body inside it,
 // a missing reply within message_timeout, or a stream ended with an error.
 //
-// Example:
+// Example (given std::shared_ptr<grpc::Channel> channel, Upstream& prod, Upstream& cand,
+//   const HttpRequest& request):
 //   EnvoyDriver driver(channel, FilterChain::TwoFilter(), {{"production", &prod},
 //                                                         {"candidate", &cand}});
-//   absl::StatusOr<DriverResult> r = driver.Send(request);
-//   EXPECT_TRUE(r->violations.empty());
-//   EXPECT_EQ(r->cluster, "candidate");
+//   ASSIGN_OR_RETURN(DriverResult r, driver.Send(request));
+//   bool faithful = r.violations.empty();   // every reply as Envoy expects
+//   std::string served_by = r.cluster;      // "production" or "candidate"
 //
 // Thread safety: Send may be called from many threads at once.
-#ifndef UNDERSTUDY_TESTS_SUPPORT_ENVOY_DRIVER_H_
-#define UNDERSTUDY_TESTS_SUPPORT_ENVOY_DRIVER_H_
+#ifndef UNDERSTUDY_TOOLS_ENVOY_DRIVER_ENVOY_DRIVER_H_
+#define UNDERSTUDY_TOOLS_ENVOY_DRIVER_ENVOY_DRIVER_H_
 
 #include <grpcpp/grpcpp.h>
 
@@ -138,4 +139,4 @@ std::string NewRequestId();
 
 }  // namespace understudy::envoy_driver
 
-#endif  // UNDERSTUDY_TESTS_SUPPORT_ENVOY_DRIVER_H_
+#endif  // UNDERSTUDY_TOOLS_ENVOY_DRIVER_ENVOY_DRIVER_H_

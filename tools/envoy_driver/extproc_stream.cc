@@ -1,4 +1,4 @@
-#include "tests/support/extproc_stream.h"
+#include "tools/envoy_driver/extproc_stream.h"
 
 #include <grpcpp/impl/codegen/proto_utils.h>
 #include <grpcpp/support/proto_buffer_reader.h>

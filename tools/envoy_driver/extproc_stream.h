@@ -1,18 +1,20 @@
-// tests/support/extproc_stream.h
+// tools/envoy_driver/extproc_stream.h
 // One client-side ext_proc Process stream, as Envoy's gRPC client opens it:
 // initial metadata, messages written in order, replies read as they come,
 // per-message reply deadline (message_timeout), END_STREAM, and the RST
 // Envoy sends at the end. Raw bytes can be sent too (malformed-input tests).
 //
-// Example:
+// Example (given std::shared_ptr<grpc::Channel> channel,
+//   const envoy::service::ext_proc::v3::ProcessingRequest& request):
 //   ExtProcStream stream(channel, {{"x-understudy-role", "route"}});
 //   stream.Send(request);
-//   absl::StatusOr<ProcessingResponse> reply = stream.Next(absl::Milliseconds(200));
+//   absl::StatusOr<envoy::service::ext_proc::v3::ProcessingResponse> reply =
+//       stream.Next(absl::Milliseconds(200));
 //   grpc::Status end = stream.Close();
 //
 // Thread safety: one thread drives a stream; gRPC callbacks are internal.
-#ifndef UNDERSTUDY_TESTS_SUPPORT_EXTPROC_STREAM_H_
-#define UNDERSTUDY_TESTS_SUPPORT_EXTPROC_STREAM_H_
+#ifndef UNDERSTUDY_TOOLS_ENVOY_DRIVER_EXTPROC_STREAM_H_
+#define UNDERSTUDY_TOOLS_ENVOY_DRIVER_EXTPROC_STREAM_H_
 
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
@@ -83,4 +85,4 @@ class ExtProcStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grp
 
 }  // namespace understudy::envoy_driver
 
-#endif  // UNDERSTUDY_TESTS_SUPPORT_EXTPROC_STREAM_H_
+#endif  // UNDERSTUDY_TOOLS_ENVOY_DRIVER_EXTPROC_STREAM_H_
