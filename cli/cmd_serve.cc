@@ -6,9 +6,11 @@
 #include <cstdio>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_format.h"
 #include "cli/commands.h"
+#include "common/json_util.h"
 #include "sidecar/config.h"
 #include "sidecar/ext_proc_service.h"
 #include "sidecar/sidecar.h"
@@ -39,6 +41,7 @@ int RunServe(const ServeArgs& args) {
     std::cerr << "understudy serve: " << config.status().message() << "\n";
     return kExitUsage;
   }
+  for (const std::string& w : config->warnings) std::cerr << "understudy serve: warning: " << w << "\n";
   if (!args.listen.empty()) config->extproc.listen = args.listen;
   if (!args.admin.empty()) config->admin.listen = args.admin;
   if (!args.data.empty()) config->storage.path = args.data;
@@ -113,15 +116,12 @@ void RegisterCheckConfigCommand(CLI::App& app, int* exit_code) {
   cmd->callback([file, output, exit_code] {
     absl::StatusOr<SidecarConfig> config = LoadSidecarConfig(*file);
     if (*output == "json") {
-      std::string message = config.ok() ? "" : std::string(config.status().message());
-      std::string escaped;
-      for (char c : message) {
-        if (c == '"' || c == '\\') escaped += '\\';
-        escaped += c;
-      }
-      std::printf("{\"ok\":%s,\"error\":\"%s\"}\n", config.ok() ? "true" : "false",
-                  escaped.c_str());
+      nlohmann::json out = {{"ok", config.ok()},
+                            {"error", config.ok() ? "" : std::string(config.status().message())},
+                            {"warnings", config.ok() ? config->warnings : std::vector<std::string>{}}};
+      std::printf("%s\n", DumpJson(out).c_str());
     } else if (config.ok()) {
+      for (const std::string& w : config->warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       std::printf("%s: ok\n", file->c_str());
     } else {
       std::fprintf(stderr, "%s\n", std::string(config.status().message()).c_str());

@@ -379,6 +379,17 @@ struct Metrics::Impl {
                               .Name("understudy_feedback_requests_total")
                               .Help("Feedback POSTs seen on the data path (feedback.path)")
                               .Register(r)),
+        out_of_scope(prometheus::BuildCounter()
+                         .Name("understudy_requests_out_of_scope_total")
+                         .Help("Requests that are not model calls (routes:), left on "
+                               "production and not judged, by reason (path, method)")
+                         .Register(r)),
+        exchanges_unjudged(prometheus::BuildCounter()
+                               .Name("understudy_exchanges_unsupported_total")
+                               .Help("Exchanges whose answer could not be judged on its "
+                                     "content (unknown content type or coding), by arm; "
+                                     "never counted as errors")
+                               .Register(r)),
         stream_duration(prometheus::BuildHistogram()
                             .Name("understudy_extproc_stream_duration_seconds")
                             .Help("Lifetime of ext_proc streams")
@@ -433,6 +444,8 @@ struct Metrics::Impl {
     ext.submitted.counter = &queue_submitted.Add({});
     ext.dropped.counter = &queue_drops.Add({});
     ext.feedback.counter = &feedback_received.Add({});
+    ext.out_of_scope_path.counter = &out_of_scope.Add({{"reason", "path"}});
+    ext.out_of_scope_method.counter = &out_of_scope.Add({{"reason", "method"}});
     streams_active = &extproc_streams_active.Add({});
     stream_duration_all = &stream_duration.Add({}, kStreamBuckets);
     store_written_sync.counter = &store_written.Add({});
@@ -471,7 +484,8 @@ struct Metrics::Impl {
 
   struct ExtProcCounters {
     SyncedCounter streams, cancelled, messages, replies, observability, spurious, malformed,
-        unknown, route_production, route_candidate, truncated, submitted, dropped, feedback;
+        unknown, route_production, route_candidate, truncated, submitted, dropped, feedback,
+        out_of_scope_path, out_of_scope_method;
   };
 
   ExchangeSeries& Series(int arm, int source) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -645,6 +659,8 @@ struct Metrics::Impl {
   Family<Counter>& queue_submitted;
   Family<Counter>& queue_drops;
   Family<Counter>& feedback_received;
+  Family<Counter>& out_of_scope;
+  Family<Counter>& exchanges_unjudged;
   Family<Histogram>& stream_duration;
   Family<Counter>& store_written;
   Family<Counter>& store_failures;
@@ -712,6 +728,10 @@ void Metrics::ObserveExchange(v1::Arm arm, std::string_view source, rollout::Out
                               int64_t output_tokens, std::optional<double> cost) {
   ObserveExchange(arm, SourceFromName(source), cls, latency, ttft, input_tokens, output_tokens,
                   cost);
+}
+
+void Metrics::ObserveUnsupported(v1::Arm arm) {
+  impl_->exchanges_unjudged.Add({{"arm", std::string(ArmLabel(arm))}}).Increment();
 }
 
 void Metrics::SetShadowStats(const ShadowCounters& c) {
@@ -827,6 +847,8 @@ void Metrics::SyncExtProc(const ExtProcCounters& stats) {
   e.submitted.Sync(stats.exchanges_submitted);
   e.dropped.Sync(stats.exchanges_dropped);
   e.feedback.Sync(stats.feedback_requests);
+  e.out_of_scope_path.Sync(stats.out_of_scope_path);
+  e.out_of_scope_method.Sync(stats.out_of_scope_method);
   impl_->streams_active->Set(static_cast<double>(std::max<int64_t>(0, stats.streams_active)));
 }
 

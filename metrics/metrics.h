@@ -185,6 +185,8 @@ struct ExtProcCounters {
   uint64_t exchanges_submitted = 0;
   uint64_t exchanges_dropped = 0;
   uint64_t feedback_requests = 0;
+  uint64_t out_of_scope_path = 0;    // requests that are not model calls, by reason
+  uint64_t out_of_scope_method = 0;
   int64_t streams_active = 0;
 };
 
@@ -227,6 +229,10 @@ class Metrics {
   void ObserveExchange(understudy::v1::Arm arm, std::string_view source, rollout::OutcomeClass cls,
                        std::optional<absl::Duration> latency, std::optional<absl::Duration> ttft,
                        int64_t input_tokens, int64_t output_tokens, std::optional<double> cost);
+
+  // ObserveUnsupported counts an exchange of `arm` whose answer could not be
+  // judged on its content (Exchange.unsupported is set).
+  void ObserveUnsupported(understudy::v1::Arm arm);
 
   // SetShadowStats syncs the shadow client's counters (by delta) and sets
   // the budget gauges.

@@ -78,10 +78,13 @@ UpstreamRequest BuildUpstreamRequest(const ShadowConfig& config, const v1::Excha
   r.body = live.request().body();
   r.target = target;
   r.source = source;
+  r.api = live.api();
+  // A request body the sidecar decoded is sent decoded, so its coding is not.
+  const bool body_decoded = live.request().body_decode() == v1::BODY_DECODED;
   for (const v1::Header& h : live.request().headers()) {
     std::string key = absl::AsciiStrToLower(h.key());
     if (internal::IsCredentialHeader(key, config) || internal::IsTransportHeader(key) ||
-        internal::IsInternalHeader(key)) {
+        internal::IsInternalHeader(key) || (body_decoded && key == "content-encoding")) {
       continue;
     }
     r.headers.emplace_back(std::move(key), h.value());

@@ -51,6 +51,7 @@
 #include "common/clock.h"
 #include "common/config_node.h"
 #include "compare/compare.h"
+#include "encoding/content_decoder.h"
 #include "rollout/rollout.h"
 #include "understudy/v1/exchange.pb.h"
 
@@ -96,6 +97,9 @@ struct ShadowConfig {
   int max_queue = 256;                         // waiting to be sent
   double budget_per_hour = 0;                  // currency units; 0 = unlimited
   int64_t max_response_bytes = 4 << 20;        // response body kept per call
+  // Answers are decoded by their Content-Encoding within these limits, the
+  // same as live answers (the sidecar copies capture.decode_*).
+  encoding::DecodeLimits decode_limits;
 };
 
 // ParseShadowConfig reads root["upstreams"] and root["shadow"]. An absent
@@ -165,6 +169,7 @@ struct UpstreamRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   bool stream = false;  // "stream": true — informational; the body is sent as-is
+  std::string api;      // the live exchange's API (Exchange.api), kept on the copy
   understudy::v1::Arm target = understudy::v1::ARM_CANDIDATE;
   understudy::v1::ExchangeSource source = understudy::v1::SOURCE_SHADOW;
 };
@@ -179,8 +184,10 @@ struct UpstreamResult {
   understudy::v1::Exchange exchange;
   rollout::OutcomeClass outcome = rollout::OutcomeClass::kOk;
   // The parsed answer when the body parsed (also for error bodies such as
-  // an OpenAI 500 JSON error); nullopt otherwise or when truncated.
+  // an OpenAI 500 JSON error); nullopt otherwise or when truncated. An
+  // embeddings answer is in `embedding` instead (shadow/answer.h).
   std::optional<compare::ModelAnswer> answer;
+  std::optional<compare::EmbeddingAnswer> embedding;
   bool aborted = false;  // the client shut down before it ended
 
   // Latency and TTFT from the exchange's offsets (nullopt when not seen).

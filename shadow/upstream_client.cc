@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/strings.h"
+#include "shadow/answer.h"
 #include "shadow/headers.h"
 #include "shadow/shadow.h"
 
@@ -38,7 +39,7 @@ bool IsCredentialHeader(std::string_view name, const ShadowConfig& config) {
 bool IsTransportHeader(std::string_view name) {
   static constexpr std::string_view kDropped[] = {
       "content-length", "host",    "transfer-encoding", "connection", "keep-alive",     "te",
-      "trailer",        "upgrade", "proxy-connection",  "expect",     "accept-encoding"};
+      "trailer",        "upgrade", "proxy-connection",  "expect"};
   if (!name.empty() && name[0] == ':') return true;
   for (std::string_view s : kDropped) {
     if (name == s) return true;
@@ -264,6 +265,7 @@ class UpstreamClient::Impl {
     ex.set_source(r.source);
     ex.set_method(r.method);
     ex.set_path(r.path);
+    ex.set_api(r.api);
     ex.set_authority(AuthorityOf(u.url));
     ex.set_start_unix_micros(absl::ToUnixMicros(clock_.Now()));
     ex.set_response_headers_offset_micros(-1);
@@ -319,7 +321,9 @@ class UpstreamClient::Impl {
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Impl::OnHeader);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers);
-    curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+    // No CURLOPT_ACCEPT_ENCODING: the client's own Accept-Encoding goes
+    // along as a header, and the answer is decoded by shadow/answer.h as
+    // live answers are, so both arms are judged alike.
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
                      static_cast<long>(absl::ToInt64Milliseconds(config_.timeout)));
@@ -378,19 +382,11 @@ class UpstreamClient::Impl {
                                                  : rollout::OutcomeClass::kTransport;
     } else {
       resp->set_complete(true);
-      outcome = rollout::OutcomeClassFromHttp(static_cast<int>(status));
-      if (!t->truncated && !resp->body().empty()) {
-        absl::StatusOr<compare::ModelAnswer> answer =
-            compare::ParseAnswer(resp->body(), static_cast<int>(status));
-        if (answer.ok()) t->result.answer = *std::move(answer);
-      }
-      if (outcome == rollout::OutcomeClass::kOk && status >= 200 && status < 300 && !t->truncated) {
-        if (!t->result.answer.has_value() || !t->result.answer->stream_ok) {
-          outcome = rollout::OutcomeClass::kInvalidBody;
-        } else if (t->result.answer->error.has_value()) {
-          outcome = rollout::OutcomeClass::kServerError;
-        }
-      }
+      PrepareExchange(&ex, config_.decode_limits);
+      ParsedAnswer parsed;
+      outcome = ClassifyExchange(ex, /*options=*/nullptr, &parsed).outcome;
+      t->result.answer = std::move(parsed.chat);
+      t->result.embedding = std::move(parsed.embedding);
     }
     Deliver(std::move(t), outcome, /*aborted=*/false);
   }

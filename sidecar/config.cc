@@ -62,15 +62,48 @@ absl::Status ParseRouting(const ConfigNode& n, SidecarConfig* c) {
 }
 
 absl::Status ParseCapture(const ConfigNode& n, SidecarConfig* c) {
-  RETURN_IF_ERROR(n.CheckKeys({"max_body_bytes", "queue_capacity", "workers", "secret_headers"}));
+  RETURN_IF_ERROR(n.CheckKeys({"max_body_bytes", "queue_capacity", "workers", "secret_headers",
+                               "decode_max_bytes", "decode_max_ratio"}));
   ASSIGN_OR_RETURN(c->capture.max_body_bytes,
                    n.GetInt("max_body_bytes", 1 << 20, 0, int64_t{1} << 30));
   ASSIGN_OR_RETURN(c->capture.queue_capacity, n.GetInt("queue_capacity", 4096, 1, 1 << 22));
   ASSIGN_OR_RETURN(int64_t workers, n.GetInt("workers", 1, 1, 64));
   c->capture.workers = static_cast<int>(workers);
+  ASSIGN_OR_RETURN(c->capture.decode_limits.max_output_bytes,
+                   n.GetInt("decode_max_bytes", 16 << 20, 1 << 10, int64_t{1} << 30));
+  ASSIGN_OR_RETURN(c->capture.decode_limits.max_ratio,
+                   n.GetDouble("decode_max_ratio", 100, 2, 1e6));
   ASSIGN_OR_RETURN(std::vector<std::string> secrets, n.GetStringList("secret_headers"));
   for (std::string& s : secrets) s = absl::AsciiStrToLower(s);
   c->session.secret_headers = std::move(secrets);
+  return absl::OkStatus();
+}
+
+// A shadow stage (0%) is judged on shadow comparisons only; with shadowing
+// off it would hold forever. A plan the user wrote is refused; the default
+// plan drops its shadow stage, with a warning (docs/operations.md).
+absl::Status CheckShadowStage(const ConfigNode& root, SidecarConfig* c) {
+  const bool shadowing = c->shadow.enabled && c->shadow.sample_rate > 0;
+  if (shadowing) return absl::OkStatus();
+  const std::string why = !root.Has("shadow") ? "there is no `shadow:` section"
+                          : !c->shadow.enabled ? "shadow.enabled is false"
+                                               : "shadow.sample_rate is 0";
+  std::vector<rollout::StageConfig>& stages = c->rollout.stages;
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (stages[i].percent != 0) continue;
+    if (root.Child("rollout").Has("stages")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "rollout.stages[", i, "]: a shadow stage (percent 0) needs shadow comparisons, but ",
+          why, "; configure upstreams.production.url, upstreams.candidate.url and `shadow:`, or "
+          "start the plan at a live stage"));
+    }
+    stages.erase(stages.begin() + static_cast<std::ptrdiff_t>(i));
+    c->warnings.push_back(absl::StrCat(
+        "rollout: the default plan's shadow stage is skipped because ", why,
+        "; the rollout starts at ", stages.empty() ? 100 : stages.front().percent,
+        "% live traffic without shadow comparisons (configure `shadow:` to keep it)"));
+    break;
+  }
   return absl::OkStatus();
 }
 
@@ -78,8 +111,9 @@ absl::Status ParseCapture(const ConfigNode& n, SidecarConfig* c) {
 
 absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   SidecarConfig c;
-  RETURN_IF_ERROR(root.CheckKeys({"extproc", "admin", "routing", "capture", "feedback", "compare",
-                                  "rollout", "storage", "upstreams", "shadow", "telemetry"}));
+  RETURN_IF_ERROR(root.CheckKeys({"extproc", "admin", "routing", "routes", "capture", "feedback",
+                                  "compare", "rollout", "storage", "upstreams", "shadow",
+                                  "telemetry"}));
   RETURN_IF_ERROR(ParseExtProc(root.Child("extproc"), &c));
   ASSIGN_OR_RETURN(c.admin, admin::ParseAdminConfig(root.Child("admin")));
   RETURN_IF_ERROR(ParseRouting(root.Child("routing"), &c));
@@ -97,6 +131,11 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   ASSIGN_OR_RETURN(c.storage, storage::ParseStorageConfig(root.Child("storage")));
   ASSIGN_OR_RETURN(c.shadow, shadow::ParseShadowConfig(root));
   ASSIGN_OR_RETURN(c.telemetry, telemetry::ParseTelemetryConfig(root.Child("telemetry")));
+  ASSIGN_OR_RETURN(TrafficScope scope, ParseTrafficScope(root.Child("routes")));
+  c.scope = std::make_shared<const TrafficScope>(std::move(scope));
+  c.session.scope = c.scope;
+  c.shadow.decode_limits = c.capture.decode_limits;
+  RETURN_IF_ERROR(CheckShadowStage(root, &c));
   c.session.sticky_header = c.routing.sticky_header;
   c.session.feedback_path = c.feedback.path;
   c.session.feedback_max_body_bytes = c.feedback.max_body_bytes;

@@ -20,6 +20,7 @@
 #include "sidecar/ext_proc_service.h"
 #include "shadow/shadow.h"
 #include "sidecar/stream_session.h"
+#include "sidecar/traffic_scope.h"
 #include "telemetry/tracer.h"
 #include "storage/store.h"
 
@@ -36,6 +37,10 @@ struct CaptureConfig {
   int64_t max_body_bytes = 1 << 20;
   int64_t queue_capacity = 4096;
   int workers = 1;
+  // Coded bodies (gzip, br, zstd, deflate) are decoded, off the production
+  // path, within these limits (decode_max_bytes, decode_max_ratio); the
+  // shadow client decodes with the same.
+  encoding::DecodeLimits decode_limits;
 };
 
 struct FeedbackConfig {
@@ -56,11 +61,19 @@ struct SidecarConfig {
   rollout::RolloutConfig rollout;
   storage::StorageConfig storage;
   shadow::ShadowConfig shadow;        // `upstreams:` and `shadow:`
+  std::shared_ptr<const TrafficScope> scope;  // `routes:` (sidecar/traffic_scope.h)
+  // What the config means that the user may not expect (e.g. the default
+  // plan's shadow stage skipped because shadowing is off); serve and
+  // check-config print them.
+  std::vector<std::string> warnings;
   telemetry::TelemetryConfig telemetry;
   SessionOptions session;         // derived from routing + capture + extproc + feedback
 };
 
-// ParseSidecarConfig validates the whole document.
+// ParseSidecarConfig validates the whole document. A plan with a shadow
+// stage (percent 0) while shadowing is off is refused when the user wrote
+// the plan (the error names rollout.stages[i]); the default plan drops its
+// shadow stage and says so in `warnings`.
 [[nodiscard]] absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root);
 // LoadSidecarConfig reads and parses a file; errors name the file.
 [[nodiscard]] absl::StatusOr<SidecarConfig> LoadSidecarConfig(const std::string& path);

@@ -16,53 +16,13 @@
 namespace understudy::sidecar {
 
 namespace v1 = understudy::v1;
+namespace answers = ::understudy::shadow;  // the Impl has a member named `shadow`
 using rollout::OutcomeClass;
 
-namespace {
-
-std::optional<absl::Duration> OffsetOrNone(int64_t micros) {
-  if (micros < 0) return std::nullopt;
-  return absl::Microseconds(micros);
-}
-
-}  // namespace
-
 ExchangeFacts ClassifyExchange(const v1::Exchange& e, const compare::CompareOptions& options,
-                               std::optional<compare::ModelAnswer>* answer) {
+                               answers::ParsedAnswer* answer) {
   ExchangeFacts f;
-  f.latency = OffsetOrNone(e.end_offset_micros());
-  f.ttft = OffsetOrNone(e.first_body_byte_offset_micros());
-  if (!e.request().body().empty() && !e.request().body_truncated()) {
-    absl::StatusOr<compare::RequestInfo> req = compare::ParseRequest(e.request().body());
-    if (req.ok()) f.request_model = req->model;
-  }
-  // No response at all: transport trouble (a mirrored call's client knows
-  // more, e.g. a timeout, and the engine takes its word for it).
-  if (e.status_code() == 0) {
-    f.outcome = OutcomeClass::kTransport;
-    return f;
-  }
-  f.outcome = rollout::OutcomeClassFromHttp(e.status_code());
-  const bool parseable = !e.response().body().empty() && !e.response().body_truncated();
-  if (parseable) {
-    absl::StatusOr<compare::ModelAnswer> a =
-        compare::ParseAnswer(e.response().body(), e.status_code());
-    if (a.ok()) {
-      f.response_model = a->model;
-      f.usage = a->usage;
-      if (f.outcome == OutcomeClass::kOk && (!a->stream_ok || a->error.has_value())) {
-        f.outcome = a->error.has_value() ? OutcomeClass::kServerError : OutcomeClass::kInvalidBody;
-      }
-      // Failed calls are not priced: a zero would flatter a failing model.
-      if (f.outcome == OutcomeClass::kOk) {
-        f.cost = compare::AnswerCost(*a, f.request_model, options);
-      }
-      if (answer != nullptr) *answer = std::move(*a);
-    } else if (f.outcome == OutcomeClass::kOk) {
-      f.outcome = OutcomeClass::kInvalidBody;
-    }
-  }
-  if (f.outcome == OutcomeClass::kOk && e.incomplete()) f.outcome = OutcomeClass::kInvalidBody;
+  static_cast<answers::AnswerFacts&>(f) = answers::ClassifyExchange(e, &options, answer);
   return f;
 }
 
@@ -72,7 +32,7 @@ namespace {
 struct LiveContext {
   v1::Exchange live;
   ExchangeFacts facts;
-  std::optional<compare::ModelAnswer> answer;
+  answers::ParsedAnswer answer;
 };
 
 struct MirrorWork {
@@ -137,7 +97,9 @@ struct Engine::Impl {
 
   void HandleLive(v1::Exchange e) {
     auto ctx = std::make_shared<LiveContext>();
+    answers::PrepareExchange(&e, options.decode_limits);
     ctx->facts = ClassifyExchange(e, options.compare, &ctx->answer);
+    if (!e.unsupported().empty()) stats_unsupported.fetch_add(1);
     const v1::RolloutState state = controller.State();
     ctx->facts.stage_index = state.stage_index();
     ctx->facts.weight_basis_points = state.weight_basis_points();
@@ -199,11 +161,13 @@ struct Engine::Impl {
     stats_mirror_results.fetch_add(1);
     const LiveContext& live = *w.live;
     MirrorResult& r = w.result;
-    std::optional<compare::ModelAnswer> answer;
+    answers::PrepareExchange(&r.exchange, options.decode_limits);  // decoded by the client already
+    answers::ParsedAnswer answer;
     ExchangeFacts facts = ClassifyExchange(r.exchange, options.compare, &answer);
     if (r.outcome != OutcomeClass::kOk) facts.outcome = r.outcome;  // the client knows best
     facts.stage_index = live.facts.stage_index;
     facts.weight_basis_points = live.facts.weight_basis_points;
+    if (!r.exchange.unsupported().empty()) stats_unsupported.fetch_add(1);
     if (r.kind == MirrorKind::kShadow && facts.cost.has_value() && shadow != nullptr) {
       shadow->RecordShadowCost(*facts.cost);
     }
@@ -211,7 +175,6 @@ struct Engine::Impl {
 
     storage::RecordBatch batch;
     batch.Add(r.exchange);
-    const bool both_answered = live.answer.has_value() && answer.has_value();
     compare::CompareContext cc;
     cc.request_id = live.live.request_id();
     cc.time_unix_micros = absl::ToUnixMicros(clock.Now());
@@ -219,23 +182,45 @@ struct Engine::Impl {
       absl::StatusOr<compare::RequestInfo> info = compare::ParseRequest(live.live.request().body());
       if (info.ok()) cc.request = *info;
     }
-    const compare::ModelAnswer live_answer =
-        live.answer.value_or(compare::ModelAnswer::FromError(
-            "unparseable", absl::StrCat("live answer: HTTP ", live.live.status_code())));
-    const compare::ModelAnswer copy_answer =
-        answer.value_or(compare::ModelAnswer::FromError(
-            r.exchange.error().empty() ? "unparseable" : "transport",
-            r.exchange.error().empty() ? absl::StrCat("HTTP ", r.exchange.status_code())
-                                       : r.exchange.error()));
+    // Embeddings are compared as vectors, everything else as answers; an
+    // answer that was not judged on its content is not compared at all.
+    const bool embeddings = live.answer.embedding.has_value() || answer.embedding.has_value() ||
+                            answers::ExchangeApi(live.live) == compare::ApiKind::kOpenAiEmbeddings;
+    const bool unsupported = !live.live.unsupported().empty() || !r.exchange.unsupported().empty();
+    const bool both_answered = embeddings ? live.answer.embedding.has_value() &&
+                                                answer.embedding.has_value()
+                                          : live.answer.chat.has_value() && answer.chat.has_value();
+    const std::string copy_error_type = r.exchange.error().empty() ? "unparseable" : "transport";
+    const std::string copy_error = r.exchange.error().empty()
+                                       ? absl::StrCat("HTTP ", r.exchange.status_code())
+                                       : r.exchange.error();
+    const std::string live_error = absl::StrCat("live answer: HTTP ", live.live.status_code());
     auto micros = [](std::optional<absl::Duration> d) {
       return d.has_value() ? absl::ToInt64Microseconds(*d) : 0;
+    };
+    // Compare runs the comparison that fits the API, production on the left.
+    auto run_compare = [&](bool live_is_production) {
+      if (embeddings) {
+        const compare::EmbeddingAnswer live_e = live.answer.embedding.value_or(
+            compare::EmbeddingAnswer::FromError("unparseable", live_error));
+        const compare::EmbeddingAnswer copy_e = answer.embedding.value_or(
+            compare::EmbeddingAnswer::FromError(copy_error_type, copy_error));
+        return live_is_production ? compare::CompareEmbeddings(live_e, copy_e, options.compare, cc)
+                                  : compare::CompareEmbeddings(copy_e, live_e, options.compare, cc);
+      }
+      const compare::ModelAnswer live_a =
+          live.answer.chat.value_or(compare::ModelAnswer::FromError("unparseable", live_error));
+      const compare::ModelAnswer copy_a =
+          answer.chat.value_or(compare::ModelAnswer::FromError(copy_error_type, copy_error));
+      return live_is_production ? compare::Compare(live_a, copy_a, options.compare, cc)
+                                : compare::Compare(copy_a, live_a, options.compare, cc);
     };
     if (r.kind == MirrorKind::kNoise) {
       cc.production_latency_micros = micros(live.facts.latency);
       cc.candidate_latency_micros = micros(facts.latency);
-      if (both_answered && live.facts.outcome == OutcomeClass::kOk &&
+      if (both_answered && !unsupported && live.facts.outcome == OutcomeClass::kOk &&
           facts.outcome == OutcomeClass::kOk) {
-        v1::Comparison c = compare::Compare(live_answer, copy_answer, options.compare, cc);
+        v1::Comparison c = run_compare(/*live_is_production=*/true);
         absl::MutexLock lock(&noise_mu);
         noise.Observe(c);
         stats_noise.fetch_add(1);
@@ -244,10 +229,12 @@ struct Engine::Impl {
       Write(std::move(batch));
       return;
     }
+    if (unsupported) {
+      // Nothing to compare the content of; the outcomes were counted.
+      Write(std::move(batch));
+      return;
+    }
     const bool reverse = r.kind == MirrorKind::kReverse;
-    // Production's answer on the left, the candidate's on the right.
-    const compare::ModelAnswer& prod = reverse ? copy_answer : live_answer;
-    const compare::ModelAnswer& cand = reverse ? live_answer : copy_answer;
     const ExchangeFacts& prod_facts = reverse ? facts : live.facts;
     const ExchangeFacts& cand_facts = reverse ? live.facts : facts;
     cc.production_latency_micros = micros(prod_facts.latency);
@@ -259,7 +246,7 @@ struct Engine::Impl {
     {
       absl::MutexLock lock(&noise_mu);
       cc.noise = &noise;
-      comparison = compare::Compare(prod, cand, options.compare, cc);
+      comparison = run_compare(/*live_is_production=*/!reverse);
     }
     rollout::ShadowComparison sc;
     sc.compared = both_answered;
@@ -314,6 +301,7 @@ struct Engine::Impl {
   std::atomic<bool> stopped{false};
 
   std::atomic<int64_t> stats_abandoned{0};
+  std::atomic<int64_t> stats_unsupported{0};
   std::atomic<int64_t> stats_exchanges{0}, stats_dropped{0}, stats_mirror_results{0},
       stats_mirror_dropped{0}, stats_comparisons{0}, stats_noise{0}, stats_feedback_joined{0},
       stats_feedback_pending{0}, stats_feedback_rejected{0}, stats_store_failures{0},
@@ -458,6 +446,7 @@ EngineStats Engine::Stats() const {
   s.exchanges = impl_->stats_exchanges.load();
   s.exchanges_dropped = impl_->stats_dropped.load();
   s.exchanges_abandoned = impl_->stats_abandoned.load();
+  s.exchanges_unsupported = impl_->stats_unsupported.load();
   s.mirror_results = impl_->stats_mirror_results.load();
   s.mirror_results_dropped = impl_->stats_mirror_dropped.load();
   s.comparisons = impl_->stats_comparisons.load();

@@ -39,6 +39,7 @@
 #include "common/clock.h"
 #include "compare/compare.h"
 #include "rollout/rollout.h"
+#include "shadow/answer.h"
 #include "sidecar/pipeline.h"
 #include "storage/store.h"
 #include "understudy/v1/compare.pb.h"
@@ -48,14 +49,9 @@
 namespace understudy::sidecar {
 
 // What the engine learned about one exchange (live or a mirrored copy).
-struct ExchangeFacts {
-  rollout::OutcomeClass outcome = rollout::OutcomeClass::kOk;
-  std::string request_model;
-  std::string response_model;
-  compare::Usage usage;
-  std::optional<double> cost;
-  std::optional<absl::Duration> latency;
-  std::optional<absl::Duration> ttft;
+// ExchangeFacts are an answer's facts (shadow/answer.h) with the rollout
+// stage it was served in.
+struct ExchangeFacts : shadow::AnswerFacts {
   int32_t stage_index = 0;
   int32_t weight_basis_points = 0;
 };
@@ -115,6 +111,9 @@ struct EngineOptions {
   // count) to be joined; request id → arm is remembered for this many ids.
   size_t pending_feedback_capacity = 10000;
   size_t arm_memory = 200000;
+  // Bodies are decoded by their Content-Encoding within these limits
+  // (capture.decode_max_bytes, capture.decode_max_ratio).
+  encoding::DecodeLimits decode_limits;
 };
 
 // EngineStats are counters for metrics and tests.
@@ -122,6 +121,7 @@ struct EngineStats {
   int64_t exchanges = 0;
   int64_t exchanges_dropped = 0;     // queue full
   int64_t exchanges_abandoned = 0;   // no response: the client left first (not judged)
+  int64_t exchanges_unsupported = 0; // answers not judged on content (live and mirrored)
   int64_t mirror_results = 0;
   int64_t mirror_results_dropped = 0;
   int64_t comparisons = 0;
@@ -134,11 +134,11 @@ struct EngineStats {
   int64_t tick_failures = 0;
 };
 
-// ClassifyExchange parses a live or mirrored exchange's response and returns
-// its outcome and facts (model, usage, cost from options.prices).
+// ClassifyExchange is shadow::ClassifyExchange for a prepared live or
+// mirrored exchange, priced with options.prices.
 ExchangeFacts ClassifyExchange(const understudy::v1::Exchange& exchange,
                                const compare::CompareOptions& options,
-                               std::optional<compare::ModelAnswer>* answer);
+                               shadow::ParsedAnswer* answer);
 
 class Engine final : public ExchangeSink {
  public:

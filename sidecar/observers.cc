@@ -20,6 +20,8 @@ metrics::ExtProcCounters ExtProcCountersOf(const ExtProcStats& stats) {
   c.exchanges_submitted = stats.exchanges_submitted.Get();
   c.exchanges_dropped = stats.exchanges_dropped.Get();
   c.feedback_requests = stats.feedback_requests.Get();
+  c.out_of_scope_path = stats.out_of_scope_path.Get();
+  c.out_of_scope_method = stats.out_of_scope_method.Get();
   c.streams_active = stats.streams_active.Get();
   return c;
 }
@@ -32,11 +34,13 @@ void MetricsObserver::OnLiveExchange(const v1::Exchange& live, const ExchangeFac
   if (live.end_offset_micros() >= 0) {
     metrics_.ObserveStreamDuration(absl::Microseconds(live.end_offset_micros()));
   }
+  if (!live.unsupported().empty()) metrics_.ObserveUnsupported(live.arm());
 }
 
 void MetricsObserver::OnMirrorExchange(const MirrorResult& copy, const ExchangeFacts& f) {
   metrics_.ObserveExchange(copy.exchange.arm(), copy.exchange.source(), f.outcome, f.latency,
                            f.ttft, f.usage.input_tokens, f.usage.output_tokens, f.cost);
+  if (!copy.exchange.unsupported().empty()) metrics_.ObserveUnsupported(copy.exchange.arm());
 }
 
 void MetricsObserver::OnComparison(const v1::Comparison& c) { metrics_.ObserveComparison(c); }

@@ -277,6 +277,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   eo.queue_capacity = static_cast<size_t>(m.config.capture.queue_capacity);
   eo.workers = m.config.capture.workers;
   eo.compare = m.config.compare;
+  eo.decode_limits = m.config.capture.decode_limits;
   eo.snapshot_interval = std::max(m.config.rollout.tick_interval, absl::Seconds(1));
   m.engine = std::make_unique<Engine>(std::move(eo), *m.controller, *m.store, *m.clock,
                                       m.shadow_port.get(), &m.observers);

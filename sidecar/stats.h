@@ -40,6 +40,8 @@ struct ExtProcStats {
   Counter exchanges_submitted;
   Counter exchanges_dropped;       // pipeline queue full
   Counter feedback_requests;       // POSTs to the feedback path seen by any stream
+  Counter out_of_scope_path;       // requests that are not model calls (traffic_scope.h):
+  Counter out_of_scope_method;     //   no route for the path / not for the method
 };
 
 }  // namespace understudy::sidecar

@@ -206,7 +206,23 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
   if (request_dir && IsFeedbackPath(exchange_.path())) {
     return OnFeedbackHeaders(h.end_of_stream(), reply, replies);
   }
-  if (request_dir) exchange_.set_request_id(request_id);
+  if (request_dir) {
+    exchange_.set_request_id(request_id);
+    if (options_.scope != nullptr) {
+      const ScopeMatch m = options_.scope->Match(exchange_.method(), exchange_.path());
+      if (m.in_scope()) {
+        exchange_.set_api(std::string(compare::ApiKindName(m.api)));
+      } else {
+        // Counted once per request: by the stream that would record it.
+        if (Records()) {
+          (m.reason == OutOfScope::kMethod ? stats_.out_of_scope_method
+                                           : stats_.out_of_scope_path)
+              .Add();
+        }
+        out_of_scope_ = true;
+      }
+    }
+  }
   if (!request_dir) exchange_.set_response_headers_offset_micros(OffsetMicros());
   if (d.ended) {
     msg->set_complete(true);
@@ -221,13 +237,17 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
     hr->mutable_response();  // an empty CommonResponse: continue unchanged
   }
   if (request_dir && role_ != StreamRole::kObserve) {
-    // The route decision: a hash and an atomic load.
+    // The route decision: a hash and an atomic load. Out of scope always
+    // means production, and is not a rollout decision.
     const std::string& key = sticky_value.empty() ? request_id : sticky_value;
-    const understudy::v1::Arm arm = router_.Assign(key);
+    const understudy::v1::Arm arm =
+        out_of_scope_ ? understudy::v1::ARM_PRODUCTION : router_.Assign(key);
     decided_arm_ = arm;
     exchange_.set_arm(arm);
-    (arm == understudy::v1::ARM_CANDIDATE ? stats_.route_candidate : stats_.route_production)
-        .Add();
+    if (!out_of_scope_) {
+      (arm == understudy::v1::ARM_CANDIDATE ? stats_.route_candidate : stats_.route_production)
+          .Add();
+    }
     if (out != nullptr) {
       ep::CommonResponse* common = out->mutable_request_headers()->mutable_response();
       // raw_value only, `append` unset (= overwrite); Envoy reads nothing

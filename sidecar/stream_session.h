@@ -13,6 +13,7 @@
 #define UNDERSTUDY_SIDECAR_STREAM_SESSION_H_
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,7 @@
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "rollout/router.h"
 #include "sidecar/stats.h"
+#include "sidecar/traffic_scope.h"
 #include "understudy/v1/exchange.pb.h"
 
 namespace understudy::sidecar {
@@ -66,6 +68,12 @@ struct SessionOptions {
   int64_t feedback_max_body_bytes = 16 << 10;
   // Called on the gRPC thread; must be quick and must not block.
   std::function<absl::Status(std::string_view body)> on_feedback;
+  // Which requests are model calls (sidecar/traffic_scope.h). A request out
+  // of scope is routed to production (the arm header is still set, so a
+  // client-sent one never routes), is not recorded, and is counted by
+  // reason on the recording stream (observe or full). Null: every request
+  // is in scope, its API unknown.
+  std::shared_ptr<const TrafficScope> scope;
 };
 
 // IsSecretHeader reports whether `name` (lower-case) is never stored.
@@ -116,7 +124,7 @@ class StreamSession {
                           bool reply, std::vector<ProcessingResponse>* replies);
   void AppendBody(understudy::v1::HttpMessage* msg, const std::string& chunk);
   int64_t OffsetMicros() const;
-  bool Records() const { return role_ != StreamRole::kRoute && !feedback_; }
+  bool Records() const { return role_ != StreamRole::kRoute && !feedback_ && !out_of_scope_; }
   bool IsFeedbackPath(std::string_view path) const;
   absl::Status OnFeedbackHeaders(bool end_of_stream, bool reply,
                                  std::vector<ProcessingResponse>* replies);
@@ -135,6 +143,7 @@ class StreamSession {
   Direction resp_;
   std::optional<understudy::v1::Arm> decided_arm_;
   bool feedback_ = false;            // this stream carries a feedback POST
+  bool out_of_scope_ = false;        // not a model call: production, unrecorded
   bool feedback_answered_ = false;
   std::string feedback_body_;
   understudy::v1::Exchange exchange_;

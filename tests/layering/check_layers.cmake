@@ -18,7 +18,7 @@ endif()
 # the Envoy driver is a stand-in for Envoy and knows only the protos.
 set(allowed_common    common)
 set(allowed_proto     proto)
-set(allowed_encoding  common encoding)
+set(allowed_encoding  common proto encoding)
 set(allowed_compare   common proto compare)
 set(allowed_rollout   common proto rollout)
 set(allowed_storage   common proto encoding compare rollout storage)

@@ -69,6 +69,7 @@ class UpstreamClientTest : public ::testing::Test {
     UpstreamRequest r;
     r.request_id = "req-1";
     r.path = std::move(path);
+    r.api = "openai_chat";  // as the traffic scope classified the live request
     r.body = std::move(body);
     r.target = target;
     return r;

@@ -30,6 +30,8 @@ extproc:
 routing: {sticky_header: X-User-Id}
 feedback: {path: /fb}
 rollout: {stages: [0, 10, 100]}
+upstreams: {production: {url: "http://127.0.0.1:1"}, candidate: {url: "http://127.0.0.1:2"}}
+shadow: {sample_rate: 0.5}
 storage: {path: /tmp/x}
 capture: {max_body_bytes: 4096, queue_capacity: 10, secret_headers: [X-Tenant-Key]}
 )");
@@ -77,6 +79,61 @@ TEST(SidecarConfigTest, ErrorsNameTheKeyPath) {
               StatusIs(absl::StatusCode::kInvalidArgument, "capture.max_body_byte: unknown key"));
   EXPECT_THAT(Parse("extproc: {listen: \"\"}"),
               StatusIs(absl::StatusCode::kInvalidArgument, "extproc.listen: must be set"));
+}
+
+// A plan the user wrote with a shadow stage while shadowing is off would
+// hold forever: refused, naming the stage and the reason.
+TEST(SidecarConfigTest, ShadowStageWithoutShadowingIsAnError) {
+  EXPECT_THAT(Parse("rollout: {stages: [0, 10, 100]}\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "rollout.stages[0]: a shadow stage (percent 0) needs shadow comparisons, "
+                       "but there is no `shadow:` section"));
+  EXPECT_THAT(Parse(R"(
+upstreams: {production: {url: "http://p"}, candidate: {url: "http://c"}}
+shadow: {sample_rate: 0}
+rollout: {stages: [{percent: 0}, 100]}
+)"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "rollout.stages[0]: a shadow stage (percent 0) needs shadow comparisons, "
+                       "but shadow.sample_rate is 0"));
+  EXPECT_OK(Parse("rollout: {stages: [1, 100]}\n"));
+}
+
+// The default plan without shadowing skips its shadow stage and says so.
+TEST(SidecarConfigTest, DefaultPlanWithoutShadowingStartsLiveWithAWarning) {
+  auto c = Parse("");
+  ASSERT_OK(c);
+  ASSERT_FALSE(c->rollout.stages.empty());
+  EXPECT_EQ(c->rollout.stages.front().percent, 1);
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_THAT(c->warnings[0], ::testing::HasSubstr("shadow stage is skipped"));
+
+  auto with_shadow = Parse(R"(
+upstreams: {production: {url: "http://p"}, candidate: {url: "http://c"}}
+shadow: {}
+)");
+  ASSERT_OK(with_shadow);
+  EXPECT_EQ(with_shadow->rollout.stages.front().percent, 0);
+  EXPECT_TRUE(with_shadow->warnings.empty());
+}
+
+// routes: and the decoding limits are read; the scope reaches the sessions.
+TEST(SidecarConfigTest, ReadsRoutesAndDecodingLimits) {
+  auto c = Parse(R"(
+routes:
+  - {path: /llm/chat, api: openai_chat}
+capture: {decode_max_bytes: 2048, decode_max_ratio: 20}
+)");
+  ASSERT_OK(c);
+  ASSERT_NE(c->session.scope, nullptr);
+  EXPECT_TRUE(c->session.scope->Match("POST", "/llm/chat").in_scope());
+  EXPECT_FALSE(c->session.scope->Match("POST", "/v1/chat/completions").in_scope());
+  EXPECT_EQ(c->capture.decode_limits.max_output_bytes, 2048);
+  EXPECT_EQ(c->shadow.decode_limits.max_ratio, 20);
+  EXPECT_THAT(Parse("routes: [{path: /x, api: nope}]\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "routes[0].api"));
+  EXPECT_THAT(Parse("capture: {decode_max_ratio: 1}\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "capture.decode_max_ratio"));
 }
 
 }  // namespace

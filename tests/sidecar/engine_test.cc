@@ -5,6 +5,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "absl/strings/str_cat.h"
 #include "tests/common/test_util.h"
@@ -52,7 +53,16 @@ class FakeShadow final : public ShadowPort {
     r.exchange = live;
     r.exchange.set_source(v1::SOURCE_SHADOW);
     r.exchange.set_arm(v1::ARM_CANDIDATE);
-    r.exchange.mutable_response()->set_body(candidate_body);
+    // The copy's answer is the candidate's own, as it came off the wire.
+    v1::HttpMessage* resp = r.exchange.mutable_response();
+    resp->Clear();
+    resp->set_body(candidate_body);
+    resp->set_complete(true);
+    for (const auto& [k, v] : candidate_headers) {
+      v1::Header* h = resp->add_headers();
+      h->set_key(k);
+      h->set_value(v);
+    }
     done(r);
     if (noise) {
       MirrorResult n;
@@ -64,6 +74,7 @@ class FakeShadow final : public ShadowPort {
   }
   void RecordShadowCost(double cost) override { spent += cost; }
   std::string candidate_body;
+  std::vector<std::pair<std::string, std::string>> candidate_headers;
   bool noise = false;
   double spent = 0;
 };
@@ -196,6 +207,68 @@ TEST_F(EngineTest, MirroredAnswersAreComparedJudgedAndStored) {
   ASSERT_OK(stored);
   ASSERT_EQ(stored->size(), 2u);  // live + shadow copy
   EXPECT_EQ(engine->Stats().comparisons, 1);
+}
+
+std::string Gzip(std::string_view in) {
+  z_stream zs{};
+  deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&zs, in.size()) + 32, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+// A gzip'd live answer and a gzip'd candidate answer are decoded and
+// compared like plain ones: identical answers are equivalent, not errors.
+TEST_F(EngineTest, CompressedAnswersOnBothArmsAreDecodedAndCompared) {
+  FakeShadow shadow;
+  const std::string answer = OpenAiAnswer("Paris is the capital of France.");
+  shadow.candidate_body = Gzip(answer);
+  shadow.candidate_headers = {{"content-type", "application/json"}, {"content-encoding", "gzip"}};
+  auto engine = Make(&shadow);
+  v1::Exchange live = Live("z1", v1::ARM_PRODUCTION, 200, Gzip(answer));
+  live.set_api("openai_chat");
+  v1::Header* h = live.mutable_response()->add_headers();
+  h->set_key("content-encoding");
+  h->set_value("gzip");
+  ASSERT_TRUE(engine->Submit(std::move(live)));
+  engine->WaitIdle();
+  absl::StatusOr<v1::Comparison> c = store_.GetComparison("z1");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->verdict(), v1::VERDICT_EQUIVALENT) << c->DebugString();
+  EXPECT_EQ(controller_.Health().production().errors(), 0);
+  absl::StatusOr<std::vector<v1::Exchange>> stored = store_.GetExchanges("z1");
+  ASSERT_OK(stored);
+  for (const v1::Exchange& e : *stored) {
+    EXPECT_EQ(e.response().body(), answer);  // stored decoded
+    EXPECT_EQ(e.response().content_encoding(), "gzip");
+  }
+}
+
+// Embeddings are compared as vectors (dimension, cosine), not as chat.
+TEST_F(EngineTest, EmbeddingsAreComparedAsVectors) {
+  FakeShadow shadow;
+  const std::string prod =
+      R"({"object":"list","model":"e","data":[{"index":0,"embedding":[0.6,0.8]}],"usage":{"prompt_tokens":2,"total_tokens":2}})";
+  shadow.candidate_body =
+      R"({"object":"list","model":"e","data":[{"index":0,"embedding":[0.6,0.8,0.0]}],"usage":{"prompt_tokens":2,"total_tokens":2}})";
+  auto engine = Make(&shadow);
+  v1::Exchange live = Live("v1", v1::ARM_PRODUCTION, 200, prod);
+  live.set_api("openai_embeddings");
+  live.set_path("/v1/embeddings");
+  live.mutable_request()->set_body(R"({"model":"e","input":"hi"})");
+  ASSERT_TRUE(engine->Submit(std::move(live)));
+  engine->WaitIdle();
+  absl::StatusOr<v1::Comparison> c = store_.GetComparison("v1");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->verdict(), v1::VERDICT_MAJOR_DIFF) << c->DebugString();  // 2 vs 3 dimensions
+  EXPECT_EQ(c->request_kind(), "embedding");
+  EXPECT_EQ(controller_.Health().production().errors(), 0);
 }
 
 TEST_F(EngineTest, NoiseCopiesFeedTheNoiseModelNotTheJudge) {

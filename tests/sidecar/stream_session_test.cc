@@ -338,5 +338,57 @@ TEST(RouterTest, AssignmentIsStickyAndMonotone) {
   EXPECT_EQ(router.WeightBasisPoints(), 10000);
 }
 
+// With a traffic scope, a request that is not a model call goes to
+// production whatever the weight (the arm header is still set, so a
+// client-sent one never routes), is counted once by reason on the
+// recording stream, and yields no exchange.
+TEST_F(StreamSessionTest, OutOfScopeRequestsStayOnProductionUnrecordedAndCounted) {
+  options_.scope = std::make_shared<const TrafficScope>();
+  router_.SetWeightBasisPoints(10000);
+  auto route = NewSession(StreamRole::kRoute);
+  auto replies = Send(*route, Headers(true, {{":method", "GET"}, {":path", "/v1/models"},
+                                             {"x-request-id", "r1"},
+                                             {"x-understudy-arm", "candidate"}}, true));
+  ASSERT_EQ(replies.size(), 1u);
+  const auto& set = replies[0].request_headers().response().header_mutation().set_headers(0);
+  EXPECT_EQ(set.header().key(), "x-understudy-arm");
+  EXPECT_EQ(set.header().raw_value(), "production");
+  EXPECT_EQ(stats_.route_candidate.Get() + stats_.route_production.Get(), 0u);
+  EXPECT_EQ(stats_.out_of_scope_path.Get(), 0u);  // the route stream does not count
+
+  auto observe = NewSession(StreamRole::kObserve);
+  Send(*observe, Observed(Headers(true, {{":method", "GET"}, {":path", "/v1/models"},
+                                         {"x-request-id", "r1"}}, true)));
+  Send(*observe, Observed(Headers(false, {{":status", "200"}})));
+  Send(*observe, Observed(Body(false, R"({"data":[]})", true)));
+  EXPECT_FALSE(observe->TakeCompletedExchange().has_value());
+  EXPECT_FALSE(observe->OnStreamEnd().has_value());
+  EXPECT_EQ(stats_.out_of_scope_path.Get(), 1u);
+
+  // The right path with the wrong method is out of scope by method.
+  auto full = NewSession(StreamRole::kFull);
+  Send(*full, Headers(true, {{":method", "GET"}, {":path", "/v1/chat/completions"},
+                             {"x-request-id", "r2"}}, true));
+  EXPECT_EQ(full->decided_arm(), understudy::v1::ARM_PRODUCTION);
+  EXPECT_EQ(stats_.out_of_scope_method.Get(), 1u);
+}
+
+// A model call is routed by the weight and its exchange names its API.
+TEST_F(StreamSessionTest, InScopeRequestsAreRoutedAndCarryTheirApi) {
+  options_.scope = std::make_shared<const TrafficScope>();
+  router_.SetWeightBasisPoints(10000);
+  auto full = NewSession(StreamRole::kFull);
+  Send(*full, Headers(true, {{":method", "POST"}, {":path", "/v1/embeddings"},
+                             {"x-request-id", "r3"}}, true));
+  EXPECT_EQ(full->decided_arm(), understudy::v1::ARM_CANDIDATE);
+  Send(*full, Headers(false, {{":status", "200"}}));
+  Send(*full, Body(false, "{}", true));
+  std::optional<understudy::v1::Exchange> e = full->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->api(), "openai_embeddings");
+  EXPECT_EQ(stats_.route_candidate.Get(), 1u);
+  EXPECT_EQ(stats_.out_of_scope_path.Get() + stats_.out_of_scope_method.Get(), 0u);
+}
+
 }  // namespace
 }  // namespace understudy::sidecar
