@@ -12,6 +12,7 @@ PACKAGES=(
   zlib1g-dev libbrotli-dev libzstd-dev
   curl ca-certificates
   chromium prometheus fonts-dejavu-core
+  mmdebstrap eatmydata python3-yaml jq iproute2   # scripts/build-image.sh, tests/image
 )
 
 missing=()
