@@ -4,11 +4,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <string>
 
 #include "tests/common/test_util.h"
+#include "tests/support/deflate.h"
 
 namespace understudy::shadow {
 namespace {
@@ -24,19 +24,7 @@ constexpr char kEmbeddings[] =
     R"({"object":"list","model":"text-embedding-3-small","data":[{"object":"embedding",)"
     R"("index":0,"embedding":[0.6,0.8]}],"usage":{"prompt_tokens":3,"total_tokens":3}})";
 
-std::string Gzip(std::string_view in) {
-  z_stream zs{};
-  deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, in.size()) + 32, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
+std::string Gzip(std::string_view in) { return testing::Deflate(in); }
 
 v1::Exchange Answer(std::string api, int status, std::string body,
                     std::vector<std::pair<std::string, std::string>> headers) {

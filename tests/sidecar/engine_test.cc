@@ -5,10 +5,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include "absl/strings/str_cat.h"
 #include "tests/common/test_util.h"
+#include "tests/support/deflate.h"
 #include "tests/storage/fake_store.h"
 
 namespace understudy::sidecar {
@@ -209,19 +209,7 @@ TEST_F(EngineTest, MirroredAnswersAreComparedJudgedAndStored) {
   EXPECT_EQ(engine->Stats().comparisons, 1);
 }
 
-std::string Gzip(std::string_view in) {
-  z_stream zs{};
-  deflateInit2(&zs, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
-  std::string out(deflateBound(&zs, in.size()) + 32, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
+std::string Gzip(std::string_view in) { return testing::Deflate(in); }
 
 // A gzip'd live answer and a gzip'd candidate answer are decoded and
 // compared like plain ones: identical answers are equivalent, not errors.
