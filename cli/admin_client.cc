@@ -19,6 +19,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
 #include "common/strings.h"
 #include "compare/compare.h"
@@ -235,6 +236,13 @@ std::string GateOutcomeText(const std::string& outcome) {
   understudy::v1::GateOutcome_Parse(outcome, &o);
   return std::string(rollout::GateOutcomeName(o));
 }
+std::string HoldReasonText(const std::string& reason) {
+  understudy::v1::HoldReason r = understudy::v1::HOLD_NONE;
+  understudy::v1::HoldReason_Parse(reason, &r);
+  std::string text(rollout::HoldReasonName(r));
+  absl::StrReplaceAll({{"_", " "}}, &text);
+  return text;
+}
 std::string ActionText(const std::string& action) {
   understudy::v1::DecisionAction a = understudy::v1::ACTION_UNSPECIFIED;
   understudy::v1::DecisionAction_Parse(action, &a);
@@ -293,6 +301,13 @@ void PrintStatus(const json& j, Io io) {
   if (int64_t rollbacks = JsonInt64(state, "rollbacks"); rollbacks > 0) {
     io.out << "rollbacks:     " << rollbacks << "\n";
   }
+  // Why the judge's latest tick held and what would unblock it.
+  std::string hold = JsonString(health, "hold_reason");
+  if (!hold.empty() && hold != "HOLD_NONE") {
+    std::string unblock = JsonString(health, "unblock");
+    io.out << "holding:       " << HoldReasonText(hold)
+           << (unblock.empty() ? "" : absl::StrCat(": ", unblock)) << "\n";
+  }
   io.out << "\n"
          << absl::StrFormat("  %-11s %9s %11s %12s %15s %16s\n", "arm", "requests", "error rate",
                             "p95 latency", "satisfaction", "agreement");
@@ -303,14 +318,21 @@ void PrintStatus(const json& j, Io io) {
   // own unit, as in the report).
   const json& gates = health.value("gates", json::array());
   if (!gates.is_array() || gates.empty()) return;
+  // Clusters are routing buckets with data (docs/statistics.md §1); the
+  // design effect is how much clustering inflates the variance.
   io.out << "\n"
-         << absl::StrFormat("  %-17s %-13s %12s %12s %12s\n", "gate", "outcome", "production",
-                            "candidate", "threshold");
+         << absl::StrFormat("  %-17s %-13s %12s %12s %12s %17s %7s\n", "gate", "outcome",
+                            "production", "candidate", "threshold", "clusters (p / c)",
+                            "deff");
   for (const json& g : gates) {
-    io.out << absl::StrFormat("  %-17s %-13s %12.4g %12.4g %12.4g\n", JsonString(g, "gate"),
-                              GateOutcomeText(JsonString(g, "outcome")),
-                              JsonDouble(g, "production_value"),
-                              JsonDouble(g, "candidate_value"), JsonDouble(g, "threshold"));
+    const double deff = JsonDouble(g, "design_effect");
+    io.out << absl::StrFormat(
+        "  %-17s %-13s %12.4g %12.4g %12.4g %17s %7s\n", JsonString(g, "gate"),
+        GateOutcomeText(JsonString(g, "outcome")), JsonDouble(g, "production_value"),
+        JsonDouble(g, "candidate_value"), JsonDouble(g, "threshold"),
+        absl::StrCat(JsonInt64(g, "production_clusters"), " / ",
+                     JsonInt64(g, "candidate_clusters")),
+        deff > 0 ? absl::StrFormat("%.2f", deff) : std::string("-"));
   }
 }
 

@@ -104,6 +104,11 @@ constexpr std::array<v1::RolloutPhase, 5> kPhases = {v1::PHASE_SHADOW, v1::PHASE
                                                      v1::PHASE_PAUSED, v1::PHASE_PROMOTED,
                                                      v1::PHASE_ROLLED_BACK};
 
+// Label values are rollout::HoldReasonName.
+constexpr std::array<v1::HoldReason, 6> kHoldReasons = {
+    v1::HOLD_NONE,         v1::HOLD_MIN_BAKE,  v1::HOLD_WAITING_FOR_DATA, v1::HOLD_INCONCLUSIVE,
+    v1::HOLD_SHADOW_NO_COMPARISONS, v1::HOLD_PAUSED};
+
 // Label values are rollout::DecisionActionName; any other action is "other".
 constexpr std::array<v1::DecisionAction, 6> kActions = {
     v1::ACTION_PROMOTE, v1::ACTION_ROLLBACK,   v1::ACTION_PAUSE,
@@ -259,6 +264,10 @@ struct Metrics::Impl {
                       .Name("understudy_rollout_stage_age_seconds")
                       .Help("Time since the current stage started")
                       .Register(r)),
+        hold(prometheus::BuildGauge()
+                 .Name("understudy_rollout_hold")
+                 .Help("1 for why the judge's latest tick held (none: it did not)")
+                 .Register(r)),
         rollbacks(prometheus::BuildGauge()
                       .Name("understudy_rollout_rollbacks")
                       .Help("Rollbacks (judge or manual) so far in this rollout")
@@ -319,6 +328,14 @@ struct Metrics::Impl {
                          .Name("understudy_gate_samples")
                          .Help("Samples the gate was judged on, per arm")
                          .Register(r)),
+        gate_clusters(prometheus::BuildGauge()
+                          .Name("understudy_gate_clusters")
+                          .Help("Routing buckets (clusters of users) with data for the gate, per arm")
+                          .Register(r)),
+        gate_design_effect(prometheus::BuildGauge()
+                               .Name("understudy_gate_design_effect")
+                               .Help("Variance inflation of the gate's effect from clustering by user")
+                               .Register(r)),
         gate_outcome(prometheus::BuildGauge()
                          .Name("understudy_gate_outcome")
                          .Help("1 for the gate's latest outcome (pass, fail, inconclusive)")
@@ -421,6 +438,9 @@ struct Metrics::Impl {
     for (size_t i = 0; i < kPhases.size(); ++i) {
       phases[i] = &phase.Add({{"phase", std::string(rollout::PhaseName(kPhases[i]))}});
     }
+    for (size_t i = 0; i < kHoldReasons.size(); ++i) {
+      holds[i] = &hold.Add({{"reason", std::string(rollout::HoldReasonName(kHoldReasons[i]))}});
+    }
     shadow_budget_used.Add({});
     shadow_budget_limit.Add({});
     shadow_queued.Add({});
@@ -479,6 +499,9 @@ struct Metrics::Impl {
     std::string statistic_name;
     Gauge* samples_production = nullptr;
     Gauge* samples_candidate = nullptr;
+    Gauge* clusters_production = nullptr;
+    Gauge* clusters_candidate = nullptr;
+    Gauge* design_effect = nullptr;
     std::array<Gauge*, kGateOutcomes.size()> outcome{};
   };
 
@@ -525,6 +548,9 @@ struct Metrics::Impl {
     RemoveIfSet(gate_statistic, s.statistic);
     RemoveIfSet(gate_samples, s.samples_production);
     RemoveIfSet(gate_samples, s.samples_candidate);
+    RemoveIfSet(gate_clusters, s.clusters_production);
+    RemoveIfSet(gate_clusters, s.clusters_candidate);
+    RemoveIfSet(gate_design_effect, s.design_effect);
     for (Gauge*& g : s.outcome) RemoveIfSet(gate_outcome, g);
   }
 
@@ -549,6 +575,10 @@ struct Metrics::Impl {
             &gate_samples.Add({{"gate", name}, {"arm", ArmLabel(v1::ARM_PRODUCTION)}});
         s.samples_candidate =
             &gate_samples.Add({{"gate", name}, {"arm", ArmLabel(v1::ARM_CANDIDATE)}});
+        s.clusters_production =
+            &gate_clusters.Add({{"gate", name}, {"arm", ArmLabel(v1::ARM_PRODUCTION)}});
+        s.clusters_candidate =
+            &gate_clusters.Add({{"gate", name}, {"arm", ArmLabel(v1::ARM_CANDIDATE)}});
         for (size_t i = 0; i < kGateOutcomes.size(); ++i) {
           s.outcome[i] = &gate_outcome.Add(
               {{"gate", name}, {"outcome", std::string(rollout::GateOutcomeName(kGateOutcomes[i]))}});
@@ -567,6 +597,15 @@ struct Metrics::Impl {
       s.statistic->Set(g->statistic_value());
       s.samples_production->Set(static_cast<double>(g->production_samples()));
       s.samples_candidate->Set(static_cast<double>(g->candidate_samples()));
+      s.clusters_production->Set(static_cast<double>(g->production_clusters()));
+      s.clusters_candidate->Set(static_cast<double>(g->candidate_clusters()));
+      // Absent until the gate computes one (0 in the evaluation).
+      if (g->design_effect() > 0) {
+        if (s.design_effect == nullptr) s.design_effect = &gate_design_effect.Add({{"gate", name}});
+        s.design_effect->Set(g->design_effect());
+      } else {
+        RemoveIfSet(gate_design_effect, s.design_effect);
+      }
       for (size_t i = 0; i < kGateOutcomes.size(); ++i) {
         s.outcome[i]->Set(g->outcome() == kGateOutcomes[i] ? 1 : 0);
       }
@@ -629,6 +668,7 @@ struct Metrics::Impl {
   Family<Gauge>& stage_index;
   Family<Gauge>& weight;
   Family<Gauge>& stage_age;
+  Family<Gauge>& hold;
   Family<Gauge>& rollbacks;
   Family<Gauge>& version;
   Family<Gauge>& health_requests;
@@ -644,6 +684,8 @@ struct Metrics::Impl {
   Family<Gauge>& gate_statistic;
   Family<Gauge>& gate_bound;
   Family<Gauge>& gate_samples;
+  Family<Gauge>& gate_clusters;
+  Family<Gauge>& gate_design_effect;
   Family<Gauge>& gate_outcome;
   Family<Counter>& extproc_streams;
   Family<Gauge>& extproc_streams_active;
@@ -671,6 +713,7 @@ struct Metrics::Impl {
   std::array<SyncedCounter, 5> shadow_outcomes ABSL_GUARDED_BY(mu);
   std::map<v1::Verdict, Counter*> verdicts;
   std::array<Gauge*, kPhases.size()> phases{};
+  std::array<Gauge*, kHoldReasons.size()> holds{};
   Gauge* streams_active = nullptr;
   Histogram* stream_duration_all = nullptr;
 
@@ -804,6 +847,9 @@ void Metrics::SetRollout(const v1::RolloutState& state, const v1::HealthSnapshot
   }
   impl_->stage_age.Add({}).Set(age);
   impl_->rollbacks.Add({}).Set(state.rollbacks());
+  for (size_t i = 0; i < kHoldReasons.size(); ++i) {
+    impl_->holds[i]->Set(health.hold_reason() == kHoldReasons[i] ? 1 : 0);
+  }
   impl_->version.Add({}).Set(static_cast<double>(state.version()));
   impl_->SetHealth(health.production(), health.production_recent(), v1::ARM_PRODUCTION,
                    v1::SOURCE_LIVE);

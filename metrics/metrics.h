@@ -66,6 +66,10 @@
 //     understudy_rollout_weight_ratio                               gauge 0..1 of live traffic
 //     understudy_rollout_stage_age_seconds                          gauge
 //     understudy_rollout_rollbacks                                  gauge (state.rollbacks)
+//     understudy_rollout_hold{reason}                               gauge, one-hot
+//         reason: none | min_bake | waiting_for_data | inconclusive |
+//                 shadow_no_comparisons | paused (rollout::HoldReasonName;
+//                 status shows what would unblock it)
 //     understudy_rollout_version                                    gauge (state.version)
 //     understudy_rollout_health_requests{arm,source,window}         gauge
 //     understudy_rollout_health_error_ratio{arm,source,window}      gauge
@@ -88,6 +92,8 @@
 //     understudy_gate_statistic{gate,statistic}                     gauge
 //     understudy_gate_bound{gate}                                   gauge
 //     understudy_gate_samples{gate,arm}                             gauge
+//     understudy_gate_clusters{gate,arm}                            gauge (routing buckets with data)
+//     understudy_gate_design_effect{gate}                           gauge (absent until computed)
 //     understudy_gate_outcome{gate,outcome=pass|fail|inconclusive}  gauge, one-hot
 //         Values are in each gate's own unit, as in v1::GateEvaluation
 //         (e.g. the latency gates in milliseconds). Gates missing from the

@@ -110,6 +110,7 @@ button:disabled{opacity:.5;cursor:default}
   <div class="card"><div class="k">Stage started</div><div class="v small" id="started">–</div></div>
   <div class="card"><div class="k">Version / rollbacks</div><div class="v small" id="version">–</div></div>
   <div class="card" style="grid-column:span 2"><div class="k">Last reason</div><div class="v small" id="reason">–</div></div>
+  <div class="card" style="grid-column:span 2"><div class="k">Judge holding</div><div class="v small" id="hold">–</div></div>
 </div>
 <div class="plan" id="plan"></div>
 <section><h2>Over the last hour</h2><div class="charts" id="charts"></div></section>
@@ -310,6 +311,7 @@ function renderRollout() {
   if (none) {
     setText('stage', '–'); setText('weight', '–'); setText('started', '–'); setText('version', '–');
     setText('reason', state.rolloutError ? state.rolloutError : 'No rollout state yet.');
+    setText('hold', '–');
   } else {
     var pct = stages.length > idx ? (stages[idx] === 0 ? 'shadow' : stages[idx] + '%') : '?';
     setText('stage', (idx + 1) + ' of ' + (stages.length || '?') + ' (' + pct + ')');
@@ -318,6 +320,10 @@ function renderRollout() {
     setText('version', 'v' + n(st, 'version') + ' · ' + n(st, 'rollbacks') + ' rollback(s)');
     var reason = s(st, 'pausedReason') || s(st, 'lastReason') || '–';
     setText('reason', reason);
+    // Why the latest tick held and what would unblock it (HealthSnapshot.hold_reason).
+    var health = o(r, 'health'), hold = s(health, 'holdReason');
+    setText('hold', !hold || hold === 'HOLD_NONE' ? 'not holding'
+        : hold.replace('HOLD_', '').toLowerCase().replace(/_/g, ' ') + (s(health, 'unblock') ? ': ' + s(health, 'unblock') : ''));
   }
   var plan = clear(document.getElementById('plan'));
   stages.forEach(function (p, i) {
@@ -407,7 +413,9 @@ function gateLine(g) {
   var text = s(g, 'gate') + ': candidate ' + fmtNum(n(g, 'candidateValue')) + ' vs production ' +
              fmtNum(n(g, 'productionValue')) + ', threshold ' + fmtNum(n(g, 'threshold'));
   if (s(g, 'statistic')) text += '; ' + s(g, 'statistic') + ' ' + fmtNum(n(g, 'statisticValue')) + ' / bound ' + fmtNum(n(g, 'bound'));
-  text += ' (n ' + n(g, 'productionSamples') + '/' + n(g, 'candidateSamples') + ')';
+  text += ' (n ' + n(g, 'productionSamples') + '/' + n(g, 'candidateSamples') +
+          ', clusters ' + n(g, 'productionClusters') + '/' + n(g, 'candidateClusters') +
+          (n(g, 'designEffect') > 0 ? ', design effect ' + fmtNum(n(g, 'designEffect')) : '') + ')';
   var line = el('span', {cls: 'gate'}, [el('span', {cls: 'o ' + outcome, text: outcome}), text]);
   if (s(g, 'detail')) line.title = s(g, 'detail');
   return line;

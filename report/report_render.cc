@@ -319,34 +319,42 @@ void VerdictTable(Writer& w, const ComparisonSummary& s) {
   w.Table({"verdict", "count", "share"}, rows);
 }
 
+// GateThresholds states a gate's two numbers (rollout/rollout.h): what it
+// tolerates (rolled back with probability at most alpha) and what it must
+// catch (with power 1 - beta).
 std::string GateThresholds(const rollout::RolloutConfig& c, const std::string& gate) {
   if (gate == "error_rate") {
-    return absl::StrFormat("candidate error rate above max(%.2fx production, production + %s)",
-                           c.error_rate.max_ratio,
-                           internal::FormatPercent(c.error_rate.max_abs_increase, 2));
+    return absl::StrFormat(
+        "tolerates a candidate error rate up to %.2fx production's; catches max(%.2fx, "
+        "production + %s)",
+        c.error_rate.tolerated_ratio, c.error_rate.max_ratio,
+        internal::FormatPercent(c.error_rate.max_abs_increase, 2));
   }
   if (gate == "latency_p95" || gate == "ttft_p95") {
     const rollout::QuantileGate& g = gate == "latency_p95" ? c.latency : c.ttft;
-    return absl::StrFormat("candidate p%.0f above %.2fx production's (H1 margin %.2f)",
-                           g.quantile * 100, g.max_ratio, g.margin);
+    return absl::StrFormat("tolerates a candidate p%.0f up to %.2fx production's; catches %.2fx",
+                           g.quantile * 100, g.tolerated_ratio, g.max_ratio);
   }
   if (gate == "satisfaction") {
-    return absl::StrFormat("candidate mean more than %.3f below production%s",
-                           c.satisfaction.max_drop,
+    return absl::StrFormat("tolerates a mean score %.3f below production's; catches %.3f%s",
+                           c.satisfaction.tolerated_drop, c.satisfaction.max_drop,
                            c.satisfaction.must_have_data ? "; data required" : "");
   }
   if (gate == "cost_per_request") {
-    return absl::StrFormat("candidate mean cost above %.2fx production%s", c.cost.max_ratio,
+    return absl::StrFormat("tolerates a mean cost up to %.2fx production's; catches %.2fx%s",
+                           c.cost.tolerated_ratio, c.cost.max_ratio,
                            c.cost.must_have_data ? "; data required" : "");
   }
   if (gate == "agreement") {
-    return absl::StrFormat("share of comparisons that are not major_diff below %.3f",
-                           c.agreement.min);
+    return absl::StrFormat("tolerates agreement down to %.3f; catches %.3f or below",
+                           c.agreement.tolerated, c.agreement.min);
   }
   if (gate == "critical") {
-    return absl::StrFormat("recent candidate error rate above %s with %.0f%% confidence",
-                           internal::FormatPercent(c.critical.max_error_rate),
-                           c.critical.confidence * 100);
+    return absl::StrFormat(
+        "circuit breaker: recent candidate error rate above %.2fx production's (and above %s) "
+        "with %.0f%% confidence",
+        c.critical.max_ratio, internal::FormatPercent(c.critical.max_error_rate),
+        c.critical.confidence * 100);
   }
   return "";
 }
@@ -398,7 +406,7 @@ void ConfigSection(Writer& w, const ReportData& d) {
     rows.push_back({g.name, g.enabled ? "yes" : "no", GateThresholds(c, g.name),
                     g.min_samples > 0 ? absl::StrCat(g.min_samples) : std::string("-")});
   }
-  w.Table({"gate", "enabled", "fails when", "min samples"}, rows);
+  w.Table({"gate", "enabled", "tolerates / must catch", "min samples"}, rows);
   if (!in.config_summary.empty()) {
     w.Heading(3, "Effective config");
     w.Code(in.config_summary);
@@ -593,10 +601,13 @@ void DecisionsSection(Writer& w, const ReportData& d) {
                      GateNumber(e.threshold()), e.statistic(), GateNumber(e.statistic_value()),
                      GateNumber(e.bound()), GateNumber(e.p_value()),
                      absl::StrCat(e.production_samples(), " / ", e.candidate_samples()),
+                     absl::StrCat(e.production_clusters(), " / ", e.candidate_clusters()),
+                     e.design_effect() > 0 ? absl::StrFormat("%.2f", e.design_effect()) : "-",
                      Truncate(e.detail(), 400)});
       }
       w.Table({"gate", "outcome", "production", "candidate", "threshold", "statistic", "value",
-               "bound", "p-value", "samples (prod / cand)", "detail"},
+               "bound", "p-value", "samples (prod / cand)", "clusters (prod / cand)",
+               "design effect", "detail"},
               g);
     }
     if (dec.trigger_request_ids_size() > 0) {

@@ -1,6 +1,6 @@
 // The rollout controller: the state machine (phases, stages, transitions
-// committed through the TransitionLog, manual commands) and the health
-// windows it feeds the judge (judge.h).
+// committed through the TransitionLog, manual commands), the evidence it
+// feeds the judge (evidence.h, judge.h), and why each tick held.
 #include <algorithm>
 #include <cmath>
 #include <deque>
@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "rollout/evidence.h"
 #include "rollout/health.h"
 #include "rollout/judge.h"
 #include "rollout/rollout.h"
@@ -23,6 +24,7 @@ using understudy::v1::Arm;
 using understudy::v1::Decision;
 using understudy::v1::DecisionAction;
 using understudy::v1::GateEvaluation;
+using understudy::v1::HoldReason;
 using understudy::v1::RolloutPhase;
 using understudy::v1::RolloutState;
 
@@ -41,11 +43,18 @@ bool IsJudged(RolloutPhase phase) {
 // What restarts with a transition.
 enum class EvidenceRestart {
   kNone,   // windows and tests go on (pause, rollback to zero)
-  kStage,  // the stage's windows restart empty; the rollout-wide error-rate
-           // test goes on (a new stage, a fresh bake clock)
-  kAll,    // the windows and the rollout-wide error-rate test restart (a
-           // retry after rollback, or the judge stepping one stage back)
+  kStage,  // the stage's windows are folded into the tests as one stratum
+           // and restart empty; the tests go on (a new stage, a fresh bake
+           // clock)
+  kAll,    // the windows and every test restart, and the state's
+           // evidence_epoch moves on (a retry after rollback, or the judge
+           // stepping one stage back)
 };
+
+// Requests whose routing bucket is unknown become their own cluster: a
+// bucket hashed from the request id (salted apart from routing), or a
+// rotating one.
+constexpr char kUnclusteredSalt[] = "understudy-unclustered";
 
 // TransitionRequest is one transition for Impl::Transition to commit.
 struct TransitionRequest {
@@ -72,9 +81,7 @@ struct Controller::Impl {
         log(l),
         fingerprint(PlanFingerprint(c)),
         judge(c),
-        prod_recent(c.recent_window, c.recent_slots),
-        cand_recent(c.recent_window, c.recent_slots),
-        shadow_recent(c.recent_window, c.recent_slots) {}
+        evidence(c) {}
 
   const RolloutConfig& config;
   const Clock& clock;
@@ -88,49 +95,37 @@ struct Controller::Impl {
   // The gates of the judge's latest evaluation (kept while it is idle).
   google::protobuf::RepeatedPtrField<GateEvaluation> last_gates ABSL_GUARDED_BY(mu);
   Judge judge ABSL_GUARDED_BY(mu);
+  // Why the latest tick held, and what would unblock it.
+  HoldReason hold_reason ABSL_GUARDED_BY(mu) = understudy::v1::HOLD_NONE;
+  std::string unblock ABSL_GUARDED_BY(mu);
 
   mutable absl::Mutex data_mu ABSL_ACQUIRED_AFTER(mu);
-  ArmWindow prod ABSL_GUARDED_BY(data_mu);
-  ArmWindow cand ABSL_GUARDED_BY(data_mu);
-  ArmWindow shadow ABSL_GUARDED_BY(data_mu);
-  SlidingCounters prod_recent ABSL_GUARDED_BY(data_mu);
-  SlidingCounters cand_recent ABSL_GUARDED_BY(data_mu);
-  SlidingCounters shadow_recent ABSL_GUARDED_BY(data_mu);
+  Evidence evidence ABSL_GUARDED_BY(data_mu);
+  absl::Time stratum_started ABSL_GUARDED_BY(data_mu) = absl::InfinitePast();
   std::deque<std::string> cand_error_ids ABSL_GUARDED_BY(data_mu);
+  uint64_t next_unclustered ABSL_GUARDED_BY(data_mu) = 0;
 
-  struct Snapshot {
-    ArmWindow prod, cand, shadow;
-    Counters prod_recent, cand_recent, shadow_recent;
-    std::vector<std::string> cand_error_ids;
-  };
-
-  Snapshot TakeSnapshot(absl::Time now) const {
-    absl::MutexLock lock(&data_mu);
-    Snapshot s;
-    s.prod = prod;
-    s.cand = cand;
-    s.shadow = shadow;
-    s.prod_recent = prod_recent.Sum(now);
-    s.cand_recent = cand_recent.Sum(now);
-    s.shadow_recent = shadow_recent.Sum(now);
-    s.cand_error_ids.assign(cand_error_ids.begin(), cand_error_ids.end());
-    return s;
+  int32_t Resolve(int32_t bucket, std::string_view request_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(data_mu) {
+    if (bucket >= 0 && bucket < kBucketCount) return bucket;
+    if (!request_id.empty()) return StickyBucket(kUnclusteredSalt, request_id);
+    return static_cast<int32_t>(next_unclustered++ % kBucketCount);
   }
 
-  // ResetWindows empties the stage windows (the recent windows go on).
-  void ResetWindows() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    {
-      absl::MutexLock lock(&data_mu);
-      prod = ArmWindow{};
-      cand = ArmWindow{};
-      shadow = ArmWindow{};
-    }
-    judge.StartStage();
+  // The traffic the current stage judges the candidate on.
+  CandidateTraffic StageTraffic() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return state.weight_basis_points() == 0 ? CandidateTraffic::kShadow : CandidateTraffic::kLive;
   }
 
   void RestartEvidence(EvidenceRestart restart) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    if (restart == EvidenceRestart::kAll) judge.RestartErrorTest();
-    if (restart != EvidenceRestart::kNone) ResetWindows();
+    if (restart == EvidenceRestart::kNone) return;
+    absl::MutexLock lock(&data_mu);
+    if (restart == EvidenceRestart::kAll) {
+      evidence.Restart();
+    } else {
+      evidence.FoldStage(StageTraffic());
+    }
+    stratum_started = clock.Now();
   }
 
   // StageState is the state of running stage `i` from `now`.
@@ -156,6 +151,8 @@ struct Controller::Impl {
     t.next.set_version(state.version() + 1);
     t.next.set_plan_fingerprint(fingerprint);
     t.next.set_last_reason(t.reason);
+    t.next.set_evidence_epoch(state.evidence_epoch() +
+                              (t.restart == EvidenceRestart::kAll ? 1 : 0));
     Decision d;
     d.set_time_unix_micros(Micros(now));
     d.set_action(t.action);
@@ -167,9 +164,12 @@ struct Controller::Impl {
     for (std::string& id : t.trigger_request_ids) d.add_trigger_request_ids(std::move(id));
     // Persist first: if the log refuses, nothing changes.
     RETURN_IF_ERROR(log.Commit(t.next, d));
+    RestartEvidence(t.restart);  // folds the ending stage as the old state judged it
     state = std::move(t.next);
     router.SetWeightBasisPoints(state.weight_basis_points());
-    RestartEvidence(t.restart);
+    SetHold(state.phase() == understudy::v1::PHASE_PAUSED ? understudy::v1::HOLD_PAUSED
+                                                           : understudy::v1::HOLD_NONE,
+            state.phase() == understudy::v1::PHASE_PAUSED ? PausedUnblock() : "");
     return d;
   }
 
@@ -189,27 +189,60 @@ struct Controller::Impl {
 
   // ------------------------------------------------------ the judge's tick
 
+  void SetHold(HoldReason reason, std::string unblock_text) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    hold_reason = reason;
+    unblock = std::move(unblock_text);
+  }
+
+  std::string PausedUnblock() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return absl::StrCat("paused (", state.paused_reason(),
+                        "): an operator resumes, promotes or rolls back");
+  }
+
   absl::StatusOr<Decision> Tick() {
     absl::MutexLock lock(&mu);
     const absl::Time now = clock.Now();
     const RolloutPhase phase = state.phase();
     if (!IsJudged(phase)) {
+      if (phase == understudy::v1::PHASE_PAUSED) {
+        SetHold(understudy::v1::HOLD_PAUSED, PausedUnblock());
+      } else {
+        SetHold(understudy::v1::HOLD_NONE, "");
+      }
       return Hold(absl::StrCat("judge idle: rollout is ", PhaseName(phase)), {}, now);
     }
-    const Snapshot snap = TakeSnapshot(now);
     const bool in_shadow = phase == understudy::v1::PHASE_SHADOW;
-    const JudgeInput input{in_shadow ? CandidateTraffic::kShadow : CandidateTraffic::kLive,
-                           snap.prod, in_shadow ? snap.shadow : snap.cand,
-                           in_shadow ? snap.shadow_recent : snap.cand_recent, snap.shadow.c};
-    JudgeVerdict verdict = judge.Evaluate(input);
-    if (verdict.outcome == understudy::v1::GATE_FAIL) {
-      return JudgeRollback(std::move(verdict), snap.cand_error_ids, now);
+    const CandidateTraffic traffic = in_shadow ? CandidateTraffic::kShadow : CandidateTraffic::kLive;
+    JudgeVerdict verdict;
+    StageCounts counts;
+    std::vector<std::string> error_ids;
+    {
+      absl::MutexLock data(&data_mu);
+      verdict = judge.Evaluate(evidence, traffic, now);
+      if (stratum_started == absl::InfinitePast()) stratum_started = now;
+      if (now - stratum_started >= config.stratum) {
+        // A new time stratum (evidence.h): both arms compared within it.
+        evidence.FoldStratum(traffic);
+        stratum_started = now;
+      }
+      const Counters& cand =
+          evidence.window(in_shadow ? EvidenceArm::kShadow : EvidenceArm::kCandidate).c;
+      counts.samples = cand.requests;
+      counts.shadow_calls = evidence.window(EvidenceArm::kShadow).c.requests;
+      counts.comparisons = evidence.window(EvidenceArm::kShadow).c.comparisons;
+      counts.production = evidence.window(EvidenceArm::kProduction).c.requests;
+      if (verdict.outcome == understudy::v1::GATE_FAIL) {
+        error_ids.assign(cand_error_ids.begin(), cand_error_ids.end());
+      }
     }
-    const int64_t samples = input.candidate.c.requests;
-    std::vector<std::string> missing = PromotionBlockers(verdict, samples, now);
-    if (missing.empty()) return JudgePromote(std::move(verdict.gates), samples, now);
-    if (MaxBakeReached(now)) return JudgePause(std::move(verdict.gates), missing, now);
-    return Hold(absl::StrCat("waiting: ", absl::StrJoin(missing, "; ")), std::move(verdict.gates),
+    if (verdict.outcome == understudy::v1::GATE_FAIL) {
+      return JudgeRollback(std::move(verdict), error_ids, now);
+    }
+    Blockers b = PromotionBlockers(verdict, counts, in_shadow, now);
+    if (b.missing.empty()) return JudgePromote(std::move(verdict.gates), counts.samples, now);
+    if (MaxBakeReached(now)) return JudgePause(std::move(verdict.gates), b.missing, now);
+    SetHold(b.reason, absl::StrJoin(b.unblock, "; "));
+    return Hold(absl::StrCat("waiting: ", absl::StrJoin(b.missing, "; ")), std::move(verdict.gates),
                 now);
   }
 
@@ -221,25 +254,85 @@ struct Controller::Impl {
     return config.stages[state.stage_index()];
   }
 
-  // PromotionBlockers lists what keeps the stage from promotion when no
-  // gate failed: bake time, candidate samples, inconclusive required gates.
-  std::vector<std::string> PromotionBlockers(const JudgeVerdict& verdict, int64_t samples,
-                                             absl::Time now) const
+  // What the stage's windows hold, for the promotion rule and hold reasons.
+  struct StageCounts {
+    int64_t samples = 0;       // judged candidate requests (shadow calls in the shadow stage)
+    int64_t shadow_calls = 0;
+    int64_t comparisons = 0;
+    int64_t production = 0;
+  };
+
+  // What keeps the stage from promotion when no gate failed, for the
+  // reason text (`missing`), and the hold reason with what would unblock
+  // it, most pressing first.
+  struct Blockers {
+    std::vector<std::string> missing;
+    HoldReason reason = understudy::v1::HOLD_NONE;
+    std::vector<std::string> unblock;
+  };
+
+  Blockers PromotionBlockers(const JudgeVerdict& verdict, const StageCounts& counts,
+                             bool in_shadow, absl::Time now) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     const StageConfig& stage = CurrentStage();
     const absl::Duration baked = Baked(now);
-    std::vector<std::string> missing;
+    Blockers b;
+    auto raise = [&b](HoldReason r) {
+      // Most pressing first: no comparisons, data, inconclusive, bake.
+      auto rank = [](HoldReason h) {
+        switch (h) {
+          case understudy::v1::HOLD_SHADOW_NO_COMPARISONS: return 4;
+          case understudy::v1::HOLD_WAITING_FOR_DATA: return 3;
+          case understudy::v1::HOLD_INCONCLUSIVE: return 2;
+          case understudy::v1::HOLD_MIN_BAKE: return 1;
+          default: return 0;
+        }
+      };
+      if (rank(r) > rank(b.reason)) b.reason = r;
+    };
+    const char* unit = in_shadow ? "shadow calls" : "candidate samples";
+    if (in_shadow && counts.comparisons == 0 && (counts.production > 0 || baked >= stage.min_bake)) {
+      raise(understudy::v1::HOLD_SHADOW_NO_COMPARISONS);
+      b.unblock.push_back(absl::StrCat(
+          "shadowing is off or failing: no shadow comparisons in this stage (",
+          counts.shadow_calls, " shadow calls, ", counts.production, " production requests)"));
+    }
+    if (counts.samples < stage.min_samples) {
+      raise(understudy::v1::HOLD_WAITING_FOR_DATA);
+      b.missing.push_back(absl::StrCat(counts.samples, " of ", stage.min_samples, " ", unit));
+      b.unblock.push_back(absl::StrCat(stage.min_samples - counts.samples, " more ", unit));
+    }
+    if (!verdict.needs_data.empty()) {
+      raise(understudy::v1::HOLD_WAITING_FOR_DATA);
+      b.missing.push_back(absl::StrCat("waiting for data: ", absl::StrJoin(verdict.needs_data, "; ")));
+      for (const std::string& n : verdict.needs_data) b.unblock.push_back(n);
+    }
+    // Inconclusive required gates block where they must pass (rollout.h).
+    const std::vector<std::string>& undecided =
+        config.prove_every_stage || IsLastJudgedStage() ? verdict.waiting : verdict.waiting_here;
+    if (!undecided.empty()) {
+      raise(understudy::v1::HOLD_INCONCLUSIVE);
+      b.missing.push_back(absl::StrCat("inconclusive: ", absl::StrJoin(undecided, ", ")));
+      b.unblock.push_back(absl::StrCat("the test has not decided for ",
+                                       absl::StrJoin(undecided, ", "),
+                                       " (more data narrows its bounds)"));
+    }
     if (baked < stage.min_bake) {
-      missing.push_back(
+      raise(understudy::v1::HOLD_MIN_BAKE);
+      b.missing.push_back(
           absl::StrCat("bake ", BakedText(baked), " of ", absl::FormatDuration(stage.min_bake)));
+      b.unblock.push_back(absl::StrCat("bake ", BakedText(stage.min_bake - baked), " more"));
     }
-    if (samples < stage.min_samples) {
-      missing.push_back(absl::StrCat(samples, " of ", stage.min_samples, " candidate samples"));
-    }
-    if (!verdict.waiting.empty()) {
-      missing.push_back(absl::StrCat("inconclusive: ", absl::StrJoin(verdict.waiting, ", ")));
-    }
-    return missing;
+    // The most pressing reason's text first.
+    return b;
+  }
+
+  // The last judged stage: the highest percent below 100, where required
+  // gates must pass before full rollout.
+  bool IsLastJudgedStage() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    const int i = state.stage_index();
+    return i + 1 >= static_cast<int>(config.stages.size()) ||
+           config.stages[i + 1].percent >= 100;
   }
 
   bool MaxBakeReached(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -267,7 +360,7 @@ struct Controller::Impl {
   }
 
   absl::StatusOr<Decision> JudgeRollback(JudgeVerdict verdict,
-                                         const std::vector<std::string>& cand_error_ids,
+                                         const std::vector<std::string>& error_ids,
                                          absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     TransitionRequest t;
     t.action = understudy::v1::ACTION_ROLLBACK;
@@ -275,7 +368,7 @@ struct Controller::Impl {
     t.reason = absl::StrCat("gate failed: ", absl::StrJoin(verdict.failed, "; "));
     t.next = JudgeRollbackState(now);
     t.gates = std::move(verdict.gates);
-    if (verdict.error_gate_failed) t.trigger_request_ids = cand_error_ids;
+    if (verdict.error_gate_failed) t.trigger_request_ids = error_ids;
     t.restart = JudgeStepsBack() ? EvidenceRestart::kAll : EvidenceRestart::kNone;
     return Transition(std::move(t), now);
   }
@@ -326,44 +419,34 @@ void Controller::RecordOutcome(Arm arm, const Outcome& outcome) {
   if (arm != understudy::v1::ARM_PRODUCTION && arm != understudy::v1::ARM_CANDIDATE) return;
   absl::Time now = impl_->clock.Now();
   absl::MutexLock lock(&impl_->data_mu);
-  if (arm == understudy::v1::ARM_PRODUCTION) {
-    impl_->prod.Add(outcome);
-    impl_->prod_recent.Slot(now).Add(outcome);
-  } else {
-    impl_->cand.Add(outcome);
-    impl_->cand_recent.Slot(now).Add(outcome);
-    if (IsError(outcome.status) && !outcome.request_id.empty()) {
-      impl_->cand_error_ids.emplace_back(outcome.request_id);
-      if (impl_->cand_error_ids.size() > kTriggerIds) impl_->cand_error_ids.pop_front();
-    }
+  const int32_t bucket = impl_->Resolve(outcome.bucket, outcome.request_id);
+  impl_->evidence.AddOutcome(arm, outcome, bucket, now);
+  if (arm == understudy::v1::ARM_CANDIDATE && IsError(outcome.status) &&
+      !outcome.request_id.empty()) {
+    impl_->cand_error_ids.emplace_back(outcome.request_id);
+    if (impl_->cand_error_ids.size() > kTriggerIds) impl_->cand_error_ids.pop_front();
   }
 }
 
 void Controller::RecordComparison(const ShadowComparison& comparison) {
   absl::Time now = impl_->clock.Now();
   absl::MutexLock lock(&impl_->data_mu);
-  impl_->shadow.Add(comparison.candidate);
-  Counters& slot = impl_->shadow_recent.Slot(now);
-  slot.Add(comparison.candidate);
-  if (comparison.compared) {
-    ++impl_->shadow.c.comparisons;
-    ++slot.comparisons;
-    if (comparison.major_diff) {
-      ++impl_->shadow.c.major_diffs;
-      ++slot.major_diffs;
-    }
-  }
+  const int32_t bucket =
+      impl_->Resolve(comparison.candidate.bucket, comparison.candidate.request_id);
+  impl_->evidence.AddComparison(comparison, bucket, now);
 }
 
-bool Controller::RecordFeedback(Arm arm, double score) {
+bool Controller::RecordFeedback(Arm arm, double score, int32_t bucket) {
   if (!(score >= 0 && score <= 1)) return false;
   if (arm != understudy::v1::ARM_PRODUCTION && arm != understudy::v1::ARM_CANDIDATE) return false;
   absl::Time now = impl_->clock.Now();
   absl::MutexLock lock(&impl_->data_mu);
-  bool prod = arm == understudy::v1::ARM_PRODUCTION;
-  (prod ? impl_->prod : impl_->cand).c.satisfaction.Add(score);
-  (prod ? impl_->prod_recent : impl_->cand_recent).Slot(now).satisfaction.Add(score);
+  impl_->evidence.AddFeedback(arm, score, impl_->Resolve(bucket, {}), now);
   return true;
+}
+
+int32_t Controller::BucketOf(std::string_view sticky_key) const {
+  return impl_->router.Bucket(sticky_key);
 }
 
 absl::StatusOr<Decision> Controller::Tick() {
@@ -557,6 +640,74 @@ absl::Status Controller::Restore(const RolloutState& state) {
   impl_->state = state;
   impl_->router.SetWeightBasisPoints(state.weight_basis_points());
   impl_->RestartEvidence(EvidenceRestart::kAll);
+  {
+    absl::MutexLock data(&impl_->data_mu);
+    impl_->cand_error_ids.clear();
+  }
+  impl_->SetHold(state.phase() == understudy::v1::PHASE_PAUSED ? understudy::v1::HOLD_PAUSED
+                                                                : understudy::v1::HOLD_NONE,
+                 state.phase() == understudy::v1::PHASE_PAUSED ? impl_->PausedUnblock() : "");
+  return absl::OkStatus();
+}
+
+understudy::v1::JudgeEvidence Controller::SaveEvidence() const {
+  absl::MutexLock lock(&impl_->mu);
+  const RolloutState& s = impl_->state;
+  understudy::v1::JudgeEvidence e;
+  {
+    absl::MutexLock data(&impl_->data_mu);
+    impl_->evidence.Save(&e);
+    for (const std::string& id : impl_->cand_error_ids) e.add_candidate_error_ids(id);
+  }
+  e.set_saved_unix_micros(absl::ToUnixMicros(impl_->clock.Now()));
+  e.set_plan_fingerprint(impl_->fingerprint);
+  e.set_state_version(s.version());
+  e.set_evidence_epoch(s.evidence_epoch());
+  e.set_stage_index(s.stage_index());
+  e.set_stage_started_unix_micros(s.stage_started_unix_micros());
+  e.set_stage_on_shadow(impl_->StageTraffic() == CandidateTraffic::kShadow);
+  {
+    absl::MutexLock data(&impl_->data_mu);
+    if (impl_->stratum_started != absl::InfinitePast()) {
+      e.set_stratum_started_unix_micros(absl::ToUnixMicros(impl_->stratum_started));
+    }
+  }
+  return e;
+}
+
+absl::Status Controller::RestoreEvidence(const understudy::v1::JudgeEvidence& e) {
+  absl::MutexLock lock(&impl_->mu);
+  const RolloutState& s = impl_->state;
+  if (e.plan_fingerprint() != impl_->fingerprint) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("restore evidence: it was saved for stage plan [", e.plan_fingerprint(),
+                     "] but the config has [", impl_->fingerprint, "]"));
+  }
+  if (e.evidence_epoch() != s.evidence_epoch()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "restore evidence: it belongs to attempt ", e.evidence_epoch(), " but the rollout is on ",
+        s.evidence_epoch(), " (the judge starts afresh)"));
+  }
+  if (e.state_version() > s.version()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("restore evidence: saved at state version ", e.state_version(),
+                     ", newer than the state's ", s.version()));
+  }
+  absl::MutexLock data(&impl_->data_mu);
+  RETURN_IF_ERROR(impl_->evidence.Load(e));
+  if (e.stage_index() != s.stage_index() ||
+      e.stage_started_unix_micros() != s.stage_started_unix_micros()) {
+    // The process stopped between a transition that started a new stage
+    // run and the next save: fold the saved stage as the transition would
+    // have, and start this one empty.
+    impl_->evidence.FoldStage(e.stage_on_shadow() ? CandidateTraffic::kShadow
+                                                  : CandidateTraffic::kLive);
+    impl_->stratum_started = impl_->clock.Now();
+  } else if (e.stratum_started_unix_micros() != 0) {
+    impl_->stratum_started = absl::FromUnixMicros(e.stratum_started_unix_micros());
+  }
+  impl_->cand_error_ids.assign(e.candidate_error_ids().begin(), e.candidate_error_ids().end());
+  while (impl_->cand_error_ids.size() > kTriggerIds) impl_->cand_error_ids.pop_front();
   return absl::OkStatus();
 }
 
@@ -568,17 +719,30 @@ understudy::v1::HealthSnapshot Controller::Health() const {
   *h.mutable_state() = impl_->state;
   absl::Duration stage_age =
       now - absl::FromUnixMicros(impl_->state.stage_started_unix_micros());
-  Impl::Snapshot s = impl_->TakeSnapshot(now);
-  FillArmHealth(s.prod.c, &s.prod.latency_ms, &s.prod.ttft_ms, stage_age, h.mutable_production());
-  FillArmHealth(s.cand.c, &s.cand.latency_ms, &s.cand.ttft_ms, stage_age, h.mutable_candidate());
-  FillArmHealth(s.shadow.c, &s.shadow.latency_ms, &s.shadow.ttft_ms, stage_age, h.mutable_shadow());
-  FillArmHealth(s.prod_recent, nullptr, nullptr, config_.recent_window,
+  ArmWindow prod, cand, shadow;
+  Counters prod_recent, cand_recent, shadow_recent;
+  {
+    absl::MutexLock data(&impl_->data_mu);
+    const Evidence& ev = impl_->evidence;
+    prod = ev.window(EvidenceArm::kProduction);
+    cand = ev.window(EvidenceArm::kCandidate);
+    shadow = ev.window(EvidenceArm::kShadow);
+    prod_recent = ev.RecentSum(EvidenceArm::kProduction, now);
+    cand_recent = ev.RecentSum(EvidenceArm::kCandidate, now);
+    shadow_recent = ev.RecentSum(EvidenceArm::kShadow, now);
+  }
+  FillArmHealth(prod.c, &prod.latency_ms, &prod.ttft_ms, stage_age, h.mutable_production());
+  FillArmHealth(cand.c, &cand.latency_ms, &cand.ttft_ms, stage_age, h.mutable_candidate());
+  FillArmHealth(shadow.c, &shadow.latency_ms, &shadow.ttft_ms, stage_age, h.mutable_shadow());
+  FillArmHealth(prod_recent, nullptr, nullptr, config_.recent_window,
                 h.mutable_production_recent());
-  FillArmHealth(s.cand_recent, nullptr, nullptr, config_.recent_window,
+  FillArmHealth(cand_recent, nullptr, nullptr, config_.recent_window,
                 h.mutable_candidate_recent());
-  FillArmHealth(s.shadow_recent, nullptr, nullptr, config_.recent_window,
+  FillArmHealth(shadow_recent, nullptr, nullptr, config_.recent_window,
                 h.mutable_shadow_recent());
   *h.mutable_gates() = impl_->last_gates;
+  h.set_hold_reason(impl_->hold_reason);
+  h.set_unblock(impl_->unblock);
   return h;
 }
 

@@ -53,6 +53,27 @@ int64_t LogHistogram::CountAbove(double value) const {
   return n;
 }
 
+std::vector<std::pair<int32_t, int64_t>> LogHistogram::Sparse() const {
+  std::vector<std::pair<int32_t, int64_t>> out;
+  for (int i = 0; i < kBuckets; ++i) {
+    if (buckets_[i] != 0) out.emplace_back(i, buckets_[i]);
+  }
+  return out;
+}
+
+bool LogHistogram::SetSparse(const std::vector<std::pair<int32_t, int64_t>>& sparse) {
+  std::array<int64_t, kBuckets> b{};
+  int64_t count = 0;
+  for (const auto& [i, n] : sparse) {
+    if (i < 0 || i >= kBuckets || n < 0) return false;
+    b[i] += n;
+    count += n;
+  }
+  buckets_ = b;
+  count_ = count;
+  return true;
+}
+
 double Moments::Variance() const {
   if (n < 2) return 0;
   double mean = sum / n;
@@ -121,6 +142,16 @@ Counters SlidingCounters::Sum(absl::Time now) const {
     if (i > idx - max_slots_) total.Merge(c);
   }
   return total;
+}
+
+std::vector<std::pair<int64_t, Counters>> SlidingCounters::InWindow(absl::Time now) const {
+  absl::Duration rem;
+  int64_t idx = absl::IDivDuration(now - absl::UnixEpoch(), slot_len_, &rem);
+  std::vector<std::pair<int64_t, Counters>> out;
+  for (const auto& [i, c] : slots_) {
+    if (i > idx - max_slots_) out.emplace_back(i, c);
+  }
+  return out;
 }
 
 void FillArmHealth(const Counters& c, const LogHistogram* latency, const LogHistogram* ttft,

@@ -32,6 +32,10 @@ class LogHistogram {
   double Quantile(double q) const;
   // CountAbove counts values in buckets wholly above `value`'s bucket.
   int64_t CountAbove(double value) const;
+  // The non-empty buckets as (index, count), and their inverse (false if
+  // an index is out of range or a count negative), for persistence.
+  std::vector<std::pair<int32_t, int64_t>> Sparse() const;
+  bool SetSparse(const std::vector<std::pair<int32_t, int64_t>>& sparse);
 
   static int BucketOf(double value);
   // Representative value of a bucket (relative error ≤ (γ-1)/(γ+1)).
@@ -95,7 +99,17 @@ class SlidingCounters {
   // Slot returns the counters for time `now`, rotating out old slots.
   Counters& Slot(absl::Time now);
   Counters Sum(absl::Time now) const;
+  // InWindow is the slots still in the window at `now`, oldest first.
+  std::vector<std::pair<int64_t, Counters>> InWindow(absl::Time now) const;
   void Clear() { slots_.clear(); }
+  // The slots as (slot index, counters), oldest first, for persistence;
+  // SetSlots replaces them (a restart resumes the window).
+  std::vector<std::pair<int64_t, Counters>> Slots() const {
+    return {slots_.begin(), slots_.end()};
+  }
+  void SetSlots(const std::vector<std::pair<int64_t, Counters>>& slots) {
+    slots_.assign(slots.begin(), slots.end());
+  }
 
  private:
   absl::Duration slot_len_;

@@ -70,6 +70,25 @@ const char* GateOutcomeName(v1::GateOutcome outcome) {
   }
 }
 
+std::string_view HoldReasonName(v1::HoldReason reason) {
+  switch (reason) {
+    case v1::HOLD_NONE:
+      return "none";
+    case v1::HOLD_MIN_BAKE:
+      return "min_bake";
+    case v1::HOLD_WAITING_FOR_DATA:
+      return "waiting_for_data";
+    case v1::HOLD_INCONCLUSIVE:
+      return "inconclusive";
+    case v1::HOLD_SHADOW_NO_COMPARISONS:
+      return "shadow_no_comparisons";
+    case v1::HOLD_PAUSED:
+      return "paused";
+    default:
+      return "unspecified";
+  }
+}
+
 std::string_view DecisionActionName(v1::DecisionAction action) {
   switch (action) {
     case v1::ACTION_PROMOTE:

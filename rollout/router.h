@@ -43,6 +43,11 @@ class Router {
   // request id) goes to production.
   understudy::v1::Arm Assign(std::string_view key) const;
 
+  // Bucket is the routing bucket of `key`, StickyBucket(salt, key): the
+  // same number Assign compares with the weight. The judge's unit of
+  // analysis (rollout::Outcome::bucket).
+  int32_t Bucket(std::string_view key) const { return StickyBucket(salt_, key); }
+
   // SetWeightBasisPoints clamps to [0, 10000].
   void SetWeightBasisPoints(int32_t weight);
   int32_t WeightBasisPoints() const { return weight_.load(std::memory_order_relaxed); }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <boost/math/special_functions/beta.hpp>
+#include <boost/math/special_functions/erf.hpp>
 
 namespace understudy::rollout {
 
@@ -36,6 +37,59 @@ MixtureResult NormalMixtureTest(double x, double v, double mu0, double tau, doub
   return r;
 }
 
+namespace {
+// log Φ(z), accurate in the far left tail too.
+double LogNormalCdf(double z) {
+  if (z > -30) return std::log(0.5 * std::erfc(-z / std::sqrt(2.0)));
+  // Mills ratio: Φ(z) ≈ φ(z)/|z| for z → −∞.
+  return -0.5 * z * z - std::log(-z) - 0.5 * std::log(2 * M_PI);
+}
+}  // namespace
+
+double NormalCdf(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+
+double NormalQuantile(double p) {
+  p = std::clamp(p, 1e-300, 1 - 1e-16);
+  return -std::sqrt(2.0) * boost::math::erfc_inv(2 * p);
+}
+
+double OneSidedMixtureLogLr(double x, double v, double tau) {
+  v = std::max(v, 1e-300);
+  double r = std::max(tau * tau / v, 1e-12);
+  double k = std::sqrt(r / (v * (1 + r)));
+  return std::log(2.0) - 0.5 * std::log1p(r) + x * x * r / (2 * v * (1 + r)) +
+         LogNormalCdf(x * k);
+}
+
+double OneSidedMixtureRadius(double v, double tau, double level) {
+  v = std::max(v, 1e-300);
+  level = std::clamp(level, 1e-300, 0.5);
+  const double target = std::log(1 / level);
+  double r = std::max(tau * tau / v, 1e-12);
+  double k = std::sqrt(r / (v * (1 + r)));
+  double c = 2 * v * (1 + r) / r;  // x² r/(2v(1+r)) = x²/c
+  auto f = [&](double h) { return OneSidedMixtureLogLr(h, v, tau) - target; };
+  // f is increasing on h ≥ 0; log Φ(hk) ∈ [−log 2, 0] there, which brackets the root.
+  double base = target + 0.5 * std::log1p(r) - std::log(2.0);
+  double lo = std::sqrt(c * std::max(0.0, base));
+  double hi = std::sqrt(c * (base + std::log(2.0)));
+  if (f(lo) >= 0) return lo;
+  double h = hi;
+  for (int i = 0; i < 60; ++i) {
+    double fh = f(h);
+    if (std::abs(fh) < 1e-10) break;
+    if (fh > 0) hi = h; else lo = h;
+    // Newton step, falling back to bisection outside the bracket.
+    double z = h * k;
+    double mills = std::exp(-0.5 * z * z - LogNormalCdf(z)) / std::sqrt(2 * M_PI);
+    double d = 2 * h / c + k * mills;
+    double next = d > 0 ? h - fh / d : 0.5 * (lo + hi);
+    h = (next > lo && next < hi) ? next : 0.5 * (lo + hi);
+    if (hi - lo < 1e-12 * std::max(1.0, hi)) break;
+  }
+  return h;
+}
+
 double ClopperPearsonUpper(int64_t k, int64_t n, double conf) {
   if (n <= 0 || k >= n) return 1;
   // Arguments are in Boost's domain here; the catch keeps exceptions out of
@@ -52,6 +106,16 @@ double ClopperPearsonLower(int64_t k, int64_t n, double conf) {
   try {
     return boost::math::ibeta_inv(static_cast<double>(k), static_cast<double>(n - k + 1),
                                   1 - conf);
+  } catch (...) {
+    return 0;
+  }
+}
+
+double ClopperPearsonLowerReal(double k, double n, double conf) {
+  if (!(n > 0) || !(k > 0)) return 0;
+  k = std::min(k, n);
+  try {
+    return boost::math::ibeta_inv(k, n - k + 1, 1 - conf);
   } catch (...) {
     return 0;
   }

@@ -32,10 +32,32 @@ struct MixtureResult {
 };
 MixtureResult NormalMixtureTest(double x, double v, double mu0, double tau, double alpha);
 
+// One-sided normal-mixture test (the "always-valid" test behind every gate,
+// docs/statistics.md §2). For an estimate x of an effect δ whose variance
+// is v, against H0: δ ≤ 0, mix the likelihood ratio over δ ~ half-normal
+// with scale τ on δ > 0 (Robbins 1970; Howard, Ramdas, McAuliffe & Sekhon
+// 2021, "Time-uniform, nonparametric, nonasymptotic confidence
+// sequences", one-sided normal mixture):
+//   L(x) = 2/sqrt(1+r) · exp(x²·r / (2v(1+r))) · Φ(x·sqrt(r/(v(1+r)))),  r = τ²/v.
+// For a Gaussian process with independent increments in information time
+// 1/v, L is a nonnegative martingale under δ = 0, so P(ever L ≥ 1/level) ≤
+// level (Ville). OneSidedMixtureLogLr is log L; OneSidedMixtureRadius is
+// the h ≥ 0 with log L(h) = log(1/level): x − h is an always-valid lower
+// confidence bound on δ (and x + h, by symmetry, an upper one).
+double OneSidedMixtureLogLr(double x, double v, double tau);
+double OneSidedMixtureRadius(double v, double tau, double level);
+
+// NormalQuantile is Φ⁻¹(p) for p in (0, 1); NormalCdf is Φ.
+double NormalQuantile(double p);
+double NormalCdf(double z);
+
 // Clopper–Pearson one-sided bounds for k successes in n trials at
 // confidence `conf` (e.g. 0.99). Upper(·, 0) = 1, Lower(0, ·) = 0.
 double ClopperPearsonUpper(int64_t k, int64_t n, double conf);
 double ClopperPearsonLower(int64_t k, int64_t n, double conf);
+// The same lower bound for real-valued (effective) counts: k successes of
+// n, 0 ≤ k ≤ n (a Kish effective sample: counts divided by a design effect).
+double ClopperPearsonLowerReal(double k, double n, double conf);
 
 // BernoulliKl is KL(Bernoulli(p1) || Bernoulli(p0)).
 double BernoulliKl(double p1, double p0);

@@ -109,6 +109,11 @@ struct Engine::Impl {
     outcome.ttft = ctx->facts.ttft;
     outcome.cost = ctx->facts.cost;
     outcome.request_id = e.request_id();
+    // The judge's unit is the routing bucket. The exchange does not carry
+    // the sticky key, so this is the request id's bucket: exact when no
+    // sticky header is configured (routing hashes x-request-id too).
+    // TODO(lead): pass the sticky key's bucket when the exchange has it.
+    outcome.bucket = controller.BucketOf(e.request_id());
     // A live exchange with no response at all means the downstream client
     // went away before an answer (Envoy turns upstream failures into a
     // local 5xx reply, which the observe stream does see): not the model's
@@ -136,7 +141,7 @@ struct Engine::Impl {
     storage::RecordBatch batch;
     for (v1::Feedback& f : joined) {
       f.set_arm(e.arm());
-      controller.RecordFeedback(e.arm(), f.score());
+      controller.RecordFeedback(e.arm(), f.score(), outcome.bucket);
       if (observer != nullptr) observer->OnFeedback(f);
       batch.Add(std::move(f));
       stats_feedback_joined.fetch_add(1);
@@ -256,6 +261,7 @@ struct Engine::Impl {
     sc.candidate.ttft = cand_facts.ttft;
     sc.candidate.cost = cand_facts.cost;
     sc.candidate.request_id = live.live.request_id();
+    sc.candidate.bucket = controller.BucketOf(live.live.request_id());
     controller.RecordComparison(sc);
     stats_comparisons.fetch_add(1);
     if (observer != nullptr) observer->OnComparison(comparison);
@@ -352,7 +358,8 @@ absl::Status Engine::SubmitFeedback(v1::Feedback f) {
   }
   if (arm.has_value()) {
     f.set_arm(*arm);
-    impl_->controller.RecordFeedback(*arm, f.score());
+    impl_->controller.RecordFeedback(*arm, f.score(),
+                                     impl_->controller.BucketOf(f.request_id()));
     impl_->stats_feedback_joined.fetch_add(1);
   } else {
     absl::MutexLock lock(&impl_->feedback_mu);
@@ -405,6 +412,7 @@ absl::StatusOr<v1::Decision> Engine::Tick() {
     absl::Status s = impl_->store.PutHealth(health);
     if (!s.ok()) impl_->stats_store_failures.fetch_add(1);
   }
+  SaveEvidence();
   return d;
 }
 
@@ -429,6 +437,14 @@ void Engine::StartTicker(absl::Duration interval) {
 void Engine::OnManualDecision(const v1::Decision& decision) {
   if (impl_->observer != nullptr) impl_->observer->OnDecision(decision);
   absl::Status s = impl_->store.PutHealth(impl_->controller.Health());
+  if (!s.ok()) impl_->stats_store_failures.fetch_add(1);
+  SaveEvidence();
+}
+
+void Engine::SaveEvidence() {
+  // Every tick and manual command (docs/statistics.md, "Evidence survives a
+  // restart"); a failure is counted and the next tick tries again.
+  absl::Status s = impl_->store.SaveJudgeEvidence(impl_->controller.SaveEvidence());
   if (!s.ok()) impl_->stats_store_failures.fetch_add(1);
 }
 

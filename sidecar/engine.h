@@ -159,12 +159,14 @@ class Engine final : public ExchangeSink {
   [[nodiscard]] absl::Status SubmitFeedbackJson(std::string_view body,
                                                 understudy::v1::FeedbackSource source);
 
-  // Tick runs the judge once, stores a health snapshot when due and tells
-  // the observer. The ticker calls it every interval.
+  // Tick runs the judge once, stores a health snapshot when due and the
+  // judge's evidence always, and tells the observer. The ticker calls it
+  // every interval.
   absl::StatusOr<understudy::v1::Decision> Tick();
   void StartTicker(absl::Duration interval);
 
-  // OnManualDecision tells the observer about an operator's command.
+  // OnManualDecision tells the observer about an operator's command and
+  // stores the judge's evidence.
   void OnManualDecision(const understudy::v1::Decision& decision);
 
   // WaitIdle blocks until every queued item (incl. mirror results already
@@ -177,6 +179,8 @@ class Engine final : public ExchangeSink {
   const compare::NoiseModel& noise() const;
 
  private:
+  void SaveEvidence();
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

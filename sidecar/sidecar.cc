@@ -246,6 +246,17 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
           " (start with --reset-rollout to begin the plan again; the decision log is kept)"));
     }
     m.restored = absl::StrCat("resumed stored rollout (version ", saved->version(), ")");
+    // The judge's evidence, so a nearly-decided test is not started over.
+    absl::StatusOr<v1::JudgeEvidence> evidence = m.store->LoadJudgeEvidence();
+    if (evidence.ok()) {
+      absl::Status resumed = m.controller->RestoreEvidence(*evidence);
+      absl::StrAppend(&m.restored, resumed.ok() ? " with the judge's evidence"
+                                                : absl::StrCat("; judge evidence not resumed (",
+                                                               resumed.message(), ")"));
+    } else if (!absl::IsNotFound(evidence.status())) {
+      absl::StrAppend(&m.restored, "; judge evidence not resumed (",
+                      evidence.status().message(), ")");
+    }
   } else if (saved.ok() || absl::IsNotFound(saved.status())) {
     RETURN_IF_ERROR(m.store->SaveRolloutState(m.controller->State()));
     m.restored = saved.ok() ? "rollout reset to the first stage" : "new rollout";

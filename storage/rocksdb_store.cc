@@ -35,6 +35,7 @@ constexpr char kCfDecisions[] = "decisions";
 constexpr char kCfHealth[] = "health";
 constexpr char kCfIndex[] = "index";
 constexpr char kStateKey[] = "current";
+constexpr char kEvidenceKey[] = "evidence";
 
 const std::vector<std::string>& OurColumnFamilies() {
   static const auto* names = new std::vector<std::string>{
@@ -309,6 +310,13 @@ class RocksStore final : public Store {
     return Commit(SyncOptions(), &wb, 1, "save rollout state");
   }
 
+  absl::Status SaveJudgeEvidence(const v1::JudgeEvidence& evidence) override {
+    RETURN_IF_ERROR(CheckWritable());
+    rocksdb::WriteBatch wb;
+    wb.Put(rollout_, kEvidenceKey, evidence.SerializeAsString());
+    return Commit(rocksdb::WriteOptions(), &wb, 1, "save judge evidence");
+  }
+
   absl::Status AppendDecision(const v1::Decision& decision) override {
     RETURN_IF_ERROR(CheckWritable());
     rocksdb::WriteBatch wb;
@@ -416,6 +424,21 @@ class RocksStore final : public Store {
       return absl::DataLossError(absl::StrCat("storage: ", config_.path, ": stored rollout state is corrupt"));
     }
     return state;
+  }
+
+  absl::StatusOr<v1::JudgeEvidence> LoadJudgeEvidence() override {
+    if (rollout_ == nullptr) return absl::NotFoundError("storage: no judge evidence stored");
+    RETURN_IF_ERROR(CatchUp());
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), rollout_, kEvidenceKey, &value);
+    if (s.IsNotFound()) return absl::NotFoundError("storage: no judge evidence stored");
+    RETURN_IF_ERROR(FromRocks(s, config_.path, "load judge evidence"));
+    v1::JudgeEvidence evidence;
+    if (!evidence.ParseFromString(value)) {
+      return absl::DataLossError(
+          absl::StrCat("storage: ", config_.path, ": stored judge evidence is corrupt"));
+    }
+    return evidence;
   }
 
   absl::Status Visit(RecordKind kind, absl::Time since,

@@ -233,6 +233,15 @@ class Store {
   [[nodiscard]] virtual absl::StatusOr<v1::RolloutState> LoadRolloutState() = 0;
   // SaveRolloutState replaces the state, fsynced before returning.
   [[nodiscard]] virtual absl::Status SaveRolloutState(const v1::RolloutState& state) = 0;
+  // SaveJudgeEvidence replaces the judge's evidence (rollout/evidence.h),
+  // written every tick. Not fsynced: it survives a crash of the process
+  // (RocksDB's log is written before returning), and after a crash of the
+  // machine the judge resumes from an older save, which loses evidence but
+  // never counts a request twice.
+  [[nodiscard]] virtual absl::Status SaveJudgeEvidence(const v1::JudgeEvidence& evidence) = 0;
+  // LoadJudgeEvidence returns the last saved evidence; NotFound when none
+  // was saved; DataLoss when it does not parse.
+  [[nodiscard]] virtual absl::StatusOr<v1::JudgeEvidence> LoadJudgeEvidence() = 0;
   // AppendDecision appends to the decision log, fsynced before returning.
   [[nodiscard]] virtual absl::Status AppendDecision(const v1::Decision& decision) = 0;
   // CommitTransition writes `state` and appends `decision` in one fsynced

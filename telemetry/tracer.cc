@@ -552,6 +552,11 @@ void Tracer::OnDecision(const understudy::v1::Decision& d) {
     PutDouble(ea, "understudy.gate.p_value", g.p_value());
     PutInt(ea, "understudy.gate.production_samples", g.production_samples());
     PutInt(ea, "understudy.gate.candidate_samples", g.candidate_samples());
+    // Why the judge waits: clusters (routing buckets) per arm and how much
+    // clustering inflates the variance (docs/statistics.md §1).
+    PutInt(ea, "understudy.gate.production_clusters", g.production_clusters());
+    PutInt(ea, "understudy.gate.candidate_clusters", g.candidate_clusters());
+    if (g.design_effect() > 0) PutDouble(ea, "understudy.gate.design_effect", g.design_effect());
     PutIfSet(ea, "understudy.gate.detail", Truncate(g.detail()));
   }
 

@@ -26,6 +26,7 @@ const char* const kKnobKeys[] = {"model",
                                  "ttft_ms",
                                  "ttft_sigma",
                                  "error_rate",
+                                 "failing_user_rate",
                                  "rate_limit_rate",
                                  "hang",
                                  "hang_rate",
@@ -138,6 +139,7 @@ std::string KnobsToJson(const FakeModelKnobs& k) {
   j["ttft_ms"] = absl::ToDoubleMilliseconds(k.ttft.median);
   j["ttft_sigma"] = k.ttft.sigma;
   j["error_rate"] = k.error_rate;
+  j["failing_user_rate"] = k.failing_user_rate;
   j["rate_limit_rate"] = k.rate_limit_rate;
   j["hang"] = k.hang;
   j["hang_rate"] = k.hang_rate;
@@ -190,6 +192,7 @@ absl::StatusOr<FakeModelKnobs> ApplyKnobsJson(const FakeModelKnobs& base,
       (key == "hang" ? k.hang : k.compress) = v.get<bool>();
     } else {
       double* rate = key == "error_rate"          ? &k.error_rate
+                     : key == "failing_user_rate" ? &k.failing_user_rate
                      : key == "rate_limit_rate"   ? &k.rate_limit_rate
                      : key == "hang_rate"         ? &k.hang_rate
                      : key == "refusal_rate"      ? &k.refusal_rate

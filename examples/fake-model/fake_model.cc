@@ -365,7 +365,17 @@ class FakeModelServer::Impl {
     }
   }
 
-  api::Plan MakePlan(const FakeModelKnobs& k, const api::GenRequest& r, uint64_t seq) {
+  // FailingUser: whether `user` is one of the failing_user_rate users.
+  static bool FailingUser(std::string_view user, double rate) {
+    if (user.empty() || rate <= 0) return false;
+    uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (unsigned char ch : user) h = (h ^ ch) * 1099511628211ull;
+    h ^= h >> 29;
+    return static_cast<double>(h % 1000000) / 1e6 < rate;
+  }
+
+  api::Plan MakePlan(const FakeModelKnobs& k, const api::GenRequest& r, uint64_t seq,
+                     std::string_view user = {}) {
     Rng rng(k.seed, seq);
     // Every draw happens in the same order whatever the knobs, so changing
     // one rate does not reshuffle the others.
@@ -384,7 +394,7 @@ class FakeModelServer::Impl {
     p.call_bits = rng.Next();
     Rng drift(rng.Next());
     p.hang = k.hang || u_hang < k.hang_rate;
-    if (u_error < k.error_rate) {
+    if (u_error < k.error_rate || FailingUser(user, k.failing_user_rate)) {
       p.status = 500;
     } else if (u_error < k.error_rate + k.rate_limit_rate) {
       p.status = 429;
@@ -552,7 +562,7 @@ class FakeModelServer::Impl {
       SendModelNotFound(api, req, res, r.model);
       return;
     }
-    api::Plan plan = MakePlan(knobs, r, seq);
+    api::Plan plan = MakePlan(knobs, r, seq, req.get_header_value("x-user-id"));
     if (!SurviveInjections(api, plan, req, res)) return;
     knobs = Knobs();  // a hang may have ended with new knobs
     api::AnswerContext context;
@@ -661,7 +671,7 @@ class FakeModelServer::Impl {
     }
     // The same draws as a generation request: hangs, errors and latency
     // apply; the answer itself depends only on (model, text).
-    api::Plan plan = MakePlan(knobs, api::GenRequest{}, seq);
+    api::Plan plan = MakePlan(knobs, api::GenRequest{}, seq, req.get_header_value("x-user-id"));
     plan.events.clear();
     if (!SurviveInjections(Api::kEmbeddings, plan, req, res)) return;
     knobs = Knobs();

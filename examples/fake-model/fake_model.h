@@ -88,6 +88,11 @@ struct FakeModelKnobs {
   LatencyDistribution latency;
   LatencyDistribution ttft;
   double error_rate = 0.0;       // 500 server_error
+  // Users alike in nothing: this fraction of users (by the x-user-id
+  // header) get a 500 on every request, as when a user's prompts are always
+  // too long. Which users is a hash of the id alone, so two servers with the
+  // same rate fail the same users (an A/A test with clustered errors).
+  double failing_user_rate = 0.0;
   double rate_limit_rate = 0.0;  // 429 rate_limit_exceeded (with retry-after)
   // Hang: accept the request and never answer, until Stop() or until both
   // `hang` and `hang_rate` are cleared (then it is answered normally).

@@ -73,6 +73,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 5.0));
   const auto rate = CLI::Range(0.0, 1.0);
   app.add_option("--error-rate", k.error_rate, "fraction answered 500")->check(rate);
+  app.add_option("--failing-user-rate", k.failing_user_rate,
+                 "fraction of users (x-user-id header) answered 500 every time")
+      ->check(rate);
   app.add_option("--rate-limit-rate", k.rate_limit_rate, "fraction answered 429")->check(rate);
   app.add_option("--hang-rate", k.hang_rate, "fraction that hang until released or stopped")
       ->check(rate);

@@ -61,6 +61,7 @@ absl::StatusOr<std::unique_ptr<testing::Subprocess>> StartFake(const std::string
     args.push_back("--accept-model");
     args.push_back(also_serves);
   }
+  args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
   absl::StatusOr<std::unique_ptr<testing::Subprocess>> p = testing::Subprocess::Start(args);
   if (!p.ok()) return p.status();
   absl::StatusOr<int> got = (*p)->WaitForPort("listening on 127.0.0.1:", absl::Seconds(15));
@@ -161,9 +162,6 @@ absl::Status Cluster::StartFakes(FakeOptions production, FakeOptions candidate) 
 }
 
 absl::Status Cluster::WriteConfig(const SidecarKnobs& k) {
-  // The quickstart's plan with short bakes, but min_samples no test reaches
-  // and every gate off: the judge never acts on its own, so each state a
-  // test sees is the one it made with commands.
   std::string yaml = absl::StrCat(R"(extproc:
   listen: 127.0.0.1:0
   drain_timeout: 1s
@@ -191,8 +189,20 @@ shadow:
     set_json: {model: gpt-5-mini}
   timeout: )", k.shadow_timeout, R"(
   max_concurrency: )", k.shadow_max_concurrency, R"(
-  max_queue: )", k.shadow_max_queue, R"(
-rollout:
+  max_queue: )", k.shadow_max_queue, "\n",
+                                  k.rollout_yaml.empty() ? kDefaultRollout : k.rollout_yaml, R"(
+storage:
+  path: )", data_dir_, R"(
+  privacy:
+    body_mode: full
+)");
+  return WriteFile(config_path_, yaml);
+}
+
+// The quickstart's plan with short bakes, but min_samples no test reaches
+// and every gate off: the judge never acts on its own, so each state a test
+// sees is the one it made with commands.
+const char Cluster::kDefaultRollout[] = R"(rollout:
   tick_interval: 1s
   windows: {recent: 10s, slots: 10}
   stages:
@@ -209,14 +219,7 @@ rollout:
     satisfaction: {enabled: false}
     cost_per_request: {enabled: false}
     agreement: {enabled: false}
-    critical: {enabled: false}
-storage:
-  path: )", data_dir_, R"(
-  privacy:
-    body_mode: full
-)");
-  return WriteFile(config_path_, yaml);
-}
+    critical: {enabled: false})";
 
 absl::Status Cluster::StartSidecar(const SidecarKnobs& knobs, bool reset_rollout) {
   if (sidecar_ != nullptr && sidecar_->running()) {

@@ -54,6 +54,8 @@ struct FakeOptions {
   int latency_ms = 20;
   int ttft_ms = 5;
   int threads = 64;
+  // More fake-model flags, e.g. {"--failing-user-rate", "0.05"}.
+  std::vector<std::string> extra_args;
 };
 
 struct SidecarKnobs {
@@ -61,6 +63,10 @@ struct SidecarKnobs {
   std::string shadow_timeout = "5s";
   int shadow_max_concurrency = 16;
   int shadow_max_queue = 256;
+  // Replaces the `rollout:` section (written as is, starting with
+  // "rollout:"); empty: the default plan with every gate off, so the judge
+  // never acts on its own.
+  std::string rollout_yaml;
 };
 
 class Cluster {
@@ -110,6 +116,7 @@ class Cluster {
   static std::string FakeModelPath();
 
  private:
+  static const char kDefaultRollout[];
   absl::Status WriteConfig(const SidecarKnobs& knobs);
 
   std::string dir_;

@@ -4,6 +4,8 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <set>
+#include <string>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -383,6 +385,40 @@ TEST_F(FakeModelServerTest, ErrorRateOneAlwaysAnswers500) {
   }
   EXPECT_EQ(server_->Counters().errors_injected, 10);
   EXPECT_EQ(server_->Counters().served, 0);
+}
+
+// failing_user_rate picks whole users (x-user-id): each fails on every
+// request or on none, about the rate of users fail, and a second server with
+// the same rate and another seed fails the same users (an A/A pair).
+TEST_F(FakeModelServerTest, FailingUsersFailEveryTimeAndAlikeOnTwoServers) {
+  auto failing = [&](uint64_t seed) {
+    FakeModelKnobs knobs;
+    knobs.seed = seed;
+    knobs.failing_user_rate = 0.2;
+    StartServer(knobs);
+    std::set<std::string> out;
+    for (int u = 0; u < 200; ++u) {
+      const std::string user = "user-" + std::to_string(u);
+      int fails = 0;
+      for (int i = 0; i < 3; ++i) {
+        httplib::Result res = client_->Post("/v1/chat/completions", {{"x-user-id", user}},
+                                            UserRequest(kCapitalQuestion).dump(),
+                                            "application/json");
+        EXPECT_TRUE(res);
+        if (res && res->status == 500) ++fails;
+      }
+      EXPECT_TRUE(fails == 0 || fails == 3) << user << " failed " << fails << " of 3";
+      if (fails == 3) out.insert(user);
+    }
+    // Without the header no request is a failing user's.
+    httplib::Result anonymous = Chat(UserRequest(kCapitalQuestion));
+    EXPECT_TRUE(anonymous && anonymous->status == 200);
+    return out;
+  };
+  std::set<std::string> first = failing(1);
+  EXPECT_GE(first.size(), 20u);  // 40 expected of 200
+  EXPECT_LE(first.size(), 65u);
+  EXPECT_EQ(failing(2), first);
 }
 
 // rate_limit_rate 1 answers 429 rate_limit_exceeded with retry-after, also for

@@ -415,7 +415,10 @@ TEST_P(DashboardTest, RendersRolloutChartsDecisionsAndDiffs) {
     ASSERT_NE(pos, std::string::npos) << "missing or out of order: " << it->reason();
     at = pos;
   }
-  EXPECT_TRUE(Has(dom, "<span class=\"o fail\">fail</span>error_rate: candidate "));
+  // The history's judge rollback is the critical gate's (the circuit breaker).
+  EXPECT_TRUE(Has(dom, "<span class=\"o fail\">fail</span>critical: candidate "));
+  EXPECT_TRUE(Has(dom, "clusters "));
+  EXPECT_TRUE(Has(dom, "design effect "));
   EXPECT_TRUE(Has(dom, "<td class=\"nw act-rollback\">rollback</td>"));
   EXPECT_TRUE(Has(dom, "10% → 0%"));
 

@@ -137,8 +137,8 @@ TEST_F(ReportTest, MarkdownCarriesTheKeyFacts) {
                             "alice: bad answers in #support**"));
   // Config: the stage plan and gate thresholds.
   EXPECT_THAT(md, HasSubstr("| 2 | 10% | 10m | 500 | none |"));
-  EXPECT_THAT(md, HasSubstr("candidate error rate above max(1.50x production, "
-                            "production + 1.00%)"));
+  EXPECT_THAT(md, HasSubstr("tolerates a candidate error rate up to 1.00x production's; "
+                            "catches max(1.50x, production + 1.00%)"));
   EXPECT_THAT(md, HasSubstr("stages: [0, 10, 50, 100]"));
   // Eval.
   EXPECT_THAT(md, HasSubstr(absl::StrCat(history_.eval_exchanges, " eval exchanges.")));
@@ -161,20 +161,20 @@ TEST_F(ReportTest, MarkdownCarriesTheKeyFacts) {
     ASSERT_NE(pos, std::string::npos) << "decision reason missing or out of order: " << d.reason();
     at = pos;
   }
-  // The judge's rollback with the error gate's evidence.
+  // The judge's rollback with the failing gate's evidence, clusters included.
   const v1::Decision* rollback = Find(v1::ACTION_ROLLBACK, "judge");
   ASSERT_NE(rollback, nullptr);
   const v1::GateEvaluation* gate = nullptr;
   for (const auto& g : rollback->gates()) {
-    if (g.gate() == "error_rate") gate = &g;
+    if (g.outcome() == v1::GATE_FAIL) gate = &g;
   }
   ASSERT_NE(gate, nullptr);
-  EXPECT_EQ(gate->outcome(), v1::GATE_FAIL);
-  EXPECT_THAT(
-      md, HasSubstr(absl::StrFormat("| error_rate | fail | %.4g | %.4g | %.4g | "
-                                    "sprt_log_lr_rate_ratio | %.4g | %.4g |",
-                                    gate->production_value(), gate->candidate_value(),
-                                    gate->threshold(), gate->statistic_value(), gate->bound())));
+  EXPECT_THAT(md, HasSubstr(absl::StrFormat(
+                      "| %s | fail | %.4g | %.4g | %.4g | %s | %.4g | %.4g |", gate->gate(),
+                      gate->production_value(), gate->candidate_value(), gate->threshold(),
+                      gate->statistic(), gate->statistic_value(), gate->bound())));
+  EXPECT_THAT(md, HasSubstr(absl::StrCat(gate->production_clusters(), " / ",
+                                         gate->candidate_clusters(), " | ")));
   EXPECT_THAT(md, HasSubstr("10% → 0%"));
   // The worst diff is first, and its finding is inert.
   EXPECT_THAT(md, HasSubstr("#### 1. req-script"));
@@ -259,12 +259,12 @@ TEST_F(ReportTest, JsonParsesAndHasTheFields) {
   for (const auto& d : j["decisions"]) {
     if (d["action"] != "ACTION_ROLLBACK" || d["actor"] != "judge") continue;
     for (const auto& g : d["gates"]) {
-      if (g["gate"] != "error_rate") continue;
+      if (g["outcome"] != "GATE_FAIL") continue;
       saw_gate = true;
-      EXPECT_EQ(g["outcome"], "GATE_FAIL");
       EXPECT_GT(g["candidate_value"].get<double>(), g["production_value"].get<double>());
       EXPECT_GE(g["statistic_value"].get<double>(), g["bound"].get<double>());
       EXPECT_TRUE(g["candidate_samples"].is_string());  // int64 per the JSON mapping
+      EXPECT_TRUE(g["candidate_clusters"].is_string());
     }
     EXPECT_EQ(d["from"]["weight_basis_points"], 1000);
     EXPECT_EQ(d["to"]["weight_basis_points"], 0);

@@ -28,6 +28,68 @@ TEST_F(ConfigTest, MissingSectionGivesDefaults) {
   EXPECT_DOUBLE_EQ(c->error_rate.max_ratio, 1.5);
 }
 
+// The defaults are the playbook's thresholds, each the regression that must
+// be caught; what is tolerated is "no worse than production".
+TEST_F(ConfigTest, DefaultsAreThePlaybooksMustCatchThresholds) {
+  absl::StatusOr<RolloutConfig> c = Parse("other: 1\n");
+  ASSERT_OK(c);
+  EXPECT_DOUBLE_EQ(c->error_rate.max_ratio, 1.5);
+  EXPECT_DOUBLE_EQ(c->error_rate.tolerated_ratio, 1.0);
+  EXPECT_DOUBLE_EQ(c->latency.max_ratio, 1.5);
+  EXPECT_DOUBLE_EQ(c->latency.tolerated_ratio, 1.0);
+  EXPECT_DOUBLE_EQ(c->latency.quantile, 0.95);
+  EXPECT_DOUBLE_EQ(c->satisfaction.max_drop, 0.1);
+  EXPECT_DOUBLE_EQ(c->satisfaction.tolerated_drop, 0.0);
+  EXPECT_DOUBLE_EQ(c->satisfaction.alert_drop, 0.15);
+  EXPECT_DOUBLE_EQ(c->critical.max_ratio, 2.0);
+  EXPECT_EQ(c->recent_window, absl::Minutes(5));
+  EXPECT_DOUBLE_EQ(c->cost.tolerated_ratio, 1.0);
+  EXPECT_DOUBLE_EQ(c->agreement.tolerated, 0.95);
+  EXPECT_EQ(c->min_clusters, 20);
+  EXPECT_FALSE(c->prove_every_stage);
+}
+
+// The new keys parse, and a tolerance must lie on the good side of the
+// threshold it pairs with.
+TEST_F(ConfigTest, ToleranceKeysParseAndAreChecked) {
+  absl::StatusOr<RolloutConfig> c = Parse(R"(
+rollout:
+  judge: {min_clusters: 50, prove_every_stage: true}
+  gates:
+    error_rate: {max_ratio: 2, tolerated_ratio: 1.2}
+    latency_p95: {quantile: 0.99, max_ratio: 2, tolerated_ratio: 1.1, margin: 0.05}
+    satisfaction: {max_drop: 0.1, tolerated_drop: 0.02, alert_drop: 0.2}
+    cost_per_request: {max_ratio: 3, tolerated_ratio: 1.5}
+    agreement: {min: 0.85, tolerated: 0.9}
+    critical: {max_ratio: 3, max_error_rate: 0.05}
+)");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->min_clusters, 50);
+  EXPECT_TRUE(c->prove_every_stage);
+  EXPECT_DOUBLE_EQ(c->error_rate.tolerated_ratio, 1.2);
+  EXPECT_DOUBLE_EQ(c->latency.quantile, 0.99);
+  EXPECT_DOUBLE_EQ(c->latency.tolerated_ratio, 1.1);
+  EXPECT_DOUBLE_EQ(c->satisfaction.tolerated_drop, 0.02);
+  EXPECT_DOUBLE_EQ(c->satisfaction.alert_drop, 0.2);
+  EXPECT_DOUBLE_EQ(c->cost.tolerated_ratio, 1.5);
+  EXPECT_DOUBLE_EQ(c->agreement.tolerated, 0.9);
+  EXPECT_DOUBLE_EQ(c->critical.max_ratio, 3);
+  EXPECT_DOUBLE_EQ(c->critical.max_error_rate, 0.05);
+
+  EXPECT_THAT(Parse("rollout:\n  gates:\n    latency_p95: {max_ratio: 1.5, tolerated_ratio: 1.5}\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "rollout.gates.latency_p95.tolerated_ratio: must be below max_ratio"));
+  EXPECT_THAT(Parse("rollout:\n  gates:\n    satisfaction: {max_drop: 0.1, tolerated_drop: 0.2}\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "rollout.gates.satisfaction.tolerated_drop"));
+  EXPECT_THAT(Parse("rollout:\n  gates:\n    agreement: {min: 0.9, tolerated: 0.8}\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "rollout.gates.agreement.tolerated"));
+  // A min above the default tolerance moves the default halfway to 1.
+  absl::StatusOr<RolloutConfig> strict = Parse("rollout:\n  gates:\n    agreement: {min: 0.96}\n");
+  ASSERT_OK(strict);
+  EXPECT_DOUBLE_EQ(strict->agreement.tolerated, 0.98);
+}
+
 // A full section with every gate parses into the struct.
 TEST_F(ConfigTest, FullSectionParses) {
   absl::StatusOr<RolloutConfig> c = Parse(R"(

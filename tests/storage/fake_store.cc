@@ -201,6 +201,19 @@ absl::Status FakeStore::SaveRolloutState(const v1::RolloutState& state) {
   return absl::OkStatus();
 }
 
+absl::Status FakeStore::SaveJudgeEvidence(const v1::JudgeEvidence& evidence) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = TakeFailure(1); !s.ok()) return s;
+  evidence_ = evidence;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::JudgeEvidence> FakeStore::LoadJudgeEvidence() {
+  absl::MutexLock lock(&mu_);
+  if (!evidence_.has_value()) return absl::NotFoundError("storage: no judge evidence stored");
+  return *evidence_;
+}
+
 absl::Status FakeStore::AppendDecision(const v1::Decision& decision) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = TakeFailure(1); !s.ok()) return s;

@@ -49,6 +49,8 @@ class FakeStore final : public Store {
   absl::StatusOr<std::vector<v1::Decision>> ListDecisions(absl::Time since, size_t limit) override;
   absl::StatusOr<v1::RolloutState> LoadRolloutState() override;
   absl::Status SaveRolloutState(const v1::RolloutState& state) override;
+  absl::Status SaveJudgeEvidence(const v1::JudgeEvidence& evidence) override;
+  absl::StatusOr<v1::JudgeEvidence> LoadJudgeEvidence() override;
   absl::Status AppendDecision(const v1::Decision& decision) override;
   absl::Status CommitTransition(const v1::RolloutState& state, const v1::Decision& decision) override;
   absl::Status Visit(RecordKind kind, absl::Time since,
@@ -75,6 +77,7 @@ class FakeStore final : public Store {
   std::map<Key, v1::HealthSnapshot> health_ ABSL_GUARDED_BY(mu_);
   std::map<Key, v1::Decision> decisions_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::RolloutState> state_ ABSL_GUARDED_BY(mu_);
+  std::optional<v1::JudgeEvidence> evidence_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace understudy::storage
