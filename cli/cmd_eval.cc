@@ -1,6 +1,6 @@
 // `understudy eval --config FILE --dataset golden.jsonl [--concurrency N]
 // [-o json] [--store]`: sends each dataset request to production and to the
-// candidate (with the shadow.request transform), compares the answers with
+// candidate (shaped by upstreams.candidate.request), compares the answers with
 // compare/, scores each answer against the optional reference, and prints a
 // per-arm table or one JSON object.
 //

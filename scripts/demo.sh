@@ -46,15 +46,20 @@ wait_port() {
   return 1
 }
 
+# Each fake serves only its own model name to its own key, as a provider
+# does: the clients hold production's key (examples/quickstart/traffic.jsonl);
+# the sidecar gives the canary arm the candidate's key and model name
+# (upstreams.candidate in examples/quickstart/understudy.yaml).
+export PRODUCTION_API_KEY=demo-key-not-stored
+CANDIDATE_API_KEY="sk-candidate-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+export CANDIDATE_API_KEY
 "$FAKE" --port 0 --model gpt-4o --seed 1 --latency-ms 40 --ttft-ms 15 \
-  >"$work/prod.out" 2>"$work/prod.err" &
+  --api-key-env PRODUCTION_API_KEY >"$work/prod.out" 2>"$work/prod.err" &
 pids+=($!)
 # The candidate paraphrases some answers and gets a few facts wrong: shadow
 # comparisons show minor and major differences, within the agreement gate.
-# It also answers "gpt-4o": the canary arm still forwards production's body
-# unchanged (it does not rewrite `model` yet, as the shadow client does).
-"$FAKE" --port 0 --model gpt-5-mini --accept-model gpt-4o --seed 2 --latency-ms 40 --ttft-ms 15 \
-  --paraphrase-rate 0.15 --wrong-answer-rate 0.02 \
+"$FAKE" --port 0 --model gpt-5-mini --seed 2 --latency-ms 40 --ttft-ms 15 \
+  --paraphrase-rate 0.15 --wrong-answer-rate 0.02 --api-key-env CANDIDATE_API_KEY \
   >"$work/cand.out" 2>"$work/cand.err" &
 pids+=($!)
 prod_port=$(wait_port "$work/prod.out")
@@ -139,4 +144,11 @@ echo "report written to ${DEMO_REPORT_DIR:-$BIN}/quickstart-report.md"
 [ -n "$injected" ] || fail "the rollout never reached ${INJECT_AT_PERCENT}% (last: $last)"
 [ -n "$rolled_back" ] || fail "the sidecar did not roll back within ${DEADLINE_S}s (last: $last)"
 grep -q 'VIOLATION' "$work/replay.out" && fail "protocol violations (see replay output)"
+# The canary arm really reached the candidate: its fake served requests and
+# refused none for a wrong model name or key.
+cand_stats=$(curl -sf "http://127.0.0.1:$cand_port/stats") || fail "no candidate stats"
+echo "candidate model saw: $cand_stats"
+[ "$(field served "$cand_stats")" -gt 0 ] || fail "the candidate served nothing"
+[ "$(field model_not_found "$cand_stats")" = 0 ] || fail "the candidate got the wrong model name"
+[ "$(field unauthorized "$cand_stats")" = 0 ] || fail "the candidate got the wrong key"
 echo "demo ok: shadow → canary stages → injected regression → automatic rollback in $(( $(date +%s) - start ))s"

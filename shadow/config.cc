@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 #include "shadow/shadow.h"
 
@@ -77,9 +78,42 @@ absl::StatusOr<nlohmann::json> NodeToJson(const ConfigNode& node) {
   return ScalarToJson(s);
 }
 
+absl::Status ParseHeaderMap(const ConfigNode& n,
+                            std::vector<std::pair<std::string, std::string>>* out);
+
+// ParseRequestShaping reads a `request:` section (shadow/shaping.h).
+absl::Status ParseRequestShaping(const ConfigNode& req, RequestShaping* out) {
+  if (!req.IsDefined()) return absl::OkStatus();
+  RETURN_IF_ERROR(req.CheckKeys({"set_json", "set_headers", "remove_headers", "path"}));
+  const ConfigNode set_json = req.Child("set_json");
+  if (set_json.IsDefined()) {
+    if (!set_json.IsMap()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          set_json.Path(), ": must be a map of JSON field (a dotted path): value"));
+    }
+    for (const std::string& k : set_json.Keys()) {
+      for (absl::string_view part : absl::StrSplit(k, '.')) {
+        if (part.empty()) return set_json.Error(k, "empty segment in the dotted path");
+      }
+      ASSIGN_OR_RETURN(nlohmann::json v, NodeToJson(set_json.Child(k)));
+      out->set_json.emplace_back(k, v.dump());
+    }
+  }
+  RETURN_IF_ERROR(ParseHeaderMap(req.Child("set_headers"), &out->set_headers));
+  ASSIGN_OR_RETURN(out->remove_headers, req.GetStringList("remove_headers"));
+  for (std::string& h : out->remove_headers) h = absl::AsciiStrToLower(h);
+  ASSIGN_OR_RETURN(out->path, req.GetString("path", ""));
+  if (!out->path.empty() && (out->path[0] != '/' || HasControlChars(out->path) ||
+                             out->path.find_first_of("? ") != std::string::npos)) {
+    return req.Error("path", "must be an absolute path such as /v1/chat/completions, no query");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseUpstream(const ConfigNode& n, UpstreamConfig* u) {
-  RETURN_IF_ERROR(
-      n.CheckKeys({"url", "api_key_env", "api_key_file", "auth_header", "auth_scheme"}));
+  RETURN_IF_ERROR(n.CheckKeys(
+      {"url", "api_key_env", "api_key_file", "auth_header", "auth_scheme", "request"}));
+  RETURN_IF_ERROR(ParseRequestShaping(n.Child("request"), &u->request));
   ASSIGN_OR_RETURN(std::string url, n.GetString("url", ""));
   if (url.empty()) return n.Error("url", "required, e.g. http://127.0.0.1:8001");
   if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
@@ -185,22 +219,16 @@ absl::Status ParseShadow(const ConfigNode& n, ShadowConfig* c) {
   ASSIGN_OR_RETURN(c->skip.headers, skip.GetStringList("headers"));
   for (std::string& h : c->skip.headers) h = absl::AsciiStrToLower(h);
 
+  // Before upstreams.<arm>.request existed, the candidate's shaping lived
+  // here (shadow-only); it is still read, for the candidate, on both paths.
   const ConfigNode req = n.Child("request");
-  RETURN_IF_ERROR(req.CheckKeys({"set_json", "set_headers", "remove_headers"}));
-  const ConfigNode set_json = req.Child("set_json");
-  if (set_json.IsDefined()) {
-    if (!set_json.IsMap()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(set_json.Path(), ": must be a map of top-level JSON field: value"));
+  if (req.IsDefined()) {
+    if (!c->candidate.request.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          req.Path(), ": set it in upstreams.candidate.request only (both are set)"));
     }
-    for (const std::string& k : set_json.Keys()) {
-      ASSIGN_OR_RETURN(nlohmann::json v, NodeToJson(set_json.Child(k)));
-      c->request.set_json.emplace_back(k, v.dump());
-    }
+    RETURN_IF_ERROR(ParseRequestShaping(req, &c->candidate.request));
   }
-  RETURN_IF_ERROR(ParseHeaderMap(req.Child("set_headers"), &c->request.set_headers));
-  ASSIGN_OR_RETURN(c->request.remove_headers, req.GetStringList("remove_headers"));
-  for (std::string& h : c->request.remove_headers) h = absl::AsciiStrToLower(h);
   return absl::OkStatus();
 }
 

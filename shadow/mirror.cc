@@ -48,27 +48,6 @@ std::optional<double> Cost(std::string_view model, const compare::Usage& usage,
   return compare::UsageCost(*price, usage);
 }
 
-absl::StatusOr<std::string> ApplySetJson(
-    std::string_view body, const std::vector<std::pair<std::string, std::string>>& set_json) {
-  nlohmann::ordered_json doc =
-      nlohmann::ordered_json::parse(body.begin(), body.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) {
-    return absl::InvalidArgumentError("request body is not a JSON object");
-  }
-  for (const auto& [key, value_json] : set_json) {
-    nlohmann::ordered_json v = nlohmann::ordered_json::parse(value_json, nullptr, false);
-    if (v.is_discarded()) {
-      return absl::InvalidArgumentError("set_json value for " + key + " is not JSON");
-    }
-    if (v.is_null()) {
-      doc.erase(key);
-    } else {
-      doc[key] = std::move(v);
-    }
-  }
-  return doc.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
-}
-
 UpstreamRequest BuildUpstreamRequest(const ShadowConfig& config, const v1::Exchange& live,
                                      v1::Arm target, v1::ExchangeSource source) {
   UpstreamRequest r;
@@ -89,24 +68,26 @@ UpstreamRequest BuildUpstreamRequest(const ShadowConfig& config, const v1::Excha
     }
     r.headers.emplace_back(std::move(key), h.value());
   }
-  if (target == v1::ARM_CANDIDATE) {
-    const RequestTransform& t = config.request;
-    if (!t.set_json.empty()) {
-      // A body that is not a JSON object is sent unchanged.
-      absl::StatusOr<std::string> body = ApplySetJson(r.body, t.set_json);
-      if (body.ok()) r.body = *std::move(body);
-    }
-    auto erase = [&r](std::string_view name) {
-      r.headers.erase(std::remove_if(r.headers.begin(), r.headers.end(),
-                                     [name](const auto& h) { return h.first == name; }),
-                      r.headers.end());
-    };
-    for (const std::string& name : t.remove_headers) erase(name);
-    for (const auto& [name, value] : t.set_headers) {
-      erase(name);
-      r.headers.emplace_back(name, value);
-    }
+  // The target's shaping, as on the live arm (shadow/shaping.h). The
+  // credential itself is added by the client at send time.
+  const UpstreamConfig& u = target == v1::ARM_CANDIDATE ? config.candidate : config.production;
+  if (u.request.ChangesBody()) {
+    // A body that is not a JSON object is sent unchanged.
+    absl::StatusOr<std::string> body = ShapeJsonBody(r.body, u.request);
+    if (body.ok()) r.body = *std::move(body);
   }
+  const HeaderEdits edits = ShapeHeaders(u, r.path, {}, /*credentials=*/false);
+  auto erase = [&r](std::string_view name) {
+    r.headers.erase(std::remove_if(r.headers.begin(), r.headers.end(),
+                                   [name](const auto& h) { return h.first == name; }),
+                    r.headers.end());
+  };
+  for (const std::string& name : edits.remove) erase(name);
+  for (const auto& [name, value] : edits.set) {
+    erase(name);
+    r.headers.emplace_back(name, value);
+  }
+  if (!edits.path.empty()) r.path = edits.path;
   absl::StatusOr<compare::RequestInfo> info = compare::ParseRequest(r.body);
   r.stream = info.ok() && info->stream;
   return r;

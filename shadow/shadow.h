@@ -53,34 +53,29 @@
 #include "compare/compare.h"
 #include "encoding/content_decoder.h"
 #include "rollout/rollout.h"
+#include "shadow/shaping.h"
 #include "understudy/v1/exchange.pb.h"
 
 namespace understudy::shadow {
 
 // ---------------------------------------------------------------- config --
 
-// One upstream model endpoint. `api_key` is resolved at parse time and must
-// never be logged or stored.
+// One upstream model endpoint (`upstreams.production` / `.candidate`).
+// `api_key` is resolved at parse time and must never be logged or stored.
 struct UpstreamConfig {
   std::string url;                            // base URL, no trailing '/'
   std::string auth_header = "authorization";  // lower-case
   std::string auth_scheme = "Bearer";         // "" sends the bare key (x-api-key style)
   std::string api_key;                        // "" = send no credential
+  // How every request to this upstream is shaped, live or mirrored
+  // (shadow/shaping.h).
+  RequestShaping request;
 };
 
 struct SkipRules {
   std::vector<std::string> paths;    // RE2, partial match on the request path
   std::vector<std::string> methods;  // upper-case
   std::vector<std::string> headers;  // lower-case; present on the live request → skip
-};
-
-// How a production request becomes a candidate request.
-struct RequestTransform {
-  // Top-level JSON fields to set (key → serialized JSON value); a JSON null
-  // value removes the field.
-  std::vector<std::pair<std::string, std::string>> set_json;
-  std::vector<std::pair<std::string, std::string>> set_headers;  // lower-case keys
-  std::vector<std::string> remove_headers;                       // lower-case
 };
 
 struct ShadowConfig {
@@ -91,7 +86,6 @@ struct ShadowConfig {
   double noise_rate = 0.0;    // of shadowed ones, also re-sent to production
   double reverse_rate = 0.0;  // of live candidate exchanges → production
   SkipRules skip;
-  RequestTransform request;
   absl::Duration timeout = absl::Seconds(30);  // per request, whole exchange
   int max_concurrency = 16;                    // requests in flight
   int max_queue = 256;                         // waiting to be sent
@@ -251,20 +245,14 @@ class UpstreamClient {
 // method, path and body are copied; the live request's credentials,
 // cookies, pseudo-headers, hop-by-hop headers (content-length, host,
 // transfer-encoding, connection, ...), accept-encoding, x-envoy-* and
-// x-understudy-* headers are dropped. For target ARM_CANDIDATE the
-// config's `request` transform is applied (set_json to a JSON-object body,
-// then remove_headers, then set_headers). `stream` is read from the final
-// body. The credential is added by UpstreamClient.
+// x-understudy-* headers are dropped. The target upstream's `request`
+// shaping is applied as on the live arm (shadow/shaping.h: set_json to a
+// JSON-object body, remove_headers, set_headers, path). `stream` is read
+// from the final body. The credential is added by UpstreamClient.
 UpstreamRequest BuildUpstreamRequest(const ShadowConfig& config,
                                      const understudy::v1::Exchange& live,
                                      understudy::v1::Arm target,
                                      understudy::v1::ExchangeSource source);
-
-// ApplySetJson sets top-level fields of a JSON object body; InvalidArgument
-// when `body` is not a JSON object.
-//   ApplySetJson(R"({"model":"a","n":1})", {{"model", "\"b\""}}) → {"model":"b","n":1}
-[[nodiscard]] absl::StatusOr<std::string> ApplySetJson(
-    std::string_view body, const std::vector<std::pair<std::string, std::string>>& set_json);
 
 // SampleDraw maps (salt, request id) to a uniform number in [0, 1); the same
 // inputs always give the same draw, so a replay samples the same requests.

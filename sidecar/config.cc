@@ -140,6 +140,17 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   c.session.feedback_path = c.feedback.path;
   c.session.feedback_max_body_bytes = c.feedback.max_body_bytes;
   c.session.max_body_bytes = c.capture.max_body_bytes;
+  // The live arms are shaped like the shadow calls, from the same
+  // upstreams.<arm> sections (shadow/shaping.h); their credential headers
+  // are never captured.
+  for (const auto& [u, slot] :
+       {std::pair{&c.shadow.production, &c.session.production_upstream},
+        std::pair{&c.shadow.candidate, &c.session.candidate_upstream}}) {
+    if (shadow::NeedsShaping(*u)) *slot = std::make_shared<const shadow::UpstreamConfig>(*u);
+    if (!IsSecretHeader(u->auth_header, c.session.secret_headers)) {
+      c.session.secret_headers.push_back(u->auth_header);
+    }
+  }
   return c;
 }
 

@@ -200,7 +200,7 @@ absl::StatusOr<std::string> Sidecar::Impl::Report(std::string_view format) {
   report::ReportInputs in;
   in.production_model = models.Get(v1::ARM_PRODUCTION);
   in.candidate_model = models.Get(v1::ARM_CANDIDATE);
-  for (const auto& [key, value] : config.shadow.request.set_json) {
+  for (const auto& [key, value] : config.shadow.candidate.request.set_json) {
     if (key == "model" && in.candidate_model.empty() && value.size() > 2) {
       in.candidate_model = value.substr(1, value.size() - 2);  // a JSON string
     }

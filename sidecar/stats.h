@@ -42,6 +42,8 @@ struct ExtProcStats {
   Counter feedback_requests;       // POSTs to the feedback path seen by any stream
   Counter out_of_scope_path;       // requests that are not model calls (traffic_scope.h):
   Counter out_of_scope_method;     //   no route for the path / not for the method
+  Counter requests_shaped;         // routed requests reshaped for their arm (shadow/shaping.h)
+  Counter shaping_failures;        // bodies that could not be reshaped (sent unchanged)
 };
 
 }  // namespace understudy::sidecar

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
 #include "rollout/rollout.h"
+#include "shadow/shaping.h"
 
 namespace understudy::sidecar {
 
@@ -258,9 +259,86 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
       // The router assigns production or candidate, never ARM_UNSPECIFIED.
       option->mutable_header()->set_raw_value(std::string(rollout::ArmName(arm)));
       common->set_clear_route_cache(true);
+      if (!out_of_scope_) ShapeRequestHeaders(arm, h.end_of_stream(), out);
     }
   }
   return absl::OkStatus();
+}
+
+void StreamSession::ShapeRequestHeaders(understudy::v1::Arm arm, bool end_of_stream,
+                                        ep::ProcessingResponse* out) {
+  const bool candidate = arm == understudy::v1::ARM_CANDIDATE;
+  const shadow::UpstreamConfig* up =
+      (candidate ? options_.candidate_upstream : options_.production_upstream).get();
+  if (up == nullptr) return;
+  const shadow::UpstreamConfig* other =
+      (candidate ? options_.production_upstream : options_.candidate_upstream).get();
+  stats_.requests_shaped.Add();
+  const shadow::HeaderEdits edits =
+      shadow::ShapeHeaders(*up, exchange_.path(), other != nullptr ? other->auth_header : "");
+  ep::HeaderMutation* mutation = out->mutable_request_headers()->mutable_response()
+                                     ->mutable_header_mutation();
+  for (const std::string& name : edits.remove) mutation->add_remove_headers(name);
+  auto set = [mutation](std::string_view key, std::string_view value) {
+    auto* h = mutation->add_set_headers()->mutable_header();
+    h->set_key(std::string(key));
+    h->set_raw_value(std::string(value));  // raw_value only (docs/extproc.md §3.6)
+  };
+  for (const auto& [name, value] : edits.set) set(name, value);
+  if (!edits.path.empty()) set(":path", edits.path);
+  if (!up->request.ChangesBody() || end_of_stream) return;
+  if (req_.mode == ProcessingMode::FULL_DUPLEX_STREAMED ||
+      req_.mode == ProcessingMode::BUFFERED_PARTIAL) {
+    stats_.shaping_failures.Add();  // no whole body to rewrite; forwarded unchanged
+    return;
+  }
+  shape_body_ = up;
+  if (req_.mode == ProcessingMode::NONE) {
+    // Only this request buffers its body; body modes are taken literally, so
+    // the response keeps the mode in force (docs/extproc.md §3.9). Needs the
+    // filter's allow_mode_override (without it no body comes, nothing changes).
+    ProcessingMode* m = out->mutable_mode_override();
+    m->set_request_header_mode(ProcessingMode::SEND);
+    m->set_request_body_mode(ProcessingMode::BUFFERED);
+    m->set_response_body_mode(resp_.mode);
+    req_.mode = ProcessingMode::BUFFERED;
+  }
+  // STREAMED and BUFFERED filters send the body as configured.
+}
+
+void StreamSession::ShapeRequestBody(const ep::HttpBody& b,
+                                     std::vector<ep::ProcessingResponse>* replies) {
+  ep::CommonResponse* common = replies->emplace_back().mutable_request_body()->mutable_response();
+  const bool buffered = req_.mode == ProcessingMode::BUFFERED;
+  shape_buffer_ += b.body();
+  if (!buffered && !b.end_of_stream()) {
+    if (static_cast<int64_t>(shape_buffer_.size()) <= options_.max_body_bytes) {
+      // STREAMED: hold the chunks back (sent as empty chunks) until the end.
+      common->mutable_body_mutation()->set_body("");
+      return;
+    }
+    // Too big to hold: give up, losing nothing (what was held goes now).
+    stats_.shaping_failures.Add();
+    shape_body_ = nullptr;
+    common->mutable_body_mutation()->set_body(std::move(shape_buffer_));
+    shape_buffer_.clear();
+    return;
+  }
+  // The whole body: one BUFFERED message, or the last STREAMED chunk.
+  const shadow::UpstreamConfig* up = shape_body_;
+  shape_body_ = nullptr;
+  absl::StatusOr<std::string> shaped = shadow::ShapeJsonBody(shape_buffer_, up->request);
+  if (!shaped.ok()) {
+    stats_.shaping_failures.Add();  // the upstream answers it as the client sent it
+    if (!buffered) common->mutable_body_mutation()->set_body(std::move(shape_buffer_));
+    shape_buffer_.clear();
+    return;
+  }
+  shape_buffer_.clear();
+  common->mutable_body_mutation()->set_body(*std::move(shaped));
+  // The held headers' content-length no longer matches (docs/extproc.md
+  // §3.6); in STREAMED mode Envoy has already dropped it.
+  if (buffered) common->mutable_header_mutation()->add_remove_headers("content-length");
 }
 
 void StreamSession::AppendBody(understudy::v1::HttpMessage* msg, const std::string& chunk) {
@@ -312,6 +390,7 @@ absl::Status StreamSession::OnBody(bool request_dir, const ep::HttpBody& b, bool
     }
     return absl::OkStatus();
   }
+  const bool shape = request_dir && shape_body_ != nullptr && reply;
   understudy::v1::HttpMessage* msg =
       request_dir ? exchange_.mutable_request() : exchange_.mutable_response();
   if (!request_dir && exchange_.first_body_byte_offset_micros() < 0 && !b.body().empty()) {
@@ -331,7 +410,9 @@ absl::Status StreamSession::OnBody(bool request_dir, const ep::HttpBody& b, bool
   }
   if (!request_dir && d.ended) exchange_.set_end_offset_micros(OffsetMicros());
 
-  if (reply) {
+  if (shape) {
+    ShapeRequestBody(b, replies);
+  } else if (reply) {
     ep::ProcessingResponse& out = replies->emplace_back();
     ep::BodyResponse* br = request_dir ? out.mutable_request_body() : out.mutable_response_body();
     if (d.mode == ProcessingMode::FULL_DUPLEX_STREAMED) {

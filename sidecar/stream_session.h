@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "rollout/router.h"
+#include "shadow/shadow.h"
 #include "sidecar/stats.h"
 #include "sidecar/traffic_scope.h"
 #include "understudy/v1/exchange.pb.h"
@@ -74,6 +75,19 @@ struct SessionOptions {
   // reason on the recording stream (observe or full). Null: every request
   // is in scope, its API unknown.
   std::shared_ptr<const TrafficScope> scope;
+  // Per-arm request shaping (shadow/shaping.h) of the requests the route
+  // (or full) stream sends to that arm; null: the arm's requests go as the
+  // client sent them. The header edits (credentials, set/remove, :path) ride
+  // on the request_headers reply; a body change asks for the body (a
+  // mode_override to BUFFERED, so only these requests buffer theirs) and
+  // replaces it in the request_body reply, content-length removed (a
+  // filter that already sends STREAMED bodies has its chunks held back and
+  // the whole new body sent with the last). A body that is not a JSON
+  // object, or larger than max_body_bytes while streamed, is forwarded
+  // unchanged and counted (ExtProcStats::shaping_failures), as are bodies in
+  // FULL_DUPLEX_STREAMED and BUFFERED_PARTIAL modes.
+  std::shared_ptr<const shadow::UpstreamConfig> production_upstream;
+  std::shared_ptr<const shadow::UpstreamConfig> candidate_upstream;
 };
 
 // IsSecretHeader reports whether `name` (lower-case) is never stored.
@@ -130,6 +144,14 @@ class StreamSession {
                                  std::vector<ProcessingResponse>* replies);
   void ImmediateReply(int status, std::string_view error_code, std::string_view message,
                       std::vector<ProcessingResponse>* replies);
+  // ShapeRequestHeaders adds the arm's header edits to the request_headers
+  // reply and, when its body must change, asks for the body.
+  void ShapeRequestHeaders(understudy::v1::Arm arm, bool end_of_stream,
+                           ProcessingResponse* out);
+  // ShapeRequestBody answers a request_body message of a request whose body
+  // is reshaped.
+  void ShapeRequestBody(const envoy::service::ext_proc::v3::HttpBody& b,
+                        std::vector<ProcessingResponse>* replies);
 
   const StreamRole role_;
   const SessionOptions& options_;
@@ -145,6 +167,8 @@ class StreamSession {
   bool feedback_ = false;            // this stream carries a feedback POST
   bool out_of_scope_ = false;        // not a model call: production, unrecorded
   bool feedback_answered_ = false;
+  const shadow::UpstreamConfig* shape_body_ = nullptr;  // the arm whose body shaping is due
+  std::string shape_buffer_;
   std::string feedback_body_;
   understudy::v1::Exchange exchange_;
   bool exchange_taken_ = false;

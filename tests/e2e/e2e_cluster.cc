@@ -50,17 +50,16 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
 // still forwards production's request body unchanged (the live candidate
 // arm does not rewrite `model` yet), so the candidate must also answer
 // "gpt-4o". Drop it once the live arm is shaped like the shadow client.
+// StartFake starts a fake model that serves only `model` and only to
+// `key_file`'s key, as a real provider would.
 absl::StatusOr<std::unique_ptr<testing::Subprocess>> StartFake(const std::string& model, int seed,
                                                               const FakeOptions& o, int* port,
-                                                              const std::string& also_serves = "") {
+                                                              const std::string& key_file) {
   std::vector<std::string> args = {
       Cluster::FakeModelPath(), "--port", "0", "--model", model, "--seed", std::to_string(seed),
       "--latency-ms", std::to_string(o.latency_ms), "--latency-sigma", "0", "--ttft-ms",
-      std::to_string(o.ttft_ms), "--ttft-sigma", "0", "--threads", std::to_string(o.threads)};
-  if (!also_serves.empty()) {
-    args.push_back("--accept-model");
-    args.push_back(also_serves);
-  }
+      std::to_string(o.ttft_ms), "--ttft-sigma", "0", "--threads", std::to_string(o.threads),
+      "--api-key-file", key_file};
   args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
   absl::StatusOr<std::unique_ptr<testing::Subprocess>> p = testing::Subprocess::Start(args);
   if (!p.ok()) return p.status();
@@ -126,6 +125,12 @@ Cluster::Cluster() {
   token_ = "e2e-" + RandomHex(16);
   token_file_ = dir_ + "/admin-token";
   (void)WriteFile(token_file_, token_ + "\n");
+  prod_key_ = "sk-prod-" + RandomHex(12);
+  cand_key_ = "sk-cand-" + RandomHex(12);
+  prod_key_file_ = dir_ + "/production.key";
+  cand_key_file_ = dir_ + "/candidate.key";
+  (void)WriteFile(prod_key_file_, prod_key_ + "\n");
+  (void)WriteFile(cand_key_file_, cand_key_ + "\n");
   config_path_ = dir_ + "/understudy.yaml";
   NewDataDir();
 }
@@ -148,11 +153,11 @@ std::string Cluster::FakeModelPath() {
 
 absl::Status Cluster::StartFakes(FakeOptions production, FakeOptions candidate) {
   absl::StatusOr<std::unique_ptr<testing::Subprocess>> p =
-      StartFake("gpt-4o", 1, production, &prod_port_);
+      StartFake("gpt-4o", 1, production, &prod_port_, prod_key_file_);
   if (!p.ok()) return p.status();
   prod_ = *std::move(p);
   absl::StatusOr<std::unique_ptr<testing::Subprocess>> c =
-      StartFake("gpt-5-mini", 2, candidate, &cand_port_, "gpt-4o");
+      StartFake("gpt-5-mini", 2, candidate, &cand_port_, cand_key_file_);
   if (!c.ok()) return c.status();
   cand_ = *std::move(c);
   prod_upstream_ = envoy_driver::NewCurlUpstream(absl::StrCat("http://127.0.0.1:", prod_port_),
@@ -178,15 +183,19 @@ capture:
 feedback:
   path: /understudy/feedback
 upstreams:
-  production: {url: http://127.0.0.1:)", prod_port_, R"(}
-  candidate:  {url: http://127.0.0.1:)", cand_port_, R"(}
+  production:
+    url: http://127.0.0.1:)", prod_port_, R"(
+    api_key_file: )", prod_key_file_, R"(
+  candidate:
+    url: http://127.0.0.1:)", cand_port_, R"(
+    api_key_file: )", cand_key_file_, R"(
+    request:
+      set_json: {model: gpt-5-mini}
 shadow:
   enabled: true
   sample_rate: )", k.sample_rate, R"(
   noise_rate: 0
   reverse_rate: 0
-  request:
-    set_json: {model: gpt-5-mini}
   timeout: )", k.shadow_timeout, R"(
   max_concurrency: )", k.shadow_max_concurrency, R"(
   max_queue: )", k.shadow_max_queue, "\n",
@@ -262,7 +271,9 @@ std::string Cluster::SidecarErrors() const { return sidecar_ ? sidecar_->Errors(
 
 absl::StatusOr<DriverResult> Cluster::Send(const std::string& user, const std::string& request_id) {
   envoy_driver::HttpRequest req;
-  req.headers = {{"content-type", "application/json"}, {"x-user-id", user}};
+  req.headers = {{"content-type", "application/json"},
+                 {"authorization", "Bearer " + prod_key_},
+                 {"x-user-id", user}};
   if (!request_id.empty()) req.headers.emplace_back("x-request-id", request_id);
   req.body_chunks = {
       R"({"model":"gpt-4o","messages":[{"role":"user","content":"What is the capital of France?"}]})"};

@@ -86,7 +86,8 @@ class Cluster {
   void NewDataDir();
 
   // Send plays one chat completion for `user` (header x-user-id) through
-  // the two-filter chain. request_id "" lets the driver pick one.
+  // the two-filter chain, as a client of the production model would send it
+  // (model gpt-4o, production's key). request_id "" lets the driver pick one.
   absl::StatusOr<DriverResult> Send(const std::string& user, const std::string& request_id = "");
   // SendFeedback POSTs `body` to /understudy/feedback through the chain.
   absl::StatusOr<DriverResult> SendFeedback(const std::string& body);
@@ -106,6 +107,8 @@ class Cluster {
   std::string admin_url() const { return "http://127.0.0.1:" + std::to_string(admin_port_); }
   std::string candidate_url() const { return "http://127.0.0.1:" + std::to_string(cand_port_); }
   const std::string& token() const { return token_; }
+  const std::string& production_key() const { return prod_key_; }
+  const std::string& candidate_key() const { return cand_key_; }
   const std::string& token_file() const { return token_file_; }
   const std::string& data_dir() const { return data_dir_; }
   int extproc_port() const { return extproc_port_; }
@@ -122,6 +125,11 @@ class Cluster {
   std::string dir_;
   std::string token_;
   std::string token_file_;
+  // Each provider's API key: the client holds production's; the sidecar
+  // reads both from files (upstreams.<arm>.api_key_file) and gives the
+  // candidate arm its own.
+  std::string prod_key_, cand_key_;
+  std::string prod_key_file_, cand_key_file_;
   std::string config_path_;
   std::string data_dir_;
   int data_dirs_ = 0;

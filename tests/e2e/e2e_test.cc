@@ -620,5 +620,60 @@ TEST_F(E2eTest, CliContract) {
   EXPECT_EQ(Int(State()["version"]), version);
 }
 
+
+// ---------------------------------------------------------------- 7 ----
+
+// The canary arm reaches the candidate model: its requests carry the
+// candidate's model name and key (the fakes, like real providers, refuse
+// any other), the client's key never reaches the candidate, and production's
+// requests go as the client sent them. No key is ever stored.
+TEST_F(E2eTest, CanaryArmReachesTheCandidateWithItsModelAndKey) {
+  ASSERT_OK(c_.StartFakes());
+  ASSERT_OK(c_.StartSidecar());
+  testing::CommandResult w = Cli({"set-weight", "50", "--actor", "e2e-operator"});
+  EXPECT_EXIT_CODE(w, 0);
+  int candidate = 0, production = 0;
+  for (int i = 0; i < 60; ++i) {
+    absl::StatusOr<DriverResult> r = c_.Send(absl::StrCat("canary-user-", i));
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(r->status, 200) << r->cluster << ": " << r->body;
+    EXPECT_TRUE(r->violations.empty()) << r->violations.front();
+    json answer = json::parse(r->body, nullptr, false);
+    std::string auth;
+    for (const auto& [k, v] : r->upstream_headers) {
+      if (k == "authorization") auth = v;
+    }
+    if (r->cluster == "candidate") {
+      ++candidate;
+      EXPECT_EQ(answer.value("model", ""), "gpt-5-mini");
+      EXPECT_EQ(auth, "Bearer " + c_.candidate_key());
+    } else {
+      ++production;
+      EXPECT_EQ(answer.value("model", ""), "gpt-4o");
+      EXPECT_EQ(auth, "Bearer " + c_.production_key());
+    }
+  }
+  EXPECT_GT(candidate, 5);
+  EXPECT_GT(production, 5);
+  json stats = Http("GET", c_.candidate_url() + "/stats").Json();
+  EXPECT_EQ(stats.value("model_not_found", -1), 0) << stats.dump();
+  EXPECT_EQ(stats.value("unauthorized", -1), 0) << stats.dump();
+  EXPECT_GE(stats.value("served", 0), candidate);
+
+  // Nothing the sidecar stored or exports carries either key.
+  c_.KillSidecar();
+  absl::StatusOr<testing::CommandResult> exported =
+      c_.Cli({"export", "--data-dir", c_.data_dir(), "--kind", "exchanges"},
+             /*admin_flags=*/false);
+  ASSERT_TRUE(exported.ok()) << exported.status();
+  const std::string& out = exported->out;  // bytes fields are base64 in the JSON mapping
+  EXPECT_NE(out.find(R"("arm":"ARM_CANDIDATE","source":"SOURCE_LIVE")"), std::string::npos);
+  for (const std::string& secret :
+       {std::string(R"("key":"authorization")"), std::string(R"("key":"x-api-key")"),
+        c_.candidate_key(), c_.production_key()}) {
+    EXPECT_EQ(out.find(secret), std::string::npos) << secret << " is in the export";
+  }
+}
+
 }  // namespace
 }  // namespace understudy::e2e

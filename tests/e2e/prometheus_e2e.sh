@@ -71,7 +71,7 @@ wait_match() {
 "$FAKE" --port 0 --model gpt-4o --seed 1 >"$work/prod.out" 2>"$work/prod.err" &
 prod_pid=$!
 pids+=("$prod_pid")
-"$FAKE" --port 0 --model gpt-5-mini --accept-model gpt-4o --seed 2 >"$work/cand.out" 2>"$work/cand.err" &
+"$FAKE" --port 0 --model gpt-5-mini --seed 2 >"$work/cand.out" 2>"$work/cand.err" &
 cand_pid=$!
 pids+=("$cand_pid")
 prod_port=$(wait_match "$work/prod.out" '(port |127\.0\.0\.1:)[0-9]+' "$prod_pid" | grep -oE '[0-9]+$')
@@ -91,7 +91,9 @@ routing:
   salt: prometheus-e2e
 upstreams:
   production: {url: "http://127.0.0.1:$prod_port"}
-  candidate: {url: "http://127.0.0.1:$cand_port"}
+  candidate:
+    url: "http://127.0.0.1:$cand_port"
+    request: {set_json: {model: gpt-5-mini}}   # the candidate serves only its own name
 shadow:
   enabled: true
   sample_rate: 1.0

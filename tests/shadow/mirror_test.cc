@@ -187,9 +187,9 @@ TEST_F(MirrorTest, BudgetStopsMirroring) {
 // The candidate request gets the transform; credentials, hop-by-hop and
 // internal headers never travel; production re-sends are unchanged.
 TEST_F(MirrorTest, BuildRequestAppliesTransformAndDropsSecrets) {
-  config_.request.set_json = {{"model", "\"gpt-5-mini\""}, {"temperature", "0"}, {"user", "null"}};
-  config_.request.set_headers = {{"x-a", "b"}};
-  config_.request.remove_headers = {"x-b"};
+  config_.candidate.request.set_json = {{"model", "\"gpt-5-mini\""}, {"temperature", "0"}, {"user", "null"}};
+  config_.candidate.request.set_headers = {{"x-a", "b"}};
+  config_.candidate.request.remove_headers = {"x-b"};
   StartClient();
   Mirror mirror(config_, *client_, clock_);
   const std::string live_key = FakeKey("live");
@@ -248,13 +248,22 @@ TEST_F(MirrorTest, BuildRequestAppliesTransformAndDropsSecrets) {
   EXPECT_EQ(mirror.BuildRequest(live, v1::ARM_PRODUCTION).source, v1::SOURCE_SHADOW);
 }
 
-// ApplySetJson keeps the other fields in order and rejects non-objects.
-TEST_F(MirrorTest, ApplySetJsonRewritesTopLevelFields) {
-  absl::StatusOr<std::string> out = ApplySetJson(R"({"model":"a","n":1})", {{"model", "\"b\""}});
-  ASSERT_OK(out);
-  EXPECT_EQ(*out, R"({"model":"b","n":1})");
-  EXPECT_FALSE(ApplySetJson("[1,2]", {{"model", "\"b\""}}).ok());
-  EXPECT_FALSE(ApplySetJson("not json", {{"model", "\"b\""}}).ok());
+// ShapeJsonBody keeps the other fields in order, follows dotted paths
+// (creating objects), removes with null, and rejects non-objects.
+TEST_F(MirrorTest, ShapeJsonBodyRewritesFieldsByPath) {
+  RequestShaping s;
+  s.set_json = {{"model", "\"b\""}, {"reasoning.effort", "\"low\""}, {"user", "null"},
+                {"metadata.gone", "null"}};
+  absl::StatusOr<std::string> out = ShapeJsonBody(R"({"model":"a","n":1,"user":"u"})", s);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, R"({"model":"b","n":1,"reasoning":{"effort":"low"}})");
+  EXPECT_FALSE(ShapeJsonBody("[1,2]", s).ok());
+  EXPECT_FALSE(ShapeJsonBody("not json", s).ok());
+  RequestShaping through_scalar;
+  through_scalar.set_json = {{"model.name", "\"x\""}};
+  absl::StatusOr<std::string> bad = ShapeJsonBody(R"({"model":"a"})", through_scalar);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), ::testing::HasSubstr("set_json.model.name"));
 }
 
 // Cost matches the exact model or the longest prefix.
@@ -277,7 +286,7 @@ TEST_F(MirrorTest, CostUsesLongestPrefixPrice) {
 TEST_F(MirrorTest, DispatchSendsShadowAndNoiseAndRecordsSpend) {
   config_.noise_rate = 1.0;
   config_.budget_per_hour = 100;
-  config_.request.set_json = {{"model", "\"cand-model\""}};
+  config_.candidate.request.set_json = {{"model", "\"cand-model\""}};
   StartClient();
   std::map<std::string, compare::ModelPrice> prices;
   prices["cand-model"] = {1, 2, -1};  // 1000 in + 500 out → 0.002

@@ -108,14 +108,14 @@ TEST_F(ShadowConfigTest, ParsesFullSection) {
   EXPECT_THAT(c->skip.paths, ::testing::ElementsAre("^/v1/embeddings"));
   EXPECT_THAT(c->skip.methods, ::testing::ElementsAre("GET"));
   EXPECT_THAT(c->skip.headers, ::testing::ElementsAre("x-understudy-no-shadow"));
-  ASSERT_EQ(c->request.set_json.size(), 3u);
-  EXPECT_EQ(c->request.set_json[0],
+  ASSERT_EQ(c->candidate.request.set_json.size(), 3u);
+  EXPECT_EQ(c->candidate.request.set_json[0],
             std::make_pair(std::string("model"), std::string("\"gpt-5-mini\"")));
-  EXPECT_EQ(c->request.set_json[1].second, "0");
-  EXPECT_EQ(c->request.set_json[2].second, "{\"include_usage\":true}");
-  EXPECT_THAT(c->request.set_headers,
+  EXPECT_EQ(c->candidate.request.set_json[1].second, "0");
+  EXPECT_EQ(c->candidate.request.set_json[2].second, "{\"include_usage\":true}");
+  EXPECT_THAT(c->candidate.request.set_headers,
               ::testing::ElementsAre(std::make_pair(std::string("x-a"), std::string("b"))));
-  EXPECT_THAT(c->request.remove_headers, ::testing::ElementsAre("x-b"));
+  EXPECT_THAT(c->candidate.request.remove_headers, ::testing::ElementsAre("x-b"));
   EXPECT_EQ(c->timeout, absl::Milliseconds(250));
   EXPECT_EQ(c->max_concurrency, 4);
   EXPECT_EQ(c->max_queue, 8);
@@ -140,6 +140,13 @@ TEST_F(ShadowConfigTest, ErrorsNameTheKeyPath) {
       {ok_upstreams + "shadow: {request: {set_json: [model]}}\n", "shadow.request.set_json"},
       {ok_upstreams + "shadow: {request: {set_headers: {'bad header': x}}}\n",
        "shadow.request.set_headers.bad header"},
+      {"upstreams: {candidate: {url: 'http://b', request: {path: 'v1/x'}}}\n",
+       "upstreams.candidate.request.path"},
+      {"upstreams: {candidate: {url: 'http://b', request: {set_json: {'a..b': 1}}}}\n",
+       "upstreams.candidate.request.set_json.a..b"},
+      {"upstreams: {candidate: {url: 'http://b', request: {path: /v1/x}}}\n"
+       "shadow: {request: {path: /v1/y}}\n",
+       "shadow.request"},
       {"shadow: {enabled: true}\nupstreams: {production: {url: 'http://a'}}\n",
        "upstreams.candidate.url"},
       {"upstreams: {production: {url: 'ftp://a'}}\n", "upstreams.production.url"},

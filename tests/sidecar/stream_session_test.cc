@@ -2,6 +2,7 @@
 #include "sidecar/stream_session.h"
 
 #include <gmock/gmock.h>
+#include <map>
 #include <gtest/gtest.h>
 
 #include "tests/common/test_util.h"
@@ -388,6 +389,114 @@ TEST_F(StreamSessionTest, InScopeRequestsAreRoutedAndCarryTheirApi) {
   EXPECT_EQ(e->api(), "openai_embeddings");
   EXPECT_EQ(stats_.route_candidate.Get(), 1u);
   EXPECT_EQ(stats_.out_of_scope_path.Get() + stats_.out_of_scope_method.Get(), 0u);
+}
+
+
+// The candidate arm with its own key and model: the client's credentials are
+// removed and the candidate's set, the path rewritten (query kept), and only
+// this request asks for its body, which is reshaped; production requests
+// stay headers-only and untouched.
+TEST_F(StreamSessionTest, CandidateArmIsShapedAndOnlyItBuffersItsBody) {
+  auto candidate = std::make_shared<shadow::UpstreamConfig>();
+  candidate->url = "http://cand";
+  candidate->auth_header = "x-api-key";
+  candidate->auth_scheme = "";
+  candidate->api_key = "cand-secret";
+  candidate->request.set_json = {{"model", "\"gpt-5-mini\""}};
+  candidate->request.path = "/v2/chat";
+  options_.candidate_upstream = candidate;
+
+  router_.SetWeightBasisPoints(10000);
+  auto s = NewSession(StreamRole::kRoute);
+  auto r1 = Send(*s, WithModes(Headers(true, {{":method", "POST"}, {":path", "/v1/chat?x=1"},
+                                              {"x-request-id", "r1"},
+                                              {"authorization", "Bearer client"},
+                                              {"content-length", "40"}}),
+                               Mode::NONE, Mode::NONE));
+  ASSERT_EQ(r1.size(), 1u);
+  const ep::CommonResponse& common = r1[0].request_headers().response();
+  EXPECT_TRUE(common.clear_route_cache());
+  std::map<std::string, std::string> set;
+  for (const auto& o : common.header_mutation().set_headers()) {
+    EXPECT_TRUE(o.header().value().empty());
+    set[o.header().key()] = o.header().raw_value();
+  }
+  EXPECT_EQ(set["x-understudy-arm"], "candidate");
+  EXPECT_EQ(set["x-api-key"], "cand-secret");
+  EXPECT_EQ(set[":path"], "/v2/chat?x=1");
+  EXPECT_THAT(common.header_mutation().remove_headers(),
+              ::testing::IsSupersetOf({"authorization", "api-key"}));
+  ASSERT_TRUE(r1[0].has_mode_override());
+  EXPECT_EQ(r1[0].mode_override().request_body_mode(), Mode::BUFFERED);
+  EXPECT_EQ(r1[0].mode_override().response_body_mode(), Mode::NONE);
+
+  auto r2 = Send(*s, Body(true, R"({"model":"gpt-4o","messages":[]})", true));
+  ASSERT_EQ(r2.size(), 1u);
+  const ep::CommonResponse& body = r2[0].request_body().response();
+  EXPECT_EQ(body.body_mutation().body(), R"({"model":"gpt-5-mini","messages":[]})");
+  EXPECT_THAT(body.header_mutation().remove_headers(), ::testing::ElementsAre("content-length"));
+  EXPECT_EQ(stats_.requests_shaped.Get(), 1u);
+
+  // Production has no shaping: the fast path, one header and no override.
+  router_.SetWeightBasisPoints(0);
+  auto p = NewSession(StreamRole::kRoute);
+  auto r3 = Send(*p, Headers(true, {{":path", "/v1/chat"}, {"x-request-id", "r2"},
+                                    {"authorization", "Bearer client"}}));
+  ASSERT_EQ(r3.size(), 1u);
+  EXPECT_FALSE(r3[0].has_mode_override());
+  EXPECT_EQ(r3[0].request_headers().response().header_mutation().set_headers_size(), 1);
+  EXPECT_EQ(r3[0].request_headers().response().header_mutation().remove_headers_size(), 0);
+  EXPECT_EQ(stats_.requests_shaped.Get(), 1u);
+}
+
+// A body that is not a JSON object is forwarded unchanged and counted; a
+// request without a body asks for none.
+TEST_F(StreamSessionTest, UnshapeableBodyGoesUnchangedAndIsCounted) {
+  auto candidate = std::make_shared<shadow::UpstreamConfig>();
+  candidate->request.set_json = {{"model", "\"m2\""}};
+  options_.candidate_upstream = candidate;
+  router_.SetWeightBasisPoints(10000);
+  auto s = NewSession(StreamRole::kRoute);
+  auto r1 = Send(*s, WithModes(Headers(true, {{":path", "/v1/chat"}, {"x-request-id", "r1"}}),
+                               Mode::NONE, Mode::NONE));
+  ASSERT_TRUE(r1[0].has_mode_override());
+  auto r2 = Send(*s, Body(true, "not json", true));
+  ASSERT_EQ(r2.size(), 1u);
+  EXPECT_FALSE(r2[0].request_body().response().has_body_mutation());
+  EXPECT_EQ(stats_.shaping_failures.Get(), 1u);
+
+  auto g = NewSession(StreamRole::kRoute);
+  auto r3 = Send(*g, Headers(true, {{":method", "GET"}, {":path", "/v1/chat"},
+                                    {"x-request-id", "r2"}}, /*eos=*/true));
+  EXPECT_FALSE(r3[0].has_mode_override());
+}
+
+
+// A full stream with STREAMED bodies (Envoy before 1.31, no mode_override):
+// the chunks are held back as empty chunks and the whole reshaped body goes
+// with the last one; the exchange still records what the client sent.
+TEST_F(StreamSessionTest, StreamedBodyIsHeldBackAndSentReshapedAtTheEnd) {
+  auto candidate = std::make_shared<shadow::UpstreamConfig>();
+  candidate->request.set_json = {{"model", "\"m2\""}};
+  options_.candidate_upstream = candidate;
+  router_.SetWeightBasisPoints(10000);
+  auto s = NewSession(StreamRole::kFull);
+  auto r1 = Send(*s, WithModes(Headers(true, {{":method", "POST"}, {":path", "/v1/chat"},
+                                              {"x-request-id", "r1"}}),
+                               Mode::STREAMED, Mode::STREAMED));
+  EXPECT_FALSE(r1[0].has_mode_override());
+  auto r2 = Send(*s, Body(true, R"({"model":"m1",)", false));
+  ASSERT_EQ(r2.size(), 1u);
+  EXPECT_TRUE(r2[0].request_body().response().body_mutation().has_body());
+  EXPECT_EQ(r2[0].request_body().response().body_mutation().body(), "");
+  auto r3 = Send(*s, Body(true, R"("n":1})", true));
+  ASSERT_EQ(r3.size(), 1u);
+  EXPECT_EQ(r3[0].request_body().response().body_mutation().body(), R"({"model":"m2","n":1})");
+  EXPECT_EQ(r3[0].request_body().response().header_mutation().remove_headers_size(), 0);
+  Send(*s, Headers(false, {{":status", "200"}}, true));
+  std::optional<understudy::v1::Exchange> e = s->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->request().body(), R"({"model":"m1","n":1})");
 }
 
 }  // namespace

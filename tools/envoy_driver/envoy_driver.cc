@@ -172,8 +172,17 @@ class Exchange {
     return *reply;
   }
 
-  // ApplyHeaderMutation follows ext_proc's rules (docs/extproc.md §3.6).
+  // ApplyHeaderMutation follows ext_proc's rules (docs/extproc.md §3.6):
+  // removals first, then sets, as Envoy's MutationUtils does (so a header
+  // both removed and set ends up set).
   void ApplyHeaderMutation(FilterRun& r, const ep::HeaderMutation& mutation, Headers* headers) {
+    for (const std::string& raw : mutation.remove_headers()) {
+      std::string key = absl::AsciiStrToLower(raw);
+      if (key.empty() || key[0] == ':' || key == "host") continue;
+      headers->erase(std::remove_if(headers->begin(), headers->end(),
+                                    [&](const auto& kv) { return kv.first == key; }),
+                     headers->end());
+    }
     for (const auto& option : mutation.set_headers()) {
       const auto& h = option.header();
       std::string key = absl::AsciiStrToLower(h.key());
@@ -198,13 +207,6 @@ class Exchange {
                        headers->end());
       }
       headers->emplace_back(key, value);
-    }
-    for (const std::string& raw : mutation.remove_headers()) {
-      std::string key = absl::AsciiStrToLower(raw);
-      if (key.empty() || key[0] == ':' || key == "host") continue;
-      headers->erase(std::remove_if(headers->begin(), headers->end(),
-                                    [&](const auto& kv) { return kv.first == key; }),
-                     headers->end());
     }
   }
 
@@ -295,7 +297,22 @@ std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
     }
     if (common.body_mutation().has_body()) {
       std::string rest = partial ? whole.substr(r.config.partial_buffer_bytes) : "";
-      return {common.body_mutation().body() + rest};
+      std::string mutated = common.body_mutation().body() + rest;
+      // BUFFERED with the headers held: a content-length the mutation made
+      // wrong must be fixed or removed in this reply, or Envoy answers 500
+      // ("mismatch between content length and the length of the mutated
+      // body", docs/extproc.md §3.6). STREAMED/partial modes strip it.
+      if (held_headers != nullptr && mode == Mode::BUFFERED) {
+        const std::string cl = FindHeader(*held_headers, "content-length");
+        if (!cl.empty() && cl != std::to_string(mutated.size())) {
+          // An invalid mutation: not covered by failure_mode_allow (§3.4).
+          ex.Violation(r, absl::StrCat("body mutation of ", mutated.size(),
+                                       " bytes leaves content-length ", cl, " (Envoy: 500)"));
+          ex.set_local_reply_status(500);
+          return {};
+        }
+      }
+      return {mutated};
     }
     if (common.body_mutation().clear_body()) return {};
     return chunks;
@@ -508,6 +525,17 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
   }
   std::string request_body;
   for (const std::string& c : body) request_body += c;
+  // The upstream gets the request as the filters left it: method, path and
+  // headers from the (possibly mutated) header map.
+  HttpRequest upstream_request;
+  upstream_request.method = FindHeader(headers, ":method");
+  upstream_request.path = FindHeader(headers, ":path");
+  upstream_request.authority = FindHeader(headers, ":authority");
+  for (const auto& kv : headers) {
+    if (!kv.first.empty() && kv.first[0] != ':') upstream_request.headers.push_back(kv);
+  }
+  upstream_request.trailers = request_trailers;
+  result.upstream_headers = upstream_request.headers;
   std::vector<FilterRun*> reverse;
   for (auto rit = ex.runs().rbegin(); rit != ex.runs().rend(); ++rit) reverse.push_back(&*rit);
 
@@ -561,7 +589,7 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
     }
   };
   absl::Status upstream_status = it->second->Call(
-      request, request_body,
+      upstream_request, request_body,
       [&](int status, const Headers& h) { send_response_headers(status, h, false); }, on_chunk);
   if (!upstream_status.ok()) {
     // Envoy's local reply for an upstream failure also runs the encoders.

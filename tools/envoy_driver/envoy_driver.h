@@ -101,6 +101,7 @@ struct DriverResult {
   std::string request_id;
   std::string cluster;               // the upstream the router picked
   std::string arm_header;            // x-understudy-arm after the filters ("" if unset)
+  Headers upstream_headers;          // the request headers the upstream got (no pseudo-headers)
   int status = 0;
   Headers response_headers;
   std::string body;                  // what the downstream client received
