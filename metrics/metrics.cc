@@ -396,6 +396,11 @@ struct Metrics::Impl {
                               .Name("understudy_feedback_requests_total")
                               .Help("Feedback POSTs seen on the data path (feedback.path)")
                               .Register(r)),
+        shaped(prometheus::BuildCounter()
+                   .Name("understudy_requests_shaped_total")
+                   .Help("Routed requests reshaped for their arm (model, key, headers, path); "
+                         "body=unchanged: the body could not be rewritten")
+                   .Register(r)),
         out_of_scope(prometheus::BuildCounter()
                          .Name("understudy_requests_out_of_scope_total")
                          .Help("Requests that are not model calls (routes:), left on "
@@ -466,6 +471,8 @@ struct Metrics::Impl {
     ext.feedback.counter = &feedback_received.Add({});
     ext.out_of_scope_path.counter = &out_of_scope.Add({{"reason", "path"}});
     ext.out_of_scope_method.counter = &out_of_scope.Add({{"reason", "method"}});
+    ext.shaped_ok.counter = &shaped.Add({{"body", "shaped"}});
+    ext.shaped_unchanged.counter = &shaped.Add({{"body", "unchanged"}});
     streams_active = &extproc_streams_active.Add({});
     stream_duration_all = &stream_duration.Add({}, kStreamBuckets);
     store_written_sync.counter = &store_written.Add({});
@@ -508,7 +515,7 @@ struct Metrics::Impl {
   struct ExtProcCounters {
     SyncedCounter streams, cancelled, messages, replies, observability, spurious, malformed,
         unknown, route_production, route_candidate, truncated, submitted, dropped, feedback,
-        out_of_scope_path, out_of_scope_method;
+        out_of_scope_path, out_of_scope_method, shaped_ok, shaped_unchanged;
   };
 
   ExchangeSeries& Series(int arm, int source) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -701,6 +708,7 @@ struct Metrics::Impl {
   Family<Counter>& queue_submitted;
   Family<Counter>& queue_drops;
   Family<Counter>& feedback_received;
+  Family<Counter>& shaped;
   Family<Counter>& out_of_scope;
   Family<Counter>& exchanges_unjudged;
   Family<Histogram>& stream_duration;
@@ -895,6 +903,8 @@ void Metrics::SyncExtProc(const ExtProcCounters& stats) {
   e.feedback.Sync(stats.feedback_requests);
   e.out_of_scope_path.Sync(stats.out_of_scope_path);
   e.out_of_scope_method.Sync(stats.out_of_scope_method);
+  e.shaped_ok.Sync(stats.requests_shaped - std::min(stats.requests_shaped, stats.shaping_failures));
+  e.shaped_unchanged.Sync(stats.shaping_failures);
   impl_->streams_active->Set(static_cast<double>(std::max<int64_t>(0, stats.streams_active)));
 }
 

@@ -107,6 +107,9 @@
 //     understudy_extproc_malformed_messages_total,
 //     understudy_extproc_unknown_messages_total,
 //     understudy_extproc_routes_total{arm},
+//     understudy_requests_shaped_total{body=shaped|unchanged} (routed
+//         requests reshaped for their arm, shadow/shaping.h; unchanged: the
+//         body could not be rewritten and went as the client sent it),
 //     understudy_capture_bodies_truncated_total,
 //     understudy_exchange_queue_submitted_total,
 //     understudy_exchange_queue_drops_total,
@@ -193,6 +196,8 @@ struct ExtProcCounters {
   uint64_t feedback_requests = 0;
   uint64_t out_of_scope_path = 0;    // requests that are not model calls, by reason
   uint64_t out_of_scope_method = 0;
+  uint64_t requests_shaped = 0;     // routed requests reshaped for their arm
+  uint64_t shaping_failures = 0;    // of which the body went unchanged
   int64_t streams_active = 0;
 };
 

@@ -22,6 +22,8 @@ metrics::ExtProcCounters ExtProcCountersOf(const ExtProcStats& stats) {
   c.feedback_requests = stats.feedback_requests.Get();
   c.out_of_scope_path = stats.out_of_scope_path.Get();
   c.out_of_scope_method = stats.out_of_scope_method.Get();
+  c.requests_shaped = stats.requests_shaped.Get();
+  c.shaping_failures = stats.shaping_failures.Get();
   c.streams_active = stats.streams_active.Get();
   return c;
 }

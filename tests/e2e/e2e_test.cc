@@ -659,6 +659,10 @@ TEST_F(E2eTest, CanaryArmReachesTheCandidateWithItsModelAndKey) {
   EXPECT_EQ(stats.value("model_not_found", -1), 0) << stats.dump();
   EXPECT_EQ(stats.value("unauthorized", -1), 0) << stats.dump();
   EXPECT_GE(stats.value("served", 0), candidate);
+  // Production's requests needed a key swap only; the candidate's also a body.
+  const std::string metrics = c_.Admin("GET", "/metrics").body;
+  EXPECT_GE(MetricValue(metrics, "understudy_requests_shaped_total", "body=\"shaped\""), 60);
+  EXPECT_EQ(MetricValue(metrics, "understudy_requests_shaped_total", "body=\"unchanged\""), 0);
 
   // Nothing the sidecar stored or exports carries either key.
   c_.KillSidecar();
