@@ -1,6 +1,9 @@
 // The admin CLI: `understudy status|promote|pause|resume|rollback|
 // set-weight|diffs|report`, each one HTTP call to the admin API (libcurl
-// easy interface).
+// easy interface). Every call, read or write, carries the token when there
+// is one: --token-file, else $UNDERSTUDY_ADMIN_TOKEN, else the file named by
+// $UNDERSTUDY_ADMIN_TOKEN_FILE (the Helm chart sets it to the mounted
+// Secret, so `kubectl exec ... understudy status` works as is).
 #include <curl/curl.h>
 
 #include <CLI/CLI.hpp>
@@ -125,7 +128,11 @@ void AddCommon(CLI::App* cmd, CommonArgs* args, bool mutating) {
                   "admin API base URL (default $UNDERSTUDY_ADMIN or http://127.0.0.1:9901)")
       ->envname("UNDERSTUDY_ADMIN");
   cmd->add_option("--token-file", args->token_file,
-                  "file holding the admin token (default: the token in $UNDERSTUDY_ADMIN_TOKEN)");
+                  mutating ? "file holding the admin token (default: $UNDERSTUDY_ADMIN_TOKEN, "
+                             "else the file $UNDERSTUDY_ADMIN_TOKEN_FILE)"
+                           : "file holding the admin or read-only token (default: "
+                             "$UNDERSTUDY_ADMIN_TOKEN, else the file "
+                             "$UNDERSTUDY_ADMIN_TOKEN_FILE)");
   cmd->add_option("-o,--output", args->output, "output format: text or json")
       ->check(CLI::IsMember({"text", "json"}));
   if (mutating) {
@@ -166,11 +173,22 @@ CallResult Call(std::string_view name, const CommonArgs& args, const std::string
            << "\"\n";
     return {kExitUsage, ""};
   }
+  // The token goes on every call, GETs included: with a token configured
+  // the admin API answers nothing but /healthz without one.
   std::string token;
-  if (!args.token_file.empty()) {
-    std::ifstream in(args.token_file, std::ios::binary);
+  const char* env_token = std::getenv("UNDERSTUDY_ADMIN_TOKEN");
+  const char* env_file = std::getenv("UNDERSTUDY_ADMIN_TOKEN_FILE");
+  std::string token_file = args.token_file;
+  std::string token_flag = "--token-file";
+  if (token_file.empty() && (env_token == nullptr || *env_token == '\0') && env_file != nullptr &&
+      *env_file != '\0') {
+    token_file = env_file;
+    token_flag = "$UNDERSTUDY_ADMIN_TOKEN_FILE";
+  }
+  if (!token_file.empty()) {
+    std::ifstream in(token_file, std::ios::binary);
     if (!in) {
-      io.err << prefix << "--token-file: cannot read " << args.token_file << ": "
+      io.err << prefix << token_flag << ": cannot read " << token_file << ": "
              << std::strerror(errno) << "\n";
       return {kExitUsage, ""};
     }
@@ -178,11 +196,11 @@ CallResult Call(std::string_view name, const CommonArgs& args, const std::string
     ss << in.rdbuf();
     token = std::string(absl::StripAsciiWhitespace(ss.str()));
     if (token.empty()) {
-      io.err << prefix << "--token-file: " << args.token_file << " is empty\n";
+      io.err << prefix << token_flag << ": " << token_file << " is empty\n";
       return {kExitUsage, ""};
     }
-  } else if (const char* env = std::getenv("UNDERSTUDY_ADMIN_TOKEN"); env != nullptr) {
-    token = std::string(absl::StripAsciiWhitespace(env));
+  } else if (env_token != nullptr) {
+    token = std::string(absl::StripAsciiWhitespace(env_token));
   }
   std::string url = base + path;
   std::string payload = body != nullptr ? DumpJson(*body) : "";

@@ -117,6 +117,9 @@ constexpr std::array<v1::DecisionAction, 6> kActions = {
 constexpr std::array<v1::GateOutcome, 3> kGateOutcomes = {v1::GATE_PASS, v1::GATE_FAIL,
                                                           v1::GATE_INCONCLUSIVE};
 
+// understudy_feedback_rejected_total's reasons, in FeedbackCounters' order.
+constexpr std::array<const char*, 3> kFeedbackReasons = {"invalid", "duplicate", "rate_limited"};
+
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
 // SyncedCounter advances a Prometheus counter to follow an absolute value
@@ -401,6 +404,11 @@ struct Metrics::Impl {
                    .Help("Routed requests reshaped for their arm (model, key, headers, path); "
                          "body=unchanged: the body could not be rewritten")
                    .Register(r)),
+        translations(prometheus::BuildCounter()
+                         .Name("understudy_translations_total")
+                         .Help("Requests for an arm in another provider's API: translated, "
+                               "untranslatable (kept on production), answer_failed")
+                         .Register(r)),
         out_of_scope(prometheus::BuildCounter()
                          .Name("understudy_requests_out_of_scope_total")
                          .Help("Requests that are not model calls (routes:), left on "
@@ -424,6 +432,11 @@ struct Metrics::Impl {
                            .Name("understudy_store_write_failures_total")
                            .Help("Store writes that failed")
                            .Register(r)),
+        feedback_rejected(prometheus::BuildCounter()
+                              .Name("understudy_feedback_rejected_total")
+                              .Help("Feedback scores refused, by reason: invalid, duplicate "
+                                    "(the first score for a request wins), rate_limited")
+                              .Register(r)),
         otlp_spans(prometheus::BuildCounter()
                        .Name("understudy_otlp_spans_total")
                        .Help("Trace spans by export outcome")
@@ -473,8 +486,14 @@ struct Metrics::Impl {
     ext.out_of_scope_method.counter = &out_of_scope.Add({{"reason", "method"}});
     ext.shaped_ok.counter = &shaped.Add({{"body", "shaped"}});
     ext.shaped_unchanged.counter = &shaped.Add({{"body", "unchanged"}});
+    ext.translated.counter = &translations.Add({{"result", "translated"}});
+    ext.untranslatable.counter = &translations.Add({{"result", "untranslatable"}});
+    ext.answer_failed.counter = &translations.Add({{"result", "answer_failed"}});
     streams_active = &extproc_streams_active.Add({});
     stream_duration_all = &stream_duration.Add({}, kStreamBuckets);
+    for (size_t i = 0; i < kFeedbackReasons.size(); ++i) {
+      feedback_rejected_sync[i].counter = &feedback_rejected.Add({{"reason", kFeedbackReasons[i]}});
+    }
     store_written_sync.counter = &store_written.Add({});
     store_failures_sync.counter = &store_failures.Add({});
     for (size_t i = 0; i < kOtlpOutcomes.size(); ++i) {
@@ -515,7 +534,8 @@ struct Metrics::Impl {
   struct ExtProcCounters {
     SyncedCounter streams, cancelled, messages, replies, observability, spurious, malformed,
         unknown, route_production, route_candidate, truncated, submitted, dropped, feedback,
-        out_of_scope_path, out_of_scope_method, shaped_ok, shaped_unchanged;
+        out_of_scope_path, out_of_scope_method, shaped_ok, shaped_unchanged,
+        translated, untranslatable, answer_failed;
   };
 
   ExchangeSeries& Series(int arm, int source) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -709,11 +729,13 @@ struct Metrics::Impl {
   Family<Counter>& queue_drops;
   Family<Counter>& feedback_received;
   Family<Counter>& shaped;
+  Family<Counter>& translations;
   Family<Counter>& out_of_scope;
   Family<Counter>& exchanges_unjudged;
   Family<Histogram>& stream_duration;
   Family<Counter>& store_written;
   Family<Counter>& store_failures;
+  Family<Counter>& feedback_rejected;
   Family<Counter>& otlp_spans;
   Family<Counter>& otlp_retries;
 
@@ -738,6 +760,7 @@ struct Metrics::Impl {
   ExtProcCounters ext ABSL_GUARDED_BY(mu);
   SyncedCounter store_written_sync ABSL_GUARDED_BY(mu);
   SyncedCounter store_failures_sync ABSL_GUARDED_BY(mu);
+  std::array<SyncedCounter, 3> feedback_rejected_sync ABSL_GUARDED_BY(mu);
   std::array<SyncedCounter, kOtlpOutcomes.size()> otlp_outcomes ABSL_GUARDED_BY(mu);
   SyncedCounter otlp_retries_sync ABSL_GUARDED_BY(mu);
 };
@@ -905,6 +928,9 @@ void Metrics::SyncExtProc(const ExtProcCounters& stats) {
   e.out_of_scope_method.Sync(stats.out_of_scope_method);
   e.shaped_ok.Sync(stats.requests_shaped - std::min(stats.requests_shaped, stats.shaping_failures));
   e.shaped_unchanged.Sync(stats.shaping_failures);
+  e.translated.Sync(stats.requests_translated);
+  e.untranslatable.Sync(stats.requests_untranslatable);
+  e.answer_failed.Sync(stats.translation_failures);
   impl_->streams_active->Set(static_cast<double>(std::max<int64_t>(0, stats.streams_active)));
 }
 
@@ -917,6 +943,16 @@ void Metrics::SetStoreStats(uint64_t records_written, uint64_t write_failures) {
   absl::MutexLock lock(&impl_->mu);
   impl_->store_written_sync.Sync(records_written);
   impl_->store_failures_sync.Sync(write_failures);
+}
+
+void Metrics::SetFeedbackStats(const FeedbackCounters& c) {
+  auto clamp = [](int64_t v) { return static_cast<uint64_t>(std::max<int64_t>(v, 0)); };
+  absl::MutexLock lock(&impl_->mu);
+  const std::array<int64_t, kFeedbackReasons.size()> values = {c.invalid, c.duplicate,
+                                                               c.rate_limited};
+  for (size_t i = 0; i < values.size(); ++i) {
+    impl_->feedback_rejected_sync[i].Sync(clamp(values[i]));
+  }
 }
 
 void Metrics::SetTracingStats(const TracingCounters& c) {

@@ -110,6 +110,11 @@
 //     understudy_requests_shaped_total{body=shaped|unchanged} (routed
 //         requests reshaped for their arm, shadow/shaping.h; unchanged: the
 //         body could not be rewritten and went as the client sent it),
+//     understudy_translations_total{result=translated|untranslatable|
+//         answer_failed} (requests for an arm in another provider's API:
+//         translated and sent; kept on production, the reason in the
+//         exchange's x-understudy-untranslatable header; an answer that
+//         could not be translated back),
 //     understudy_capture_bodies_truncated_total,
 //     understudy_exchange_queue_submitted_total,
 //     understudy_exchange_queue_drops_total,
@@ -117,6 +122,12 @@
 //     understudy_extproc_stream_duration_seconds                    histogram 0.005..300 s
 //   SetStoreStats
 //     understudy_store_records_written_total, understudy_store_write_failures_total
+//   SetFeedbackStats
+//     understudy_feedback_rejected_total{reason=invalid|duplicate|rate_limited}
+//         scores refused, by either door (admin API, feedback path):
+//         invalid (bad JSON, score or request id; 400), duplicate (the
+//         request id already has a score: the first wins; 409),
+//         rate_limited (over feedback.max_per_client_per_minute; 429)
 //   SetTracingStats
 //     understudy_otlp_spans_total{outcome=exported|dropped|failed|rejected}
 //         dropped: queue full or left at shutdown; failed: in batches given
@@ -198,7 +209,18 @@ struct ExtProcCounters {
   uint64_t out_of_scope_method = 0;
   uint64_t requests_shaped = 0;     // routed requests reshaped for their arm
   uint64_t shaping_failures = 0;    // of which the body went unchanged
+  uint64_t requests_translated = 0;      // to an arm in another provider's API
+  uint64_t requests_untranslatable = 0;  // meant for one, kept on production
+  uint64_t translation_failures = 0;     // answers not translated back
   int64_t streams_active = 0;
+};
+
+// FeedbackCounters is a plain copy of the engine's feedback refusals
+// (sidecar::EngineStats), absolute since it started.
+struct FeedbackCounters {
+  int64_t invalid = 0;
+  int64_t duplicate = 0;
+  int64_t rate_limited = 0;
 };
 
 // TracingCounters is a plain copy of the span exporter's counters
@@ -282,6 +304,9 @@ class Metrics {
 
   // SetStoreStats syncs the store's absolute counters (by delta).
   void SetStoreStats(uint64_t records_written, uint64_t write_failures);
+
+  // SetFeedbackStats syncs the engine's feedback refusals (by delta).
+  void SetFeedbackStats(const FeedbackCounters& counters);
 
   // SetTracingStats syncs the span exporter's absolute counters (by delta).
   void SetTracingStats(const TracingCounters& counters);

@@ -4,6 +4,12 @@
 // the admin API and draws everything with DOM text nodes and inline SVG;
 // nothing from the API is ever inserted as HTML.
 //
+// The page itself holds no data. With an admin token configured, every call
+// it makes needs a token: the user types the admin or a read-only token into
+// the header's field; it is kept in the tab's sessionStorage only, sent as
+// `Authorization: Bearer`, and never written into the DOM. A 401/403 on a
+// poll says so in the status line.
+//
 // The admin server prints protos with the protobuf JSON mapping: names in
 // lowerCamelCase, int64 as strings, enums as names, default values left out.
 // The script's accessors accept lowerCamelCase and snake_case, numbers or
@@ -55,7 +61,10 @@ constexpr char kDashboardHtml[] = R"HTML(<!DOCTYPE html>
 body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 header{display:flex;align-items:center;gap:16px;padding:12px 24px;background:#101828;color:#fff}
 header h1{font-size:18px;margin:0;font-weight:600}
-#status{margin-left:auto;font-size:12px;color:#cbd5e1}
+#status{font-size:12px;color:#cbd5e1}
+form.auth{margin-left:auto;display:flex;gap:6px;align-items:center}
+form.auth input{padding:4px 8px;border:1px solid #475467;border-radius:6px;background:#1d2939;color:#fff;min-width:200px}
+form.auth button{padding:4px 10px;border-color:#475467;background:#344054;font-weight:400}
 #status.bad{color:#fca5a5}
 main{padding:16px 24px 48px;max-width:1400px;margin:0 auto}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px;margin-bottom:12px}
@@ -100,7 +109,12 @@ button:disabled{opacity:.5;cursor:default}
 </style>
 </head>
 <body>
-<header><h1>Understudy</h1><span id="models" class="muted"></span><span id="status">loading…</span></header>
+<header><h1>Understudy</h1><span id="models" class="muted"></span>
+  <form class="auth" id="auth-form" autocomplete="off">
+    <input type="password" id="auth-token" placeholder="API token (if required)" autocomplete="off" aria-label="API token">
+    <button type="submit" id="auth-button">Use token</button>
+  </form>
+  <span id="status">loading…</span></header>
 <main>
 <div id="js-errors" hidden></div>
 <div class="cards">
@@ -480,8 +494,38 @@ function render() {
 var params = new URLSearchParams(location.search);
 var intervalMs = Math.max(1000, Number(params.get('refresh') || 5) * 1000);
 
+// ---------------------------------------------------------------- auth --
+// The token for every call (admin or read-only), from this tab's
+// sessionStorage; never put into the DOM.
+var API_TOKEN_KEY = 'understudy.apiToken';
+var apiToken = '';
+try { apiToken = sessionStorage.getItem(API_TOKEN_KEY) || ''; } catch (e) { apiToken = ''; }
+var authRefused = false;  // a call of the current poll got 401 or 403
+
+function showTokenState() {
+  document.getElementById('auth-token').placeholder =
+    apiToken ? 'token in use (this tab); replace or clear' : 'API token (if required)';
+}
+showTokenState();
+
+document.getElementById('auth-form').addEventListener('submit', function (ev) {
+  ev.preventDefault();
+  var input = document.getElementById('auth-token');
+  apiToken = input.value.trim();
+  input.value = '';
+  try {
+    if (apiToken) sessionStorage.setItem(API_TOKEN_KEY, apiToken);
+    else sessionStorage.removeItem(API_TOKEN_KEY);
+  } catch (e) { /* storage disabled: keep it in memory only */ }
+  showTokenState();
+  poll();
+});
+
 function getJson(path) {
-  return fetch(path, {headers: {Accept: 'application/json'}, cache: 'no-store'}).then(function (res) {
+  var headers = {Accept: 'application/json'};
+  if (apiToken) headers.Authorization = 'Bearer ' + apiToken;
+  return fetch(path, {headers: headers, cache: 'no-store'}).then(function (res) {
+    if (res.status === 401 || res.status === 403) authRefused = true;
     return res.text().then(function (body) {
       var data = null;
       try { data = body ? JSON.parse(body) : null; } catch (e) { data = null; }
@@ -495,9 +539,13 @@ function getJson(path) {
 }
 
 var polling = false;
+var pollAgain = false;  // asked for while a poll was running (a new token)
+var timer = null;
 function poll() {
-  if (polling) return;
+  if (polling) { pollAgain = true; return; }
+  clearTimeout(timer);  // one chain of polls, however poll() was called
   polling = true;
+  authRefused = false;
   var jobs = [
     getJson('v1/rollout').then(function (d) { state.rollout = d; state.rolloutError = null; },
                                function (e) { state.rollout = null; state.rolloutError = 'Rollout: ' + e.message; throw e; }),
@@ -511,13 +559,19 @@ function poll() {
     .then(function (errs) {
       var failed = errs.filter(Boolean);
       var st = document.getElementById('status');
-      st.textContent = (failed.length ? failed.length + ' of 4 requests failed (' + failed[0].message + ') · ' : '') +
+      st.textContent = (authRefused ? (apiToken ? 'token refused: enter the admin or a read-only token · '
+                                                : 'the admin API needs a token: enter it above · ') : '') +
+                       (failed.length ? failed.length + ' of 4 requests failed (' + failed[0].message + ') · ' : '') +
                        'updated ' + fmtClock(Date.now()) + 'Z · every ' + intervalMs / 1000 + 's';
-      st.className = failed.length === jobs.length ? 'bad' : '';
+      st.className = failed.length === jobs.length || authRefused ? 'bad' : '';
       render();
     })
-    .then(function () { polling = false; setTimeout(poll, intervalMs); },
-          function (e) { polling = false; window.__usReportError(e); setTimeout(poll, intervalMs); });
+    .then(next, function (e) { window.__usReportError(e); next(); });
+}
+function next() {
+  polling = false;
+  if (pollAgain) { pollAgain = false; poll(); return; }
+  timer = setTimeout(poll, intervalMs);
 }
 
 // ------------------------------------------------------------ rollback --
@@ -536,6 +590,8 @@ document.getElementById('rb-form').addEventListener('submit', function (ev) {
     if (document.getElementById('rb-remember').checked && token) sessionStorage.setItem(TOKEN_KEY, token);
     else sessionStorage.removeItem(TOKEN_KEY);
   } catch (e) { /* storage disabled: keep it in memory only */ }
+  // No admin token typed here: try the page's token (it may be the admin one).
+  if (!token) token = apiToken;
   if (!reason) { result.className = 'bad'; result.textContent = 'A reason is required.'; return; }
   if (!window.confirm('Roll back: send all traffic to production?\nReason: ' + reason)) return;
   var button = document.getElementById('rb-button');
@@ -554,7 +610,8 @@ document.getElementById('rb-form').addEventListener('submit', function (ev) {
           result.className = 'bad';
           var err = data && f(data, 'error');
           result.textContent = 'Rollback refused (HTTP ' + res.status + ')' + (err ? ': ' + s(err, 'message') : '') +
-            (res.status === 401 ? ' — check the admin token.' : '');
+            (res.status === 401 ? ' — check the admin token.' :
+             res.status === 403 ? ' — a read-only token cannot roll back; enter the admin token.' : '');
         }
       });
     }, function (e) { result.className = 'bad'; result.textContent = 'Rollback failed: ' + e.message; })

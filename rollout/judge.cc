@@ -378,6 +378,25 @@ JudgeVerdict Judge::Evaluate(Evidence& ev, CandidateTraffic traffic, absl::Time 
       RunTest(e, Test{&err, &err, std::log(r0), std::log(r1), tau, tau}, alpha, c.beta,
               ev.fold(kContrastError));
       e.set_detail(RatioDetail("error rate", err, e, r0, r1));
+      // With no candidate error at all the rate ratio has no finite
+      // variance (both arms error-free: the test above can never decide).
+      // Then the candidate passes once a zero-error upper bound on its
+      // rate, 1 - beta^(1/n) with n its clusters in the stage (conservative: errors
+      // could be confined to whole users), is below the rate it must
+      // catch: max(max_ratio x production's, production's + max_abs_increase).
+      const int64_t stage_clusters = ev.StageErrorClustering(traffic).cand_clusters;
+      if (e.outcome() == understudy::v1::GATE_INCONCLUSIVE && cand_w.c.errors == 0 &&
+          stage_clusters > 0) {
+        const double must_catch = std::max(g.max_ratio * pp, pp + g.max_abs_increase);
+        const double upper = 1 - std::pow(c.beta, 1.0 / static_cast<double>(stage_clusters));
+        if (upper < must_catch) {
+          e.set_outcome(understudy::v1::GATE_PASS);
+          e.set_detail(absl::StrFormat(
+              "no candidate errors in %d clusters this stage: rate below %.4g with %.0f%% "
+              "confidence, under the %.4g it must catch; %s",
+              stage_clusters, upper, 100 * (1 - c.beta), must_catch, e.detail()));
+        }
+      }
     }
     results.push_back(std::move(r));
   }

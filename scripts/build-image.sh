@@ -164,7 +164,8 @@ extproc:
 admin:
   # /healthz, /metrics, /v1/...; the HEALTHCHECK calls it on 127.0.0.1.
   listen: 0.0.0.0:9901
-  token_env: UNDERSTUDY_ADMIN_TOKEN   # unset → POSTs need no token
+  # No token by default; mount a config with admin.token_file (the Helm
+  # chart does) to require one on every call but /healthz.
 storage:
   # The data volume.
   path: /var/lib/understudy/db

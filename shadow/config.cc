@@ -112,8 +112,20 @@ absl::Status ParseRequestShaping(const ConfigNode& req, RequestShaping* out) {
 
 absl::Status ParseUpstream(const ConfigNode& n, UpstreamConfig* u) {
   RETURN_IF_ERROR(n.CheckKeys(
-      {"url", "api_key_env", "api_key_file", "auth_header", "auth_scheme", "request"}));
+      {"url", "api", "api_key_env", "api_key_file", "auth_header", "auth_scheme", "request"}));
   RETURN_IF_ERROR(ParseRequestShaping(n.Child("request"), &u->request));
+  ASSIGN_OR_RETURN(std::string api, n.GetString("api", ""));
+  if (api == "openai") {
+    u->api = UpstreamApi::kOpenAI;
+  } else if (api == "anthropic") {
+    u->api = UpstreamApi::kAnthropic;
+    // Anthropic's credential header, unless configured otherwise.
+    if (!n.Has("auth_header")) u->auth_header = "x-api-key";
+    if (!n.Has("auth_scheme")) u->auth_scheme = "";
+  } else if (!api.empty()) {
+    return n.Error("api", absl::StrCat("must be openai or anthropic (absent: the client's own "
+                                       "API), got \"", api, "\""));
+  }
   ASSIGN_OR_RETURN(std::string url, n.GetString("url", ""));
   if (url.empty()) return n.Error("url", "required, e.g. http://127.0.0.1:8001");
   if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
@@ -123,13 +135,13 @@ absl::Status ParseUpstream(const ConfigNode& n, UpstreamConfig* u) {
   while (absl::EndsWith(url, "/")) url.pop_back();
   u->url = url;
 
-  ASSIGN_OR_RETURN(std::string header, n.GetString("auth_header", "authorization"));
+  ASSIGN_OR_RETURN(std::string header, n.GetString("auth_header", u->auth_header));
   header = absl::AsciiStrToLower(header);
   if (!IsHeaderToken(header)) {
     return n.Error("auth_header", absl::StrCat("not a valid header name: \"", header, "\""));
   }
   u->auth_header = header;
-  ASSIGN_OR_RETURN(u->auth_scheme, n.GetString("auth_scheme", "Bearer"));
+  ASSIGN_OR_RETURN(u->auth_scheme, n.GetString("auth_scheme", u->auth_scheme));
   if (HasControlChars(u->auth_scheme) || u->auth_scheme.find(' ') != std::string::npos) {
     return n.Error("auth_scheme", "must be one word such as Bearer, or \"\" for the bare key");
   }

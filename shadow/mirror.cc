@@ -48,6 +48,29 @@ std::optional<double> Cost(std::string_view model, const compare::Usage& usage,
   return compare::UsageCost(*price, usage);
 }
 
+namespace {
+
+// TranslationOf: the translation a live exchange's request needs for `u`
+// (none when it cannot be translated at all: Decide skips those).
+std::optional<Translation> TranslationOf(const v1::Exchange& live, const UpstreamConfig& u) {
+  const compare::ApiKind api =
+      compare::ParseApiKindName(live.api()).value_or(compare::ApiKind::kUnknown);
+  absl::StatusOr<std::optional<Translation>> t = TranslationFor(api, u);
+  return t.ok() ? *t : std::nullopt;
+}
+
+// Translatable: whether the live request can be sent to `u` in its API.
+bool Translatable(const v1::Exchange& live, const UpstreamConfig& u) {
+  const compare::ApiKind api =
+      compare::ParseApiKindName(live.api()).value_or(compare::ApiKind::kUnknown);
+  absl::StatusOr<std::optional<Translation>> t = TranslationFor(api, u);
+  if (!t.ok()) return false;
+  if (!t->has_value()) return true;
+  return ShapeRequest(live.request().body(), u, *t).ok();
+}
+
+}  // namespace
+
 UpstreamRequest BuildUpstreamRequest(const ShadowConfig& config, const v1::Exchange& live,
                                      v1::Arm target, v1::ExchangeSource source) {
   UpstreamRequest r;
@@ -71,12 +94,27 @@ UpstreamRequest BuildUpstreamRequest(const ShadowConfig& config, const v1::Excha
   // The target's shaping, as on the live arm (shadow/shaping.h). The
   // credential itself is added by the client at send time.
   const UpstreamConfig& u = target == v1::ARM_CANDIDATE ? config.candidate : config.production;
-  if (u.request.ChangesBody()) {
-    // A body that is not a JSON object is sent unchanged.
-    absl::StatusOr<std::string> body = ShapeJsonBody(r.body, u.request);
-    if (body.ok()) r.body = *std::move(body);
+  std::optional<Translation> translation = TranslationOf(live, u);
+  std::string translated_path;
+  if (u.request.ChangesBody() || translation.has_value()) {
+    // A body that cannot be shaped is sent unchanged (Mirror::Decide skips
+    // the requests that cannot be translated).
+    absl::StatusOr<ShapedRequest> shaped = ShapeRequest(r.body, u, translation);
+    if (shaped.ok()) {
+      r.body = std::move(shaped->body);
+      translated_path = std::move(shaped->path);
+      for (auto& kv : shaped->headers) r.headers.push_back(std::move(kv));
+      // The answer comes in the target's API, and is parsed as such.
+      if (translation.has_value()) {
+        r.api = std::string(compare::ApiKindName(
+            translation->to == translate::Provider::kAnthropicMessages
+                ? compare::ApiKind::kAnthropicMessages
+                : compare::ApiKind::kOpenAiChat));
+      }
+    }
   }
-  const HeaderEdits edits = ShapeHeaders(u, r.path, {}, /*credentials=*/false);
+  HeaderEdits edits = ShapeHeaders(u, r.path, {}, /*credentials=*/false);
+  if (edits.path.empty()) edits.path = translated_path;
   auto erase = [&r](std::string_view name) {
     r.headers.erase(std::remove_if(r.headers.begin(), r.headers.end(),
                                    [name](const auto& h) { return h.first == name; }),
@@ -186,6 +224,9 @@ Mirror::Plan Mirror::Decide(const v1::Exchange& live) {
   } else if (arm == v1::ARM_CANDIDATE &&
              SampleDraw("reverse", live.request_id()) >= config_.reverse_rate) {
     skip("sample");
+  } else if (!Translatable(live, arm == v1::ARM_PRODUCTION ? config_.candidate
+                                                           : config_.production)) {
+    skip("untranslatable");
   } else if (arm == v1::ARM_PRODUCTION) {
     plan.shadow = true;
     plan.noise = SampleDraw("noise", live.request_id()) < config_.noise_rate;

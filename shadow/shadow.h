@@ -70,6 +70,8 @@ struct UpstreamConfig {
   // How every request to this upstream is shaped, live or mirrored
   // (shadow/shaping.h).
   RequestShaping request;
+  // The provider API it speaks; requests in another are translated.
+  UpstreamApi api = UpstreamApi::kClient;
 };
 
 struct SkipRules {

@@ -4,12 +4,62 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/status_macros.h"
 #include "common/strings.h"
 #include "shadow/shadow.h"
 
 namespace understudy::shadow {
 
-bool NeedsShaping(const UpstreamConfig& u) { return !u.api_key.empty() || !u.request.empty(); }
+bool NeedsShaping(const UpstreamConfig& u) {
+  return !u.api_key.empty() || !u.request.empty() || u.api != UpstreamApi::kClient;
+}
+
+absl::StatusOr<std::optional<Translation>> TranslationFor(compare::ApiKind client,
+                                                         const UpstreamConfig& u) {
+  using translate::Provider;
+  if (u.api == UpstreamApi::kClient || client == compare::ApiKind::kUnknown) return std::nullopt;
+  const bool anthropic_upstream = u.api == UpstreamApi::kAnthropic;
+  switch (client) {
+    case compare::ApiKind::kOpenAiChat:
+      if (!anthropic_upstream) return std::nullopt;
+      return Translation{Provider::kOpenAIChat, Provider::kAnthropicMessages};
+    case compare::ApiKind::kAnthropicMessages:
+      if (anthropic_upstream) return std::nullopt;
+      return Translation{Provider::kAnthropicMessages, Provider::kOpenAIChat};
+    case compare::ApiKind::kOpenAiResponses:
+    case compare::ApiKind::kOpenAiEmbeddings:
+      if (!anthropic_upstream) return std::nullopt;
+      return absl::FailedPreconditionError(absl::StrCat(
+          "api: ", Av(compare::ApiKindName(client)), " has no Anthropic Messages counterpart"));
+    case compare::ApiKind::kUnknown:
+      break;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<ShapedRequest> ShapeRequest(std::string_view body, const UpstreamConfig& u,
+                                           const std::optional<Translation>& t) {
+  ShapedRequest out;
+  std::string translated;
+  if (t.has_value()) {
+    ASSIGN_OR_RETURN(translate::TranslatedRequest r,
+                     translate::TranslateRequest(body, t->from, t->to, {}));
+    translated = std::move(r.body);
+    body = translated;
+    out.path = std::move(r.path);
+    out.headers = std::move(r.headers);
+    out.client_model = std::move(r.client_model);
+    out.stream = r.stream;
+    out.include_usage = r.include_usage;
+  }
+  if (u.request.ChangesBody()) {
+    ASSIGN_OR_RETURN(out.body, ShapeJsonBody(body, u.request));
+  } else {
+    out.body = std::string(body);
+  }
+  if (!u.request.path.empty()) out.path.clear();  // ShapeHeaders sets the configured one
+  return out;
+}
 
 bool IsClientCredentialHeader(std::string_view name) {
   return name == "authorization" || name == "x-api-key" || name == "api-key";

@@ -14,6 +14,13 @@
 //         remove_headers: [openai-organization]
 //         path: /v1/chat/completions        # replaces the path, keeps the query
 //
+// An upstream that speaks another provider's API (`api: anthropic` or
+// `api: openai`; absent: the client's own) gets each request translated
+// first (translate/translate.h: OpenAI Chat Completions ⇄ Anthropic
+// Messages), then shaped; a request with no faithful translation (e.g. the
+// Responses API to Anthropic, or a feature the target lacks) is refused
+// with the reason, and stays on production.
+//
 // `set_json` keys are dotted paths into the JSON body (objects are created
 // as needed; a null value removes the field). Credentials: an upstream with
 // its own key gets every client credential header removed (authorization,
@@ -32,12 +39,15 @@
 #ifndef UNDERSTUDY_SHADOW_SHAPING_H_
 #define UNDERSTUDY_SHADOW_SHAPING_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "compare/compare.h"
+#include "translate/translate.h"
 
 namespace understudy::shadow {
 
@@ -80,6 +90,45 @@ bool IsClientCredentialHeader(std::string_view name);
 // it), then the request section's removals, sets and path.
 HeaderEdits ShapeHeaders(const UpstreamConfig& u, std::string_view client_path,
                          std::string_view other_auth_header = {}, bool credentials = true);
+
+// The provider API an upstream speaks (`upstreams.<arm>.api`).
+enum class UpstreamApi {
+  kClient,     // the client's own: never translated (the default)
+  kOpenAI,     // OpenAI Chat Completions
+  kAnthropic,  // Anthropic Messages
+};
+
+// A request's translation: from the client's API to the upstream's.
+struct Translation {
+  translate::Provider from;
+  translate::Provider to;
+};
+
+// TranslationFor: nullopt when `u` speaks the client's API (or the client's
+// API is unknown: forwarded as is); FailedPrecondition, with the reason,
+// when there is no translation (the Responses API or embeddings to an
+// Anthropic upstream, an Anthropic client to an OpenAI upstream's
+// Responses...).
+[[nodiscard]] absl::StatusOr<std::optional<Translation>> TranslationFor(compare::ApiKind client,
+                                                                       const UpstreamConfig& u);
+
+// A whole request body made ready for one upstream.
+struct ShapedRequest {
+  std::string body;
+  std::string path;  // the target path ("" = keep the client's)
+  std::vector<std::pair<std::string, std::string>> headers;  // e.g. anthropic-version
+  // From the client's request, to translate the answer back.
+  std::string client_model;
+  bool stream = false;
+  bool include_usage = false;
+};
+
+// ShapeRequest translates `body` when `t` is set (errors: translate's, e.g.
+// FailedPrecondition naming the field the target lacks), then applies the
+// request section (set_json; `path` overrides the translated path).
+[[nodiscard]] absl::StatusOr<ShapedRequest> ShapeRequest(std::string_view body,
+                                                         const UpstreamConfig& u,
+                                                         const std::optional<Translation>& t);
 
 // ShapeJsonBody applies `s.set_json` to a JSON object body. InvalidArgument
 // when the body is not a JSON object or a path runs through a value that is

@@ -119,13 +119,16 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   RETURN_IF_ERROR(ParseRouting(root.Child("routing"), &c));
   RETURN_IF_ERROR(ParseCapture(root.Child("capture"), &c));
   const ConfigNode feedback = root.Child("feedback");
-  RETURN_IF_ERROR(feedback.CheckKeys({"path", "max_body_bytes"}));
+  RETURN_IF_ERROR(feedback.CheckKeys({"path", "max_body_bytes", "max_per_client_per_minute"}));
   ASSIGN_OR_RETURN(c.feedback.path, feedback.GetString("path", c.feedback.path));
   if (!c.feedback.path.empty() && c.feedback.path[0] != '/') {
     return feedback.Error("path", "must start with '/' (or be empty to disable)");
   }
   ASSIGN_OR_RETURN(c.feedback.max_body_bytes,
                    feedback.GetInt("max_body_bytes", c.feedback.max_body_bytes, 16, 1 << 20));
+  ASSIGN_OR_RETURN(c.feedback.max_per_client_per_minute,
+                   feedback.GetInt("max_per_client_per_minute",
+                                   c.feedback.max_per_client_per_minute, 0, 1000000));
   ASSIGN_OR_RETURN(c.compare, compare::ParseCompareOptions(root.Child("compare")));
   ASSIGN_OR_RETURN(c.rollout, rollout::ParseRolloutConfig(root.Child("rollout")));
   ASSIGN_OR_RETURN(c.storage, storage::ParseStorageConfig(root.Child("storage")));

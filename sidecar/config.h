@@ -48,6 +48,9 @@ struct FeedbackConfig {
   // by the sidecar with 204 and never reach a model. Empty disables it.
   std::string path = "/understudy/feedback";
   int64_t max_body_bytes = 16 << 10;
+  // At most this many feedback POSTs per client (the routing.sticky_header
+  // value) per minute on `path`; more get 429. 0 = no limit.
+  int64_t max_per_client_per_minute = 60;
 };
 
 struct SidecarConfig {

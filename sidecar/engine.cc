@@ -8,9 +8,11 @@
 #include <variant>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/strings.h"
 #include "sidecar/feedback.h"
 
 namespace understudy::sidecar {
@@ -85,7 +87,9 @@ struct Engine::Impl {
         observer(ob),
         noise(options.compare.noise_quantile, options.compare.noise_min_samples),
         arms(options.arm_memory),
-        pending(options.pending_feedback_capacity) {}
+        pending(options.pending_feedback_capacity),
+        feedback_scored(options.arm_memory),
+        feedback_limiter(options.feedback_max_per_client_per_minute, cl) {}
 
   void Handle(WorkItem item) {
     if (auto* live = std::get_if<v1::Exchange>(&item)) {
@@ -109,11 +113,9 @@ struct Engine::Impl {
     outcome.ttft = ctx->facts.ttft;
     outcome.cost = ctx->facts.cost;
     outcome.request_id = e.request_id();
-    // The judge's unit is the routing bucket. The exchange does not carry
-    // the sticky key, so this is the request id's bucket: exact when no
-    // sticky header is configured (routing hashes x-request-id too).
-    // TODO(lead): pass the sticky key's bucket when the exchange has it.
-    outcome.bucket = controller.BucketOf(e.request_id());
+    // The judge's unit is the routing bucket of the key routing hashed:
+    // the user (docs/statistics.md §1).
+    outcome.bucket = BucketOf(e);
     // A live exchange with no response at all means the downstream client
     // went away before an answer (Envoy turns upstream failures into a
     // local 5xx reply, which the observe stream does see): not the model's
@@ -129,7 +131,7 @@ struct Engine::Impl {
     {
       absl::MutexLock lock(&feedback_mu);
       if (!e.request_id().empty()) {
-        arms.Put(e.request_id()) = e.arm();
+        arms.Put(e.request_id()) = ArmOfRequest{e.arm(), outcome.bucket};
         // Taken, not erased: the key keeps its one place in the eviction
         // order (erasing and re-adding it would let the old place evict
         // the new entry early).
@@ -139,6 +141,8 @@ struct Engine::Impl {
       }
     }
     storage::RecordBatch batch;
+    // The score was stored unjoined when it came; written again with its
+    // arm (same request id and time), it replaces that record (store.h).
     for (v1::Feedback& f : joined) {
       f.set_arm(e.arm());
       controller.RecordFeedback(e.arm(), f.score(), outcome.bucket);
@@ -261,7 +265,7 @@ struct Engine::Impl {
     sc.candidate.ttft = cand_facts.ttft;
     sc.candidate.cost = cand_facts.cost;
     sc.candidate.request_id = live.live.request_id();
-    sc.candidate.bucket = controller.BucketOf(live.live.request_id());
+    sc.candidate.bucket = BucketOf(live.live);
     controller.RecordComparison(sc);
     stats_comparisons.fetch_add(1);
     if (observer != nullptr) observer->OnComparison(comparison);
@@ -295,8 +299,44 @@ struct Engine::Impl {
   compare::NoiseModel noise ABSL_GUARDED_BY(noise_mu);
 
   absl::Mutex feedback_mu;
-  FifoMap<v1::Arm> arms ABSL_GUARDED_BY(feedback_mu);
+  // Request id → the arm that served it and its routing bucket (feedback
+  // is judged in the bucket of the user who got the answer).
+  struct ArmOfRequest {
+    v1::Arm arm = v1::ARM_UNSPECIFIED;
+    int32_t bucket = rollout::kUnknownBucket;
+  };
+  FifoMap<ArmOfRequest> arms ABSL_GUARDED_BY(feedback_mu);
+
+  // BucketOf: the routing bucket of the exchange's sticky key (the
+  // configured header's value as captured, else the request id, as the
+  // router does).
+  int32_t BucketOf(const v1::Exchange& e) const {
+    if (!options.sticky_header.empty()) {
+      for (const v1::Header& h : e.request().headers()) {
+        if (h.key() == options.sticky_header && !h.value().empty()) {
+          return controller.BucketOf(h.value());
+        }
+      }
+    }
+    return controller.BucketOf(e.request_id());
+  }
   FifoMap<std::vector<v1::Feedback>> pending ABSL_GUARDED_BY(feedback_mu);
+  // First score wins: request ids whose score is being stored right now
+  // (so a concurrent second one is refused) and, bounded, ids known to have
+  // one (past those, and after a restart, the store is asked).
+  absl::flat_hash_set<std::string> feedback_claimed ABSL_GUARDED_BY(feedback_mu);
+  FifoMap<bool> feedback_scored ABSL_GUARDED_BY(feedback_mu);
+  FeedbackLimiter feedback_limiter;
+
+  // StoreFeedback stores a validated, claimed score and joins it to its arm
+  // when known; *stored says whether the request id now has a stored score.
+  absl::Status StoreFeedback(v1::Feedback f, bool* stored);
+  absl::Status Duplicate(std::string_view request_id) {
+    stats_feedback_duplicates.fetch_add(1);
+    return absl::AlreadyExistsError(
+        absl::StrCat("request_id: \"", Av(request_id),
+                     "\" already has a score; the first one counts and cannot be changed"));
+  }
 
   absl::Mutex tick_mu;
   absl::Time last_snapshot ABSL_GUARDED_BY(tick_mu) = absl::InfinitePast();
@@ -312,6 +352,7 @@ struct Engine::Impl {
       stats_mirror_dropped{0}, stats_comparisons{0}, stats_noise{0}, stats_feedback_joined{0},
       stats_feedback_pending{0}, stats_feedback_rejected{0}, stats_store_failures{0},
       stats_ticks{0}, stats_tick_failures{0};
+  std::atomic<int64_t> stats_feedback_duplicates{0}, stats_feedback_rate_limited{0};
 };
 
 Engine::Engine(EngineOptions options, rollout::Controller& controller, storage::Store& store,
@@ -333,46 +374,103 @@ bool Engine::Submit(v1::Exchange&& exchange) {
 }
 
 absl::Status Engine::SubmitFeedback(v1::Feedback f) {
+  Impl& m = *impl_;
   if (f.request_id().empty()) {
-    impl_->stats_feedback_rejected.fetch_add(1);
+    m.stats_feedback_rejected.fetch_add(1);
     return absl::InvalidArgumentError("feedback.request_id: required");
   }
   if (!(f.score() >= 0.0 && f.score() <= 1.0)) {
-    impl_->stats_feedback_rejected.fetch_add(1);
+    m.stats_feedback_rejected.fetch_add(1);
     return absl::InvalidArgumentError(absl::StrCat("feedback.score: must be in [0,1]"));
   }
-  if (f.time_unix_micros() == 0) f.set_time_unix_micros(absl::ToUnixMicros(impl_->clock.Now()));
-  std::optional<v1::Arm> arm;
+  if (f.time_unix_micros() == 0) f.set_time_unix_micros(absl::ToUnixMicros(m.clock.Now()));
+  const std::string id = f.request_id();
   {
-    absl::MutexLock lock(&impl_->feedback_mu);
-    if (v1::Arm* a = impl_->arms.Find(f.request_id())) arm = *a;
+    // Claim the request id before anything is stored: a concurrent second
+    // score for it sees the claim and is refused.
+    absl::MutexLock lock(&m.feedback_mu);
+    if (m.feedback_claimed.contains(id) || m.feedback_scored.Find(id) != nullptr) {
+      return m.Duplicate(id);
+    }
+    m.feedback_claimed.insert(id);
+  }
+  bool stored = false;
+  absl::Status s = m.StoreFeedback(std::move(f), &stored);
+  {
+    // A stored score keeps the id taken; when nothing was stored (the store
+    // failed) the same score may be sent again.
+    absl::MutexLock lock(&m.feedback_mu);
+    m.feedback_claimed.erase(id);
+    if (stored) m.feedback_scored.Put(id) = true;
+  }
+  return s;
+}
+
+absl::Status Engine::Impl::StoreFeedback(v1::Feedback f, bool* stored) {
+  // Across a restart (or past feedback_scored's memory) only the store
+  // knows whether this request was scored already.
+  absl::StatusOr<std::vector<v1::Feedback>> earlier = store.FeedbackFor(f.request_id());
+  if (!earlier.ok()) return earlier.status();
+  if (!earlier->empty()) {
+    *stored = true;
+    return Duplicate(f.request_id());
+  }
+  std::optional<v1::Arm> arm;
+  int32_t bucket = rollout::kUnknownBucket;
+  {
+    absl::MutexLock lock(&feedback_mu);
+    if (ArmOfRequest* a = arms.Find(f.request_id())) {
+      arm = a->arm;
+      bucket = a->bucket;
+    }
   }
   if (!arm.has_value()) {
     // Perhaps stored before a restart.
-    absl::StatusOr<std::vector<v1::Exchange>> stored = impl_->store.GetExchanges(f.request_id());
-    if (stored.ok()) {
-      for (const v1::Exchange& e : *stored) {
-        if (e.source() == v1::SOURCE_LIVE && e.arm() != v1::ARM_UNSPECIFIED) arm = e.arm();
+    absl::StatusOr<std::vector<v1::Exchange>> exchanges = store.GetExchanges(f.request_id());
+    if (exchanges.ok()) {
+      for (const v1::Exchange& e : *exchanges) {
+        if (e.source() == v1::SOURCE_LIVE && e.arm() != v1::ARM_UNSPECIFIED) {
+          arm = e.arm();
+          bucket = BucketOf(e);
+        }
       }
     }
   }
-  if (arm.has_value()) {
-    f.set_arm(*arm);
-    impl_->controller.RecordFeedback(*arm, f.score(),
-                                     impl_->controller.BucketOf(f.request_id()));
-    impl_->stats_feedback_joined.fetch_add(1);
-  } else {
-    absl::MutexLock lock(&impl_->feedback_mu);
-    impl_->pending.Put(f.request_id()).push_back(f);
-    impl_->stats_feedback_pending.fetch_add(1);
-  }
-  // Stored at once (unjoined if need be); a later join rewrites the same key.
-  absl::Status s = impl_->store.PutFeedback(f);
-  if (!s.ok()) {
-    impl_->stats_store_failures.fetch_add(1);
+  if (arm.has_value()) f.set_arm(*arm);
+  // Stored first (joined if the arm is known), counted after: a score the
+  // store did not take is not counted, and may be sent again.
+  if (absl::Status s = store.PutFeedback(f); !s.ok()) {
+    stats_store_failures.fetch_add(1);
+    LogStoreError(s);
     return s;
   }
-  if (arm.has_value() && impl_->observer != nullptr) impl_->observer->OnFeedback(f);
+  *stored = true;
+  if (!arm.has_value()) {
+    // The exchange may have landed since the look-up above; otherwise the
+    // worker joins the score when it does (HandleLive), rewriting the record
+    // just stored. Both are decided under one lock, so neither is missed.
+    absl::MutexLock lock(&feedback_mu);
+    if (ArmOfRequest* a = arms.Find(f.request_id())) {
+      arm = a->arm;
+      bucket = a->bucket;
+    } else {
+      pending.Put(f.request_id()).push_back(f);
+      stats_feedback_pending.fetch_add(1);
+    }
+  }
+  if (!arm.has_value()) return absl::OkStatus();
+  if (f.arm() == v1::ARM_UNSPECIFIED) {  // found after the first write
+    f.set_arm(*arm);
+    if (absl::Status s = store.PutFeedback(f); !s.ok()) {  // the same record, joined
+      stats_store_failures.fetch_add(1);
+      LogStoreError(s);
+    }
+  }
+  controller.RecordFeedback(*arm, f.score(),
+                            bucket != rollout::kUnknownBucket ? bucket
+                                                              : controller.BucketOf(f.request_id()));
+  stats_feedback_joined.fetch_add(1);
+  if (observer != nullptr) observer->OnFeedback(f);
   return absl::OkStatus();
 }
 
@@ -384,6 +482,19 @@ absl::Status Engine::SubmitFeedbackJson(std::string_view body, v1::FeedbackSourc
   }
   f->set_source(source);
   return SubmitFeedback(*std::move(f));
+}
+
+absl::Status Engine::SubmitFeedbackJson(std::string_view body, v1::FeedbackSource source,
+                                        std::string_view client) {
+  // Checked first, before parsing or touching the store: a client over its
+  // budget costs a hash look-up.
+  if (!impl_->feedback_limiter.Allow(client)) {
+    impl_->stats_feedback_rate_limited.fetch_add(1);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "feedback: more than ", impl_->options.feedback_max_per_client_per_minute,
+        " scores per minute from this client (feedback.max_per_client_per_minute)"));
+  }
+  return SubmitFeedbackJson(body, source);
 }
 
 absl::StatusOr<v1::Decision> Engine::Tick() {
@@ -470,6 +581,8 @@ EngineStats Engine::Stats() const {
   s.feedback_joined = impl_->stats_feedback_joined.load();
   s.feedback_pending = impl_->stats_feedback_pending.load();
   s.feedback_rejected = impl_->stats_feedback_rejected.load();
+  s.feedback_duplicates = impl_->stats_feedback_duplicates.load();
+  s.feedback_rate_limited = impl_->stats_feedback_rate_limited.load();
   s.store_failures = impl_->stats_store_failures.load();
   s.ticks = impl_->stats_ticks.load();
   s.tick_failures = impl_->stats_tick_failures.load();

@@ -111,6 +111,14 @@ struct EngineOptions {
   // count) to be joined; request id → arm is remembered for this many ids.
   size_t pending_feedback_capacity = 10000;
   size_t arm_memory = 200000;
+  // Feedback through Envoy (SubmitFeedbackJson with a client): at most this
+  // many POSTs per client per minute (feedback.max_per_client_per_minute);
+  // 0 = no limit.
+  int64_t feedback_max_per_client_per_minute = 60;
+  // The routing sticky header (routing.sticky_header, lower-case): the
+  // judge's unit is the bucket of its value on each exchange ("" → the
+  // request id, as routing does).
+  std::string sticky_header;
   // Bodies are decoded by their Content-Encoding within these limits
   // (capture.decode_max_bytes, capture.decode_max_ratio).
   encoding::DecodeLimits decode_limits;
@@ -128,7 +136,9 @@ struct EngineStats {
   int64_t noise_comparisons = 0;
   int64_t feedback_joined = 0;
   int64_t feedback_pending = 0;
-  int64_t feedback_rejected = 0;
+  int64_t feedback_rejected = 0;      // invalid (bad JSON, score, request id)
+  int64_t feedback_duplicates = 0;    // a second score for a request id
+  int64_t feedback_rate_limited = 0;  // over the per-client limit
   int64_t store_failures = 0;
   int64_t ticks = 0;
   int64_t tick_failures = 0;
@@ -153,11 +163,27 @@ class Engine final : public ExchangeSink {
   // Submit takes a completed live exchange; false when the queue is full.
   bool Submit(understudy::v1::Exchange&& exchange) override;
 
-  // SubmitFeedback validates a score and joins it to its exchange's arm (now,
-  // or when the exchange arrives). It is stored at once either way.
+  // SubmitFeedback validates a score, stores it and joins it to its
+  // exchange's arm (now, or when the exchange arrives; the join rewrites the
+  // same record, so a request id has one feedback record). One score per
+  // request id, and the first one wins: the judge may already have counted
+  // it, so a later score could not change what was decided on it, and
+  // letting it replace the first would let anyone re-vote. A second score
+  // for a request id is AlreadyExists, whether the first came before a
+  // restart (it is in the store) or concurrently. InvalidArgument for a bad
+  // score or request id; Unavailable when the store write fails (nothing is
+  // counted then, and the same score may be sent again).
   [[nodiscard]] absl::Status SubmitFeedback(understudy::v1::Feedback feedback);
+  // SubmitFeedbackJson parses `body` (sidecar/feedback.h) and submits it.
   [[nodiscard]] absl::Status SubmitFeedbackJson(std::string_view body,
                                                 understudy::v1::FeedbackSource source);
+  // Same, for feedback POSTed through Envoy by `client` (the sticky header's
+  // value, "" when absent: those clients share one budget). Over
+  // options.feedback_max_per_client_per_minute it is ResourceExhausted
+  // before anything else is looked at.
+  [[nodiscard]] absl::Status SubmitFeedbackJson(std::string_view body,
+                                                understudy::v1::FeedbackSource source,
+                                                std::string_view client);
 
   // Tick runs the judge once, stores a health snapshot when due and the
   // judge's evidence always, and tells the observer. The ticker calls it

@@ -1,5 +1,6 @@
 #include "sidecar/feedback.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -50,6 +51,35 @@ absl::StatusOr<understudy::v1::Feedback> ParseFeedbackJson(std::string_view raw)
   fb.set_score(score);
   fb.set_comment(comment);
   return fb;
+}
+
+FeedbackLimiter::FeedbackLimiter(int64_t per_minute, const Clock& clock, size_t max_clients)
+    : per_minute_(per_minute), clock_(clock), max_clients_(std::max<size_t>(max_clients, 1)) {}
+
+bool FeedbackLimiter::Allow(std::string_view client) {
+  if (per_minute_ <= 0) return true;
+  const double capacity = static_cast<double>(per_minute_);
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = buckets_.try_emplace(std::string(client));
+  Bucket& b = it->second;
+  if (inserted) {
+    b.tokens = capacity;
+    b.last = now;
+    order_.push_back(it->first);
+  } else if (now > b.last) {
+    b.tokens = std::min(capacity, b.tokens + capacity * absl::ToDoubleMinutes(now - b.last));
+    b.last = now;
+  }
+  const bool allowed = b.tokens >= 1.0;
+  if (allowed) b.tokens -= 1.0;
+  // Forget the oldest clients past the cap (never the one just added: the
+  // cap is at least 1). `b` is not used below, so erasing others is safe.
+  while (order_.size() > max_clients_) {
+    buckets_.erase(order_.front());
+    order_.pop_front();
+  }
+  return allowed;
 }
 
 }  // namespace understudy::sidecar

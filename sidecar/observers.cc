@@ -24,6 +24,9 @@ metrics::ExtProcCounters ExtProcCountersOf(const ExtProcStats& stats) {
   c.out_of_scope_method = stats.out_of_scope_method.Get();
   c.requests_shaped = stats.requests_shaped.Get();
   c.shaping_failures = stats.shaping_failures.Get();
+  c.requests_translated = stats.requests_translated.Get();
+  c.requests_untranslatable = stats.requests_untranslatable.Get();
+  c.translation_failures = stats.translation_failures.Get();
   c.streams_active = stats.streams_active.Get();
   return c;
 }

@@ -184,6 +184,11 @@ std::string Sidecar::Impl::MetricsText() {
     c.in_flight = st.in_flight;
     metrics.SetShadowStats(c);
   }
+  if (engine) {
+    const EngineStats es = engine->Stats();
+    metrics.SetFeedbackStats(
+        {es.feedback_rejected, es.feedback_duplicates, es.feedback_rate_limited});
+  }
   const storage::StoreStats ss = store->Stats();
   metrics.SetStoreStats(static_cast<uint64_t>(ss.records_written),
                         static_cast<uint64_t>(ss.write_failures));
@@ -289,6 +294,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   eo.workers = m.config.capture.workers;
   eo.compare = m.config.compare;
   eo.decode_limits = m.config.capture.decode_limits;
+  eo.feedback_max_per_client_per_minute = m.config.feedback.max_per_client_per_minute;
+  eo.sticky_header = m.config.routing.sticky_header;
   eo.snapshot_interval = std::max(m.config.rollout.tick_interval, absl::Seconds(1));
   m.engine = std::make_unique<Engine>(std::move(eo), *m.controller, *m.store, *m.clock,
                                       m.shadow_port.get(), &m.observers);
@@ -314,8 +321,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   // 6. The ext_proc server, last: from here on traffic flows.
   SessionOptions session = m.config.session;
   Engine* engine = m.engine.get();
-  session.on_feedback = [engine](std::string_view body) {
-    return engine->SubmitFeedbackJson(body, v1::FEEDBACK_SOURCE_ENVOY);
+  session.on_feedback = [engine](std::string_view body, std::string_view client) {
+    return engine->SubmitFeedbackJson(body, v1::FEEDBACK_SOURCE_ENVOY, client);
   };
   m.service = std::make_unique<ExtProcService>(std::move(session), *m.router, *m.engine,
                                                *m.clock, m.stats);
@@ -344,12 +351,14 @@ void Sidecar::Shutdown(absl::Duration drain) {
   if (m.shut_down) return;
   m.shut_down = true;
   if (m.server) m.server->Drain(drain);
-  // Mirrored calls still in flight end now (their results are dropped as
-  // the queue closes); the production path is already gone.
+  // The engine first: its workers call the shadow port for every queued
+  // live exchange, so the port must outlive them. Mirrored calls still in
+  // flight then end with the client (their results are dropped: the queue
+  // is closed); the production path is already gone.
+  if (m.engine) m.engine->Stop();
   m.shadow_port.reset();
   m.mirror.reset();
   m.shadow_client.reset();
-  if (m.engine) m.engine->Stop();
   if (m.admin) m.admin->Stop();
   if (m.tracer) m.tracer->Shutdown(absl::Seconds(2));
 }

@@ -44,6 +44,9 @@ struct ExtProcStats {
   Counter out_of_scope_method;     //   no route for the path / not for the method
   Counter requests_shaped;         // routed requests reshaped for their arm (shadow/shaping.h)
   Counter shaping_failures;        // bodies that could not be reshaped (sent unchanged)
+  Counter requests_translated;     // sent to an arm in another provider's API, translated
+  Counter requests_untranslatable; // meant for such an arm, kept on production
+  Counter translation_failures;    // answers that could not be translated back
 };
 
 }  // namespace understudy::sidecar

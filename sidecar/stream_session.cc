@@ -6,7 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
 #include "rollout/rollout.h"
+#include "absl/strings/match.h"
 #include "shadow/shaping.h"
+#include "translate/translate.h"
 
 namespace understudy::sidecar {
 
@@ -191,6 +193,8 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
                               : understudy::v1::ARM_PRODUCTION);
       }
       if (!options_.sticky_header.empty() && key == options_.sticky_header) sticky_value = value;
+    } else if (key == "content-type") {
+      response_content_type_ = value;
     } else if (key == ":status") {
       int code = 0;
       for (char c : value) code = (c >= '0' && c <= '9') ? code * 10 + (c - '0') : code;
@@ -205,6 +209,7 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
   // Feedback POSTs are answered here and never routed; the path is known
   // from the one pass over the headers above.
   if (request_dir && IsFeedbackPath(exchange_.path())) {
+    feedback_client_ = sticky_value;  // the per-client feedback limit's key
     return OnFeedbackHeaders(h.end_of_stream(), reply, replies);
   }
   if (request_dir) {
@@ -212,6 +217,7 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
     if (options_.scope != nullptr) {
       const ScopeMatch m = options_.scope->Match(exchange_.method(), exchange_.path());
       if (m.in_scope()) {
+        api_ = m.api;
         exchange_.set_api(std::string(compare::ApiKindName(m.api)));
       } else {
         // Counted once per request: by the stream that would record it.
@@ -225,6 +231,15 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
     }
   }
   if (!request_dir) exchange_.set_response_headers_offset_micros(OffsetMicros());
+  if (!request_dir && translated_ && reply) {
+    ep::HeadersResponse* hr = replies->emplace_back().mutable_response_headers();
+    TranslateResponseHeaders(hr->mutable_response()->mutable_header_mutation());
+    if (d.ended) {
+      exchange_.set_end_offset_micros(OffsetMicros());
+      msg->set_complete(true);
+    }
+    return absl::OkStatus();
+  }
   if (d.ended) {
     msg->set_complete(true);
     if (!request_dir) exchange_.set_end_offset_micros(OffsetMicros());
@@ -256,21 +271,54 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
       // new header to pick the cluster (§3.7).
       auto* option = common->mutable_header_mutation()->add_set_headers();
       option->mutable_header()->set_key(std::string(kArmHeader));
-      // The router assigns production or candidate, never ARM_UNSPECIFIED.
-      option->mutable_header()->set_raw_value(std::string(rollout::ArmName(arm)));
       common->set_clear_route_cache(true);
-      if (!out_of_scope_) ShapeRequestHeaders(arm, h.end_of_stream(), out);
+      // Shaping may hold a request on production until its body is
+      // translated (or for good, when it cannot be).
+      const understudy::v1::Arm now =
+          out_of_scope_ ? arm : ShapeRequestHeaders(arm, h.end_of_stream(), out);
+      // The router assigns production or candidate, never ARM_UNSPECIFIED.
+      option->mutable_header()->set_raw_value(std::string(rollout::ArmName(now)));
     }
   }
   return absl::OkStatus();
 }
 
-void StreamSession::ShapeRequestHeaders(understudy::v1::Arm arm, bool end_of_stream,
-                                        ep::ProcessingResponse* out) {
+understudy::v1::Arm StreamSession::ShapeRequestHeaders(understudy::v1::Arm arm,
+                                                       bool end_of_stream,
+                                                       ep::ProcessingResponse* out) {
   const bool candidate = arm == understudy::v1::ARM_CANDIDATE;
   const shadow::UpstreamConfig* up =
       (candidate ? options_.candidate_upstream : options_.production_upstream).get();
-  if (up == nullptr) return;
+  if (up == nullptr) return arm;
+  absl::StatusOr<std::optional<shadow::Translation>> t = shadow::TranslationFor(api_, *up);
+  if (!t.ok() || t->has_value()) {
+    // A request for another provider: translated once its body is in, and
+    // routed there only then (docs/extproc.md §5.1). Until then, and for
+    // good when it cannot be translated, it is production's.
+    const bool can_hold = req_.mode == ProcessingMode::NONE || req_.mode == ProcessingMode::BUFFERED;
+    if (!t.ok() || end_of_stream || !can_hold || arm == understudy::v1::ARM_PRODUCTION) {
+      Untranslatable(!t.ok() ? Sv(t.status().message())
+                     : end_of_stream ? "the request has no body to translate"
+                     : !can_hold ? "the filter streams request bodies (no mode_override)"
+                                 : "production must speak the client's API",
+                     out->mutable_request_headers()->mutable_response()->mutable_header_mutation());
+      return arm == understudy::v1::ARM_PRODUCTION ? arm
+                                                   : ShapeRequestHeaders(understudy::v1::ARM_PRODUCTION,
+                                                                         end_of_stream, out);
+    }
+    translate_up_ = up;
+    translation_ = **t;
+    ProcessingMode* m = out->mutable_mode_override();  // every field: body modes are literal
+    m->set_request_header_mode(ProcessingMode::SEND);
+    m->set_response_header_mode(ProcessingMode::SEND);
+    m->set_request_body_mode(ProcessingMode::BUFFERED);
+    m->set_response_body_mode(ProcessingMode::STREAMED);
+    m->set_request_trailer_mode(ProcessingMode::SKIP);
+    m->set_response_trailer_mode(ProcessingMode::SKIP);
+    req_.mode = ProcessingMode::BUFFERED;
+    resp_.mode = ProcessingMode::STREAMED;
+    return understudy::v1::ARM_PRODUCTION;
+  }
   const shadow::UpstreamConfig* other =
       (candidate ? options_.production_upstream : options_.candidate_upstream).get();
   stats_.requests_shaped.Add();
@@ -278,19 +326,12 @@ void StreamSession::ShapeRequestHeaders(understudy::v1::Arm arm, bool end_of_str
       shadow::ShapeHeaders(*up, exchange_.path(), other != nullptr ? other->auth_header : "");
   ep::HeaderMutation* mutation = out->mutable_request_headers()->mutable_response()
                                      ->mutable_header_mutation();
-  for (const std::string& name : edits.remove) mutation->add_remove_headers(name);
-  auto set = [mutation](std::string_view key, std::string_view value) {
-    auto* h = mutation->add_set_headers()->mutable_header();
-    h->set_key(std::string(key));
-    h->set_raw_value(std::string(value));  // raw_value only (docs/extproc.md §3.6)
-  };
-  for (const auto& [name, value] : edits.set) set(name, value);
-  if (!edits.path.empty()) set(":path", edits.path);
-  if (!up->request.ChangesBody() || end_of_stream) return;
+  ApplyEdits(edits, mutation);
+  if (!up->request.ChangesBody() || end_of_stream) return arm;
   if (req_.mode == ProcessingMode::FULL_DUPLEX_STREAMED ||
       req_.mode == ProcessingMode::BUFFERED_PARTIAL) {
     stats_.shaping_failures.Add();  // no whole body to rewrite; forwarded unchanged
-    return;
+    return arm;
   }
   shape_body_ = up;
   if (req_.mode == ProcessingMode::NONE) {
@@ -304,6 +345,141 @@ void StreamSession::ShapeRequestHeaders(understudy::v1::Arm arm, bool end_of_str
     req_.mode = ProcessingMode::BUFFERED;
   }
   // STREAMED and BUFFERED filters send the body as configured.
+  return arm;
+}
+
+void StreamSession::ApplyEdits(const shadow::HeaderEdits& edits, ep::HeaderMutation* mutation) {
+  for (const std::string& name : edits.remove) mutation->add_remove_headers(name);
+  for (const auto& [name, value] : edits.set) SetHeader(mutation, name, value);
+  if (!edits.path.empty()) SetHeader(mutation, ":path", edits.path);
+}
+
+void StreamSession::SetHeader(ep::HeaderMutation* mutation, std::string_view key,
+                              std::string_view value) {
+  auto* h = mutation->add_set_headers()->mutable_header();
+  h->set_key(std::string(key));
+  h->set_raw_value(std::string(value));  // raw_value only (docs/extproc.md §3.6)
+}
+
+void StreamSession::Untranslatable(std::string_view why, ep::HeaderMutation* mutation) {
+  stats_.requests_untranslatable.Add();
+  // Recorded with the exchange (the observe stream captures request
+  // headers), so the record says why the request stayed on production.
+  std::string reason(why.substr(0, 200));
+  for (char& c : reason) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+  }
+  SetHeader(mutation, kUntranslatableHeader, reason);
+}
+
+void StreamSession::TranslateRequestBody(const ep::HttpBody& b,
+                                         std::vector<ep::ProcessingResponse>* replies) {
+  ep::CommonResponse* common = replies->emplace_back().mutable_request_body()->mutable_response();
+  const shadow::UpstreamConfig* up = translate_up_;
+  translate_up_ = nullptr;  // one BUFFERED message carries the whole body
+  absl::StatusOr<shadow::ShapedRequest> shaped =
+      shadow::ShapeRequest(b.body(), *up, translation_);
+  ep::HeaderMutation* mutation = common->mutable_header_mutation();
+  if (!shaped.ok()) {
+    Untranslatable(Sv(shaped.status().message()), mutation);  // stays on production, unchanged
+    return;
+  }
+  const shadow::UpstreamConfig* other = options_.production_upstream.get();
+  shadow::HeaderEdits edits =
+      shadow::ShapeHeaders(*up, exchange_.path(), other != nullptr ? other->auth_header : "");
+  if (edits.path.empty()) edits.path = shaped->path;
+  for (auto& kv : shaped->headers) edits.set.push_back(std::move(kv));
+  // The answer is translated as it streams: ask for it uncompressed.
+  edits.set.emplace_back("accept-encoding", "identity");
+  edits.remove.emplace_back("content-length");
+  SetHeader(mutation, kArmHeader, rollout::ArmName(understudy::v1::ARM_CANDIDATE));
+  ApplyEdits(edits, mutation);
+  common->set_clear_route_cache(true);  // the headers are still held (BUFFERED)
+  common->mutable_body_mutation()->set_body(std::move(shaped->body));
+  stats_.requests_shaped.Add();
+  stats_.requests_translated.Add();
+  translated_ = true;
+  answer_.client_model = std::move(shaped->client_model);
+  answer_.include_usage = shaped->include_usage;
+}
+
+void StreamSession::TranslateResponseHeaders(ep::HeaderMutation* mutation) {
+  const int status = exchange_.status_code();
+  if (status >= 400) {
+    absl::StatusOr<translate::TranslatedError> e =
+        translate::TranslateError(status, "", translation_.to, translation_.from);
+    if (e.ok() && e->status != status) SetHeader(mutation, ":status", absl::StrCat(e->status));
+    answer_.error = true;
+  }
+  answer_.sse = absl::StrContains(Av(response_content_type_), "text/event-stream");
+  if (answer_.sse && !answer_.error) {
+    translate::StreamOptions o;
+    o.client_model = answer_.client_model;
+    o.include_usage = answer_.include_usage;
+    o.created_unix_seconds = absl::ToUnixSeconds(clock_.Now());
+    answer_.stream = std::make_unique<translate::StreamTranslator>(translation_.to,
+                                                                   translation_.from, o);
+  }
+  mutation->add_remove_headers("content-length");  // the body changes
+}
+
+void StreamSession::TranslateResponseBody(const ep::HttpBody& b,
+                                          std::vector<ep::ProcessingResponse>* replies) {
+  ep::BodyMutation* out = replies->emplace_back().mutable_response_body()->mutable_response()
+                              ->mutable_body_mutation();
+  std::string text;
+  if (answer_.stream != nullptr && !answer_.failed) {
+    absl::Status s = answer_.stream->Feed(b.body(), &text);
+    if (s.ok() && b.end_of_stream()) s = answer_.stream->Finish(&text);
+    if (!s.ok()) {
+      // Mid-stream: the client has events already; it gets the rest as
+      // sent, and the exchange is judged on the candidate's own answer.
+      answer_.failed = true;
+      stats_.translation_failures.Add();
+      text += b.body();
+    }
+    out->set_body(std::move(text));
+    return;
+  }
+  if (answer_.failed) {
+    out->set_body(b.body());
+    return;
+  }
+  // A JSON answer or error: translated whole at its end; held back (sent as
+  // empty chunks) until then, within max_body_bytes.
+  answer_.buffer += b.body();
+  if (!b.end_of_stream()) {
+    if (static_cast<int64_t>(answer_.buffer.size()) <= options_.max_body_bytes) {
+      out->set_body("");
+      return;
+    }
+    answer_.failed = true;
+    stats_.translation_failures.Add();
+    out->set_body(std::move(answer_.buffer));
+    return;
+  }
+  const int status = exchange_.status_code();
+  absl::StatusOr<std::string> translated;
+  if (answer_.error) {
+    absl::StatusOr<translate::TranslatedError> e =
+        translate::TranslateError(status, answer_.buffer, translation_.to, translation_.from);
+    if (e.ok()) {
+      translated = std::move(e->body);
+    } else {
+      translated = e.status();
+    }
+  } else {
+    translate::AnswerOptions o;
+    o.client_model = answer_.client_model;
+    o.created_unix_seconds = absl::ToUnixSeconds(clock_.Now());
+    translated = translate::TranslateAnswer(answer_.buffer, translation_.to, translation_.from, o);
+  }
+  if (!translated.ok()) {
+    stats_.translation_failures.Add();
+    out->set_body(std::move(answer_.buffer));
+    return;
+  }
+  out->set_body(*std::move(translated));
 }
 
 void StreamSession::ShapeRequestBody(const ep::HttpBody& b,
@@ -381,16 +557,27 @@ absl::Status StreamSession::OnBody(bool request_dir, const ep::HttpBody& b, bool
       replies->emplace_back().mutable_request_body()->mutable_response();
       return absl::OkStatus();
     }
-    absl::Status accepted = options_.on_feedback(feedback_body_);
+    absl::Status accepted = options_.on_feedback(feedback_body_, feedback_client_);
     if (accepted.ok()) {
       ImmediateReply(204, "", "", replies);
     } else {
-      ImmediateReply(400, absl::StatusCodeToString(accepted.code()), Sv(accepted.message()),
+      // A second score for a request, a client over its limit and a store
+      // that cannot take the score are not the body's fault.
+      int status = 400;
+      switch (accepted.code()) {
+        case absl::StatusCode::kAlreadyExists: status = 409; break;
+        case absl::StatusCode::kResourceExhausted: status = 429; break;
+        case absl::StatusCode::kUnavailable: status = 503; break;
+        default: break;
+      }
+      ImmediateReply(status, absl::StatusCodeToString(accepted.code()), Sv(accepted.message()),
                      replies);
     }
     return absl::OkStatus();
   }
   const bool shape = request_dir && shape_body_ != nullptr && reply;
+  const bool translate_request = request_dir && translate_up_ != nullptr && reply;
+  const bool translate_answer = !request_dir && translated_ && reply;
   understudy::v1::HttpMessage* msg =
       request_dir ? exchange_.mutable_request() : exchange_.mutable_response();
   if (!request_dir && exchange_.first_body_byte_offset_micros() < 0 && !b.body().empty()) {
@@ -410,7 +597,11 @@ absl::Status StreamSession::OnBody(bool request_dir, const ep::HttpBody& b, bool
   }
   if (!request_dir && d.ended) exchange_.set_end_offset_micros(OffsetMicros());
 
-  if (shape) {
+  if (translate_request) {
+    TranslateRequestBody(b, replies);
+  } else if (translate_answer) {
+    TranslateResponseBody(b, replies);
+  } else if (shape) {
     ShapeRequestBody(b, replies);
   } else if (reply) {
     ep::ProcessingResponse& out = replies->emplace_back();

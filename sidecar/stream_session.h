@@ -25,6 +25,8 @@
 #include "envoy/service/ext_proc/v3/external_processor.pb.h"
 #include "rollout/router.h"
 #include "shadow/shadow.h"
+#include "shadow/shaping.h"
+#include "translate/translate.h"
 #include "sidecar/stats.h"
 #include "sidecar/traffic_scope.h"
 #include "understudy/v1/exchange.pb.h"
@@ -41,6 +43,9 @@ absl::StatusOr<StreamRole> ParseStreamRole(std::string_view value);
 inline constexpr std::string_view kArmHeader = "x-understudy-arm";
 inline constexpr std::string_view kRoleMetadata = "x-understudy-role";
 inline constexpr std::string_view kRequestIdHeader = "x-request-id";
+// Set on a request that was meant for an arm speaking another API but could
+// not be translated (it is served by production); the value says why.
+inline constexpr std::string_view kUntranslatableHeader = "x-understudy-untranslatable";
 
 using BodySendMode =
     envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::BodySendMode;
@@ -67,8 +72,11 @@ struct SessionOptions {
   // observe stream ignores such requests. Empty path or no handler: off.
   std::string feedback_path;
   int64_t feedback_max_body_bytes = 16 << 10;
-  // Called on the gRPC thread; must be quick and must not block.
-  std::function<absl::Status(std::string_view body)> on_feedback;
+  // Called on the gRPC thread; must be quick and must not block. `client`
+  // is the sticky header's value ("" when absent). Its status becomes the
+  // reply: AlreadyExists 409, ResourceExhausted 429, Unavailable 503,
+  // anything else 400.
+  std::function<absl::Status(std::string_view body, std::string_view client)> on_feedback;
   // Which requests are model calls (sidecar/traffic_scope.h). A request out
   // of scope is routed to production (the arm header is still set, so a
   // client-sent one never routes), is not recorded, and is counted by
@@ -145,9 +153,24 @@ class StreamSession {
   void ImmediateReply(int status, std::string_view error_code, std::string_view message,
                       std::vector<ProcessingResponse>* replies);
   // ShapeRequestHeaders adds the arm's header edits to the request_headers
-  // reply and, when its body must change, asks for the body.
-  void ShapeRequestHeaders(understudy::v1::Arm arm, bool end_of_stream,
-                           ProcessingResponse* out);
+  // reply and, when its body must change, asks for the body. Returns the arm
+  // the request goes to now: production while a translation waits for the
+  // body, or when the request cannot be translated.
+  understudy::v1::Arm ShapeRequestHeaders(understudy::v1::Arm arm, bool end_of_stream,
+                                          ProcessingResponse* out);
+  // The request_body reply of a request to translate: on success it moves
+  // the request to the candidate (arm header, credentials, path, body).
+  void TranslateRequestBody(const envoy::service::ext_proc::v3::HttpBody& b,
+                            std::vector<ProcessingResponse>* replies);
+  // The answer of a translated request, back into the client's API.
+  void TranslateResponseHeaders(envoy::service::ext_proc::v3::HeaderMutation* mutation);
+  void TranslateResponseBody(const envoy::service::ext_proc::v3::HttpBody& b,
+                             std::vector<ProcessingResponse>* replies);
+  void Untranslatable(std::string_view why, envoy::service::ext_proc::v3::HeaderMutation* mutation);
+  static void ApplyEdits(const shadow::HeaderEdits& edits,
+                         envoy::service::ext_proc::v3::HeaderMutation* mutation);
+  static void SetHeader(envoy::service::ext_proc::v3::HeaderMutation* mutation,
+                        std::string_view key, std::string_view value);
   // ShapeRequestBody answers a request_body message of a request whose body
   // is reshaped.
   void ShapeRequestBody(const envoy::service::ext_proc::v3::HttpBody& b,
@@ -169,7 +192,23 @@ class StreamSession {
   bool feedback_answered_ = false;
   const shadow::UpstreamConfig* shape_body_ = nullptr;  // the arm whose body shaping is due
   std::string shape_buffer_;
+  // Translation to another provider's API (shadow/shaping.h).
+  compare::ApiKind api_ = compare::ApiKind::kUnknown;  // the client's, from the scope
+  const shadow::UpstreamConfig* translate_up_ = nullptr;  // body translation due
+  shadow::Translation translation_{};
+  bool translated_ = false;  // the request went to the candidate translated
+  std::string response_content_type_;
+  struct Answer {
+    std::string client_model;
+    bool include_usage = false;
+    bool sse = false;
+    bool error = false;   // an HTTP error answer
+    bool failed = false;  // translation gave up: the rest passes as sent
+    std::string buffer;   // a JSON answer, held until its end
+    std::unique_ptr<translate::StreamTranslator> stream;
+  } answer_;
   std::string feedback_body_;
+  std::string feedback_client_;      // the sticky header's value on a feedback POST
   understudy::v1::Exchange exchange_;
   bool exchange_taken_ = false;
 };

@@ -5,6 +5,8 @@
 //   exchanges:   ms | request_id | 0x00 | source byte | arm byte
 //   comparisons: ms | request_id
 //   feedback:    ms | request_id | 0x00 | 8-byte big-endian sequence
+//                (rewriting a record with the same request id and time keeps
+//                its key: rocksdb_store.cc StoredFeedbackKey)
 //   decisions:   ms | 8-byte big-endian sequence
 //   health:      ms | 8-byte big-endian sequence
 //   index:       kind byte | request_id | 0x00 | primary key

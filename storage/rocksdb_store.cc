@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
@@ -277,12 +278,30 @@ class RocksStore final : public Store {
       wb.Put(comparisons_, key, value);
       wb.Put(index_, keys::IndexKey(keys::kIndexComparison, c->request_id(), key), "");
     }
+    // A feedback record is identified by its request id and time: written
+    // again (the engine joining it to its arm), it replaces itself under its
+    // first key, so a request keeps one record (store.h).
+    absl::flat_hash_map<std::string, std::string> feedback_in_batch;  // id \0 micros → key
     for (const v1::Feedback& in : batch.feedback()) {
       RETURN_IF_ERROR(CheckRequestId(in.request_id()));
       v1::Feedback f = in;
-      if (f.time_unix_micros() == 0) f.set_time_unix_micros(now);
-      std::string key =
-          keys::SequencedKey(keys::MillisOfMicros(f.time_unix_micros()), f.request_id(), seq_++);
+      std::string key;
+      const bool timed = f.time_unix_micros() != 0;  // only a given time identifies a record
+      if (!timed) f.set_time_unix_micros(now);
+      const uint64_t ms = keys::MillisOfMicros(f.time_unix_micros());
+      if (timed) {
+        std::string identity =
+            absl::StrCat(f.request_id(), std::string(1, '\0'), f.time_unix_micros());
+        if (auto it = feedback_in_batch.find(identity); it != feedback_in_batch.end()) {
+          key = it->second;
+        } else {
+          ASSIGN_OR_RETURN(key, StoredFeedbackKey(f.request_id(), f.time_unix_micros()));
+        }
+        if (key.empty()) key = keys::SequencedKey(ms, f.request_id(), seq_++);
+        feedback_in_batch[identity] = key;
+      } else {
+        key = keys::SequencedKey(ms, f.request_id(), seq_++);
+      }
       f.SerializeToString(&value);
       wb.Put(feedback_, key, value);
       wb.Put(index_, keys::IndexKey(keys::kIndexFeedback, f.request_id(), key), "");
@@ -557,6 +576,29 @@ class RocksStore final : public Store {
       out->push_back(std::move(m));
     }
     return FromRocks(it->status(), config_.path, "lookup");
+  }
+
+  // StoredFeedbackKey returns the key of the stored feedback record of
+  // `request_id` whose time is exactly `micros`, or "" when there is none.
+  absl::StatusOr<std::string> StoredFeedbackKey(std::string_view request_id, int64_t micros) {
+    if (feedback_ == nullptr || index_ == nullptr) return std::string();
+    const std::string prefix = keys::IndexPrefix(keys::kIndexFeedback, request_id);
+    const uint64_t ms = keys::MillisOfMicros(micros);
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), index_));
+    std::string value;
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      rocksdb::Slice primary = it->key();
+      primary.remove_prefix(prefix.size());
+      if (keys::KeyMillis(std::string_view(primary.data(), primary.size())) != ms) continue;
+      rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), feedback_, primary, &value);
+      if (s.IsNotFound()) continue;  // a stale index entry
+      RETURN_IF_ERROR(FromRocks(s, config_.path, "feedback lookup"));
+      v1::Feedback stored;
+      RETURN_IF_ERROR(ParseRecord(value, kCfFeedback, &stored));
+      if (stored.time_unix_micros() == micros) return primary.ToString();
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), config_.path, "feedback lookup"));
+    return std::string();
   }
 
   template <typename M>

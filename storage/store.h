@@ -31,9 +31,19 @@
 //     and at most one fsync for all writers waiting at that moment).
 //
 // Keys are time-ordered: 8-byte big-endian milliseconds since the Unix epoch,
-// then the request id (exchanges add source and arm; decisions and health add
-// an 8-byte sequence number), so a time scan is a range scan and retention is
-// a DeleteRange. Records whose time field is 0 get the clock's time.
+// then the request id (exchanges add source and arm; feedback, decisions and
+// health add an 8-byte sequence number), so a time scan is a range scan and
+// retention is a DeleteRange. Records whose time field is 0 get the clock's
+// time.
+//
+// Identity, i.e. what a second write replaces rather than adds to: an
+// exchange is (millisecond, request id, source, arm), a comparison
+// (millisecond, request id), a feedback record with its time set (request
+// id, time_unix_micros) — the engine stores a score at once and writes it
+// again when it joins it to its arm, and the request keeps one record. A
+// feedback record written with time 0 is always a new record. The store does
+// not refuse a second score for a request; the engine does (first wins,
+// sidecar/engine.h).
 //
 // Privacy: Authorization, Proxy-Authorization, Cookie, Set-Cookie, x-api-key,
 // api-key and every configured secret header are removed from exchanges
@@ -214,7 +224,8 @@ class Store {
   // GetComparison returns the latest comparison for a request; NotFound.
   [[nodiscard]] virtual absl::StatusOr<v1::Comparison> GetComparison(
       std::string_view request_id) = 0;
-  // FeedbackFor returns all feedback for a request, oldest first.
+  // FeedbackFor returns all feedback records for a request, oldest first
+  // (one when the engine wrote them; see "Identity" above).
   [[nodiscard]] virtual absl::StatusOr<std::vector<v1::Feedback>> FeedbackFor(
       std::string_view request_id) = 0;
 

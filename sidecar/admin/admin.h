@@ -33,7 +33,8 @@
 //          sent after the controller has committed the transition and
 //          after backend.on_decision returned. actor defaults to "admin".
 //   POST /v1/feedback            {"request_id", "score", "comment"?}; score is a
-//        number in [0,1], "up"/"down" or true/false → 202 {"accepted":true}
+//        number in [0,1], "up"/"down" or true/false → 202 {"accepted":true};
+//        409 when that request id already has a score (the first one wins).
 //   GET  /v1/comparisons?limit=N&verdict=V[,V]&since_seconds=S
 //        → {"comparisons":[...]} newest first. V is equivalent, minor_diff,
 //          major_diff, candidate_error, production_error or both_error.
@@ -43,18 +44,25 @@
 //        since_seconds absent: every decision; health of the last hour.
 //   GET  /v1/report?format=md|json|html        → the report (md by default)
 //   GET  /metrics                → Prometheus text
-//   GET  /                       → the dashboard page
+//   GET  /                       → the dashboard page (no data: its script
+//                                  calls the routes above with the token)
 // limit is 1..1000 (default 100; 1000 for /v1/health); since_seconds a
 // whole number >= 0.
 // Request bodies must be JSON objects (an empty body counts as {});
 // unknown fields and unknown query parameters are rejected.
 // Errors: {"error":{"code":"INVALID_ARGUMENT","message":"reason: required"}}
-// with 400 bad input, 401 missing/wrong token, 404 unknown path or record,
-// 405 wrong method (with Allow), 409 invalid transition (FailedPrecondition),
-// 413 body over max_body_bytes, 503 backend part missing or Unavailable,
-// 500 anything else. A rejected request changes nothing.
-// Auth: with a token configured every POST needs
-// "Authorization: Bearer <token>" (compared in constant time); GETs are open.
+// with 400 bad input, 401 missing/wrong token, 403 a read-only token on a
+// POST, 404 unknown path or record, 405 wrong method (with Allow), 409
+// invalid transition (FailedPrecondition) or a second score for a request
+// (AlreadyExists), 413 body over max_body_bytes, 503 backend part missing or
+// Unavailable, 500 anything else. A rejected request changes nothing.
+//
+// Auth (see Access and Routes() below): with an admin token configured, every route but
+// GET /healthz and GET / needs "Authorization: Bearer <token>", compared in
+// constant time; GET /metrics too unless metrics_public. The admin token is
+// good everywhere; the read-only token (if configured) only for GET/HEAD,
+// and a POST with it is 403. 401 replies carry `WWW-Authenticate: Bearer
+// realm="understudy"`. Without an admin token nothing is checked.
 //
 // Thread safety: AdminServer's methods may be called from any thread. The
 // server calls the backend from its own worker threads, concurrently, so
@@ -68,6 +76,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -84,23 +93,53 @@ namespace understudy::admin {
 
 struct AdminConfig {
   std::string listen = "127.0.0.1:9901";  // host:port; port 0 picks a free port
-  std::string token;                      // "" = no auth. Never log it.
+  std::string token;                      // admin token; "" = no auth. Never log it.
   std::string token_source;               // "env NAME", "file PATH" or "" (for logs)
+  // Read-only token: GET/HEAD only (dashboards, scrapers). Needs `token`.
+  std::string read_token;
+  std::string read_token_source;
+  // GET /metrics answers without a token (for a scraper that has none).
+  bool metrics_public = false;
   int64_t max_body_bytes = 65536;
 };
 
 // ParseAdminConfig reads the `admin:` section:
 //   admin:
 //     listen: 127.0.0.1:9901
-//     token_env: UNDERSTUDY_ADMIN_TOKEN    # the token is in this variable
+//     token_env: UNDERSTUDY_ADMIN_TOKEN    # the admin token is in this variable
 //     token_file: /etc/understudy/admin-token   # or in this file (trimmed)
+//     read_token_env: UNDERSTUDY_READ_TOKEN     # optional read-only token,
+//     read_token_file: /etc/understudy/read-token  # from a variable or a file
+//     metrics_public: false                 # true: GET /metrics needs no token
 //     max_body_bytes: 65536
-// An undefined node gives the defaults. token_env naming an unset or empty
-// variable means no auth; token_file must be readable and non-empty. At
-// most one of token_env/token_file. Errors are InvalidArgument naming the key
-// path ("admin.token_file: cannot read /x: No such file or directory"); they
-// never contain the token.
+// An undefined node gives the defaults; no token source means no auth. A
+// configured source must yield a token: token_env naming an unset or empty
+// variable, or token_file naming a missing, unreadable or empty file, is an
+// error (a typo must not switch auth off). At most one of token_env/
+// token_file (and of the read_ pair); a read-only token needs an admin token
+// and must differ from it. Errors are InvalidArgument naming the key path
+// ("admin.token_env: $X is unset or empty"); they never contain a token.
 [[nodiscard]] absl::StatusOr<AdminConfig> ParseAdminConfig(const ConfigNode& section);
+
+// ------------------------------------------------------------------ routes --
+
+// Access is what a route asks of the caller when an admin token is set.
+enum class Access {
+  kOpen,     // no token: GET /healthz (probes), GET / (a page without data)
+  kMetrics,  // like kRead, or open with metrics_public
+  kRead,     // the admin token or the read-only token
+  kAdmin,    // the admin token only (a read-only token gets 403)
+};
+
+struct RouteInfo {
+  std::string_view method;  // "GET" (HEAD is served as GET) or "POST"
+  std::string_view path;
+  Access access;
+};
+
+// Routes lists every route the server serves, in the order of the table at
+// the top of this file. Tests walk it, so a new route cannot go untested.
+const std::vector<RouteInfo>& Routes();
 
 // ParseHostPort splits "host:port" ("[::1]:9901" for IPv6). InvalidArgument
 // when malformed or the port is outside 0..65535.

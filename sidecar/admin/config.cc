@@ -50,6 +50,57 @@ bool IsValidToken(std::string_view token) {
   return !token.empty();
 }
 
+struct TokenSource {
+  std::string token;   // "" when neither key is set
+  std::string source;  // "env NAME" or "file PATH"
+};
+
+// ReadToken reads the token named by `env_key` (a variable) or `file_key` (a
+// file), at most one of them. A key that is set must yield a token: an
+// unset or empty variable, or a missing, unreadable or empty file, is an
+// error naming the key, so a typo cannot switch auth off.
+absl::StatusOr<TokenSource> ReadToken(const ConfigNode& section, const char* env_key,
+                                      const char* file_key) {
+  ASSIGN_OR_RETURN(std::string env, section.GetString(env_key, ""));
+  ASSIGN_OR_RETURN(std::string file, section.GetString(file_key, ""));
+  TokenSource out;
+  if (!env.empty() && !file.empty()) {
+    return section.Error(file_key, absl::StrCat("set ", env_key, " or ", file_key, ", not both"));
+  }
+  if (!env.empty()) {
+    const char* value = std::getenv(env.c_str());
+    out.token = value == nullptr ? "" : std::string(absl::StripAsciiWhitespace(value));
+    if (out.token.empty()) {
+      return section.Error(env_key,
+                           absl::StrCat("$", env, " is unset or empty (set it, or remove ",
+                                        env_key, " to run without this token)"));
+    }
+    if (!IsValidToken(out.token)) {
+      return section.Error(
+          env_key, absl::StrCat("the token in $", env, " must be printable ASCII without spaces"));
+    }
+    out.source = absl::StrCat("env ", env);
+  } else if (!file.empty()) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      int err = errno;
+      return section.Error(file_key, absl::StrCat("cannot read ", file, ": ",
+                                                  err != 0 ? std::strerror(err) : "error"));
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (in.bad()) return section.Error(file_key, absl::StrCat("cannot read ", file));
+    out.token = std::string(absl::StripAsciiWhitespace(ss.str()));
+    if (out.token.empty()) return section.Error(file_key, absl::StrCat(file, " is empty"));
+    if (!IsValidToken(out.token)) {
+      return section.Error(file_key, absl::StrCat("the token in ", file,
+                                                  " must be printable ASCII without spaces"));
+    }
+    out.source = absl::StrCat("file ", file);
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<AdminConfig> ParseAdminConfig(const ConfigNode& section) {
@@ -59,7 +110,8 @@ absl::StatusOr<AdminConfig> ParseAdminConfig(const ConfigNode& section) {
     return absl::InvalidArgumentError(
         absl::StrCat(section.Path().empty() ? "admin" : section.Path(), ": must be a map"));
   }
-  RETURN_IF_ERROR(section.CheckKeys({"listen", "token_env", "token_file", "max_body_bytes"}));
+  RETURN_IF_ERROR(section.CheckKeys({"listen", "token_env", "token_file", "read_token_env",
+                                     "read_token_file", "metrics_public", "max_body_bytes"}));
 
   ASSIGN_OR_RETURN(config.listen, section.GetString("listen", config.listen));
   std::string host;
@@ -70,46 +122,24 @@ absl::StatusOr<AdminConfig> ParseAdminConfig(const ConfigNode& section) {
 
   ASSIGN_OR_RETURN(config.max_body_bytes,
                    section.GetInt("max_body_bytes", config.max_body_bytes, 1024, 64 << 20));
+  ASSIGN_OR_RETURN(config.metrics_public, section.GetBool("metrics_public", false));
 
-  ASSIGN_OR_RETURN(std::string token_env, section.GetString("token_env", ""));
-  ASSIGN_OR_RETURN(std::string token_file, section.GetString("token_file", ""));
-  if (!token_env.empty() && !token_file.empty()) {
-    return section.Error("token_file", "set token_env or token_file, not both");
+  ASSIGN_OR_RETURN(TokenSource admin, ReadToken(section, "token_env", "token_file"));
+  config.token = std::move(admin.token);
+  config.token_source = std::move(admin.source);
+  ASSIGN_OR_RETURN(TokenSource read, ReadToken(section, "read_token_env", "read_token_file"));
+  if (!read.token.empty()) {
+    const char* key = section.Child("read_token_env").IsDefined() ? "read_token_env"
+                                                                  : "read_token_file";
+    if (config.token.empty()) {
+      return section.Error(key, "a read-only token needs an admin token (token_env or token_file)");
+    }
+    if (read.token == config.token) {
+      return section.Error(key, "the read-only token must differ from the admin token");
+    }
   }
-  if (!token_env.empty()) {
-    const char* value = std::getenv(token_env.c_str());
-    std::string token = value == nullptr ? "" : std::string(absl::StripAsciiWhitespace(value));
-    if (!token.empty()) {
-      if (!IsValidToken(token)) {
-        return section.Error("token_env", absl::StrCat("the token in $", token_env,
-                                                       " must be printable ASCII without spaces"));
-      }
-      config.token = std::move(token);
-      config.token_source = absl::StrCat("env ", token_env);
-    }
-  } else if (!token_file.empty()) {
-    std::ifstream in(token_file, std::ios::binary);
-    if (!in) {
-      int err = errno;
-      return section.Error("token_file", absl::StrCat("cannot read ", token_file, ": ",
-                                                      err != 0 ? std::strerror(err) : "error"));
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) {
-      return section.Error("token_file", absl::StrCat("cannot read ", token_file));
-    }
-    std::string token(absl::StripAsciiWhitespace(ss.str()));
-    if (token.empty()) {
-      return section.Error("token_file", absl::StrCat(token_file, " is empty"));
-    }
-    if (!IsValidToken(token)) {
-      return section.Error("token_file", absl::StrCat("the token in ", token_file,
-                                                      " must be printable ASCII without spaces"));
-    }
-    config.token = std::move(token);
-    config.token_source = absl::StrCat("file ", token_file);
-  }
+  config.read_token = std::move(read.token);
+  config.read_token_source = std::move(read.source);
   return config;
 }
 

@@ -210,22 +210,25 @@ struct Route {
   const char* path;
   const char* method;
   RouteId id;
+  Access access;
 };
 constexpr Route kRoutes[] = {
-    {"/healthz", "GET", RouteId::kHealthz},
-    {"/v1/rollout", "GET", RouteId::kRollout},
-    {"/v1/rollout/promote", "POST", RouteId::kPromote},
-    {"/v1/rollout/pause", "POST", RouteId::kPause},
-    {"/v1/rollout/resume", "POST", RouteId::kResume},
-    {"/v1/rollout/rollback", "POST", RouteId::kRollback},
-    {"/v1/rollout/weight", "POST", RouteId::kWeight},
-    {"/v1/feedback", "POST", RouteId::kFeedback},
-    {"/v1/comparisons", "GET", RouteId::kComparisons},
-    {"/v1/decisions", "GET", RouteId::kDecisions},
-    {"/v1/health", "GET", RouteId::kHealth},
-    {"/v1/report", "GET", RouteId::kReport},
-    {"/metrics", "GET", RouteId::kMetrics},
-    {"/", "GET", RouteId::kDashboard},
+    {"/healthz", "GET", RouteId::kHealthz, Access::kOpen},
+    {"/v1/rollout", "GET", RouteId::kRollout, Access::kRead},
+    {"/v1/rollout/promote", "POST", RouteId::kPromote, Access::kAdmin},
+    {"/v1/rollout/pause", "POST", RouteId::kPause, Access::kAdmin},
+    {"/v1/rollout/resume", "POST", RouteId::kResume, Access::kAdmin},
+    {"/v1/rollout/rollback", "POST", RouteId::kRollback, Access::kAdmin},
+    {"/v1/rollout/weight", "POST", RouteId::kWeight, Access::kAdmin},
+    {"/v1/feedback", "POST", RouteId::kFeedback, Access::kAdmin},
+    {"/v1/comparisons", "GET", RouteId::kComparisons, Access::kRead},
+    {"/v1/decisions", "GET", RouteId::kDecisions, Access::kRead},
+    {"/v1/health", "GET", RouteId::kHealth, Access::kRead},
+    {"/v1/report", "GET", RouteId::kReport, Access::kRead},
+    {"/metrics", "GET", RouteId::kMetrics, Access::kMetrics},
+    // The page holds no data; its script calls the routes above with the
+    // token the user types in (report/dashboard.cc).
+    {"/", "GET", RouteId::kDashboard, Access::kOpen},
 };
 
 absl::Status Missing(std::string_view what) {
@@ -234,6 +237,14 @@ absl::Status Missing(std::string_view what) {
 
 }  // namespace
 
+const std::vector<RouteInfo>& Routes() {
+  static const std::vector<RouteInfo>* routes = [] {
+    auto* out = new std::vector<RouteInfo>;
+    for (const Route& r : kRoutes) out->push_back({r.method, r.path, r.access});
+    return out;
+  }();
+  return *routes;
+}
 
 // ------------------------------------------------------------------ Impl --
 
@@ -254,7 +265,7 @@ struct AdminServer::Impl {
   void HandleWithBody(const httplib::Request& req, httplib::Response& res,
                       const httplib::ContentReader& reader);
   Reply Dispatch(const httplib::Request& req, const std::string& body);
-  absl::Status Authorize(const httplib::Request& req) const;
+  absl::Status Authorize(const httplib::Request& req, Access access) const;
   absl::StatusOr<Reply> Serve(RouteId id, const httplib::Request& req, const std::string& body);
   absl::StatusOr<Reply> Rollout();
   absl::StatusOr<Reply> Command(RouteId id, const std::string& body);
@@ -316,8 +327,9 @@ void AdminServer::Impl::Handle(const httplib::Request& req, httplib::Response& r
   res.set_content(std::move(reply.body), reply.content_type.c_str());
 }
 
-absl::Status AdminServer::Impl::Authorize(const httplib::Request& req) const {
-  if (config.token.empty()) return absl::OkStatus();
+absl::Status AdminServer::Impl::Authorize(const httplib::Request& req, Access access) const {
+  if (config.token.empty() || access == Access::kOpen) return absl::OkStatus();
+  if (access == Access::kMetrics && config.metrics_public) return absl::OkStatus();
   if (!req.has_header("Authorization")) {
     return absl::UnauthenticatedError("Authorization: required (Bearer token)");
   }
@@ -329,10 +341,20 @@ absl::Status AdminServer::Impl::Authorize(const httplib::Request& req) const {
     return absl::UnauthenticatedError("Authorization: must be \"Bearer <token>\"");
   }
   v.remove_prefix(kScheme.size());
-  if (!ConstantTimeEquals(v, config.token)) {
-    return absl::UnauthenticatedError("Authorization: wrong token");
+  // Both comparisons always run, so the time taken does not tell which
+  // token (if any) a guess was close to.
+  const bool admin = ConstantTimeEquals(v, config.token);
+  const bool read = !config.read_token.empty() && ConstantTimeEquals(v, config.read_token);
+  if (admin) return absl::OkStatus();
+  if (read) {
+    if (access == Access::kAdmin) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "Authorization: this token is read-only; ", req.method, " ", req.path,
+          " needs the admin token"));
+    }
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  return absl::UnauthenticatedError("Authorization: wrong token");
 }
 
 Reply AdminServer::Impl::Dispatch(const httplib::Request& req, const std::string& body) {
@@ -361,12 +383,15 @@ Reply AdminServer::Impl::Dispatch(const httplib::Request& req, const std::string
     r.headers.emplace_back("Allow", absl::StrJoin(allowed, ", "));
     return r;
   }
-  if (method == "POST") {
-    if (absl::Status s = Authorize(req); !s.ok()) {
-      Reply r = StatusReply(s);
-      r.headers.emplace_back("WWW-Authenticate", "Bearer realm=\"understudy\"");
-      return r;
-    }
+  if (absl::Status s = Authorize(req, match->access); !s.ok()) {
+    Reply r = StatusReply(s);
+    // RFC 6750 §3: a challenge on 401; on 403 the token was fine but its
+    // scope is not.
+    r.headers.emplace_back("WWW-Authenticate",
+                           s.code() == absl::StatusCode::kPermissionDenied
+                               ? "Bearer realm=\"understudy\", error=\"insufficient_scope\""
+                               : "Bearer realm=\"understudy\"");
+    return r;
   }
   absl::StatusOr<Reply> reply = Serve(match->id, req, body);
   if (!reply.ok()) return StatusReply(reply.status());

@@ -30,14 +30,20 @@ class AdminFixture : public ::testing::Test {
 
   // StartServer (re)starts the server; an empty token means no auth.
   void StartServer(std::string token = "", int64_t max_body_bytes = 4096) {
+    AdminConfig config;
+    config.token = std::move(token);
+    config.max_body_bytes = max_body_bytes;
+    StartServerWith(std::move(config));
+  }
+
+  // StartServerWith (re)starts the server with `config` on 127.0.0.1:0 and
+  // a fresh controller in the shadow stage (the transition log is kept).
+  void StartServerWith(AdminConfig config) {
     client_.reset();
     server_.reset();
     controller_ =
         std::make_unique<rollout::Controller>(rollout::RolloutConfig{}, clock_, router_, log_);
-    AdminConfig config;
     config.listen = "127.0.0.1:0";
-    config.token = std::move(token);
-    config.max_body_bytes = max_body_bytes;
     absl::StatusOr<std::unique_ptr<AdminServer>> server = AdminServer::Start(config, MakeBackend());
     ASSERT_OK(server);
     server_ = *std::move(server);

@@ -67,17 +67,76 @@ TEST_F(AdminConfigTest, ParsesAllKeysWithTokenFile) {
   EXPECT_EQ(c->max_body_bytes, 2048);
 }
 
-// token_env reads the named variable; unset or empty means no auth.
+// token_env reads the named variable.
 TEST_F(AdminConfigTest, TokenFromEnvironment) {
-  std::string yaml = "admin:\n  token_env: " + env_name_ + "\n";
-  absl::StatusOr<AdminConfig> c = Parse(yaml);
-  ASSERT_OK(c);
-  EXPECT_EQ(c->token, "");
   ::setenv(env_name_.c_str(), Token().c_str(), 1);
-  c = Parse(yaml);
+  absl::StatusOr<AdminConfig> c = Parse("admin:\n  token_env: " + env_name_ + "\n");
   ASSERT_OK(c);
   EXPECT_EQ(c->token, Token());
   EXPECT_EQ(c->token_source, "env " + env_name_);
+  EXPECT_EQ(c->read_token, "");
+  EXPECT_FALSE(c->metrics_public);
+}
+
+// A token_env naming an unset or empty variable is a startup error naming
+// the key, not a silent "no auth" (a typo must not switch auth off).
+TEST_F(AdminConfigTest, UnsetOrEmptyTokenVariableIsAnError) {
+  const std::string yaml = "admin:\n  token_env: " + env_name_ + "\n";
+  EXPECT_THAT(Parse(yaml), StatusIs(absl::StatusCode::kInvalidArgument,
+                                    "admin.token_env: $" + env_name_ + " is unset or empty"));
+  ::setenv(env_name_.c_str(), "  \n", 1);
+  EXPECT_THAT(Parse(yaml), StatusIs(absl::StatusCode::kInvalidArgument,
+                                    "admin.token_env: $" + env_name_ + " is unset or empty"));
+}
+
+// A read-only token, from a file or a variable, beside the admin token.
+TEST_F(AdminConfigTest, ReadOnlyTokenFromFileOrEnvironment) {
+  const std::string admin = WriteFile(Token());
+  const std::string read = WriteFile("read-" + Token() + "\n");
+  absl::StatusOr<AdminConfig> c = Parse("admin:\n  token_file: " + admin +
+                                        "\n  read_token_file: " + read +
+                                        "\n  metrics_public: true\n");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->token, Token());
+  EXPECT_EQ(c->read_token, "read-" + Token());
+  EXPECT_EQ(c->read_token_source, "file " + read);
+  EXPECT_TRUE(c->metrics_public);
+
+  ::setenv(env_name_.c_str(), ("env-read-" + Token()).c_str(), 1);
+  c = Parse("admin:\n  token_file: " + admin + "\n  read_token_env: " + env_name_ + "\n");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->read_token, "env-read-" + Token());
+  EXPECT_EQ(c->read_token_source, "env " + env_name_);
+}
+
+// The read-only token's sources are held to the same rules, and it only
+// makes sense beside a different admin token.
+TEST_F(AdminConfigTest, BadReadOnlyTokenConfigsNameTheKey) {
+  const std::string admin = WriteFile(Token());
+  EXPECT_THAT(Parse("admin:\n  token_file: " + admin + "\n  read_token_env: " + env_name_ + "\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "admin.read_token_env: $" + env_name_ + " is unset or empty"));
+  EXPECT_THAT(Parse("admin:\n  token_file: " + admin +
+                    "\n  read_token_file: /nonexistent/read-token\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "admin.read_token_file: cannot read /nonexistent/read-token"));
+  EXPECT_THAT(Parse("admin:\n  token_file: " + admin + "\n  read_token_file: " + WriteFile("\n") +
+                    "\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "admin.read_token_file: "));
+  const std::string read = WriteFile("read-" + Token());
+  EXPECT_THAT(Parse("admin:\n  read_token_file: " + read + "\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "admin.read_token_file: a read-only token needs an admin token"));
+  EXPECT_THAT(Parse("admin:\n  token_file: " + admin +
+                    "\n  read_token_file: " + WriteFile(Token()) + "\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "admin.read_token_file: the read-only token must differ"));
+  ::setenv(env_name_.c_str(), Token().c_str(), 1);
+  EXPECT_THAT(Parse("admin:\n  token_file: " + admin + "\n  read_token_env: " + env_name_ +
+                    "\n  read_token_file: " + read + "\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "not both"));
+  EXPECT_THAT(Parse("admin:\n  metrics_public: sometimes\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "admin.metrics_public"));
 }
 
 // An unreadable token file is an error naming the key and the path.
@@ -107,7 +166,8 @@ TEST_F(AdminConfigTest, TokenWithSpacesIsRefusedWithoutEchoingIt) {
 TEST_F(AdminConfigTest, BothTokenSourcesIsAnError) {
   std::string path = WriteFile(Token());
   EXPECT_THAT(Parse("admin:\n  token_env: X\n  token_file: " + path + "\n"),
-              StatusIs(absl::StatusCode::kInvalidArgument, "not both"));
+              StatusIs(absl::StatusCode::kInvalidArgument, "admin.token_file: set token_env or "
+                                                           "token_file, not both"));
 }
 
 // Malformed listen addresses name admin.listen.

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "tests/admin/admin_fixture.h"
 
 namespace understudy::admin {
@@ -269,8 +271,9 @@ TEST_F(AdminServerTest, HeadAndUnknownMethod) {
   EXPECT_EQ(Json(r)["error"]["code"], "INVALID_ARGUMENT");
 }
 
-// With a token, every POST needs it; GETs stay open.
-TEST_F(AdminServerTest, TokenRequiredOnPost) {
+// With a token, every route but /healthz and / needs it, GETs included;
+// the error never echoes the token.
+TEST_F(AdminServerTest, TokenRequiredOnPostsAndReads) {
   std::string token = "admin-" + std::to_string(::getpid()) + "-secret";
   StartServer(token);
   ExpectRejected(Post("/v1/rollout/promote", "{}"), 401, "Authorization: required");
@@ -287,12 +290,152 @@ TEST_F(AdminServerTest, TokenRequiredOnPost) {
 
   httplib::Result get = client_->Get("/v1/rollout");
   ASSERT_TRUE(get);
-  EXPECT_EQ(get->status, 200);
+  EXPECT_EQ(get->status, 401) << get->body;
+  EXPECT_EQ(get->get_header_value("WWW-Authenticate"), "Bearer realm=\"understudy\"");
+  get = client_->Get("/v1/rollout", {{"Authorization", "Bearer " + token}});
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 200) << get->body;
+  // The scheme is case-insensitive (RFC 7235).
+  get = client_->Get("/v1/rollout", {{"Authorization", "bearer " + token}});
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->status, 200) << get->body;
 
   httplib::Result ok = Post("/v1/rollout/promote", "{}", {{"Authorization", "Bearer " + token}});
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 200) << ok->body;
   EXPECT_EQ(controller_->State().stage_index(), 1);
+}
+
+// The auth matrix: every route the server has (admin::Routes()) x {no
+// token, a wrong token, the read-only token, the admin token}, against a
+// live server. Reads take either token, writes only the admin token (403
+// with the read-only one), /healthz and the data-free page take none, and
+// a rejected request changes nothing.
+TEST_F(AdminServerTest, AuthMatrixCoversEveryRoute) {
+  const std::string admin_token = "admin-" + std::to_string(::getpid()) + "-matrix";
+  const std::string read_token = "read-" + std::to_string(::getpid()) + "-matrix";
+  AdminConfig config;
+  config.token = admin_token;
+  config.read_token = read_token;
+  // What each route is called with, who may call it, and what it answers
+  // when let in (on a fresh controller in the shadow stage: resume is then a
+  // 409, which is past auth all the same). Who may call it is written here,
+  // not read from the server's table, so opening a route fails this test.
+  enum Needs { kNothing, kAnyToken, kAdminToken };
+  struct Call {
+    std::string target;  // path and query
+    std::string body;
+    Needs needs;
+    int ok_status;
+  };
+  const std::map<std::pair<std::string, std::string>, Call> calls = {
+      {{"GET", "/healthz"}, {"/healthz", "", kNothing, 200}},
+      {{"GET", "/v1/rollout"}, {"/v1/rollout", "", kAnyToken, 200}},
+      {{"POST", "/v1/rollout/promote"}, {"/v1/rollout/promote", "{}", kAdminToken, 200}},
+      {{"POST", "/v1/rollout/pause"}, {"/v1/rollout/pause", R"({"reason":"m"})", kAdminToken, 200}},
+      {{"POST", "/v1/rollout/resume"}, {"/v1/rollout/resume", "{}", kAdminToken, 409}},
+      {{"POST", "/v1/rollout/rollback"},
+       {"/v1/rollout/rollback", R"({"reason":"m"})", kAdminToken, 200}},
+      {{"POST", "/v1/rollout/weight"},
+       {"/v1/rollout/weight", R"({"percent":5})", kAdminToken, 200}},
+      {{"POST", "/v1/feedback"},
+       {"/v1/feedback", R"({"request_id":"m","score":1})", kAdminToken, 202}},
+      {{"GET", "/v1/comparisons"}, {"/v1/comparisons?limit=5", "", kAnyToken, 200}},
+      {{"GET", "/v1/decisions"}, {"/v1/decisions", "", kAnyToken, 200}},
+      {{"GET", "/v1/health"}, {"/v1/health", "", kAnyToken, 200}},
+      {{"GET", "/v1/report"}, {"/v1/report?format=json", "", kAnyToken, 200}},
+      {{"GET", "/metrics"}, {"/metrics", "", kAnyToken, 200}},  // metrics_public is off
+      {{"GET", "/"}, {"/", "", kNothing, 200}},                 // the page holds no data
+  };
+  // A route added to the server without a line above fails here.
+  ASSERT_EQ(Routes().size(), calls.size());
+  enum Who { kNone, kWrong, kRead, kAdmin };
+  const char* who_names[] = {"no token", "wrong token", "read-only token", "admin token"};
+  for (const RouteInfo& route : Routes()) {
+    auto it = calls.find({std::string(route.method), std::string(route.path)});
+    ASSERT_NE(it, calls.end()) << route.method << " " << route.path << " has no case";
+    const Call& call = it->second;
+    for (Who who : {kNone, kWrong, kRead, kAdmin}) {
+      SCOPED_TRACE(std::string(route.method) + " " + std::string(route.path) + " with " +
+                   who_names[who]);
+      StartServerWith(config);  // a fresh controller: every admin call starts from shadow
+      httplib::Headers headers;
+      if (who == kWrong) headers = {{"Authorization", "Bearer " + admin_token + "-not"}};
+      if (who == kRead) headers = {{"Authorization", "Bearer " + read_token}};
+      if (who == kAdmin) headers = {{"Authorization", "Bearer " + admin_token}};
+      const size_t log_before = log_.size();
+      size_t feedback_before;
+      {
+        absl::MutexLock lock(&mu_);
+        feedback_before = feedback_.size();
+      }
+      httplib::Result r = route.method == std::string_view("POST")
+                              ? client_->Post(call.target.c_str(), headers, call.body, kJsonType)
+                              : client_->Get(call.target.c_str(), headers);
+      ASSERT_TRUE(r) << "no HTTP answer";
+      int want = call.ok_status;
+      if (call.needs != kNothing && (who == kNone || who == kWrong)) want = 401;
+      if (call.needs == kAdminToken && who == kRead) want = 403;
+      EXPECT_EQ(r->status, want) << r->body;
+      if (want == 401 || want == 403) {
+        EXPECT_THAT(r->get_header_value("Content-Type"), StartsWith(kJsonType));
+        EXPECT_EQ(Json(r)["error"]["code"], want == 401 ? "UNAUTHENTICATED" : "PERMISSION_DENIED")
+            << r->body;
+        EXPECT_THAT(r->get_header_value("WWW-Authenticate"), StartsWith("Bearer realm="));
+        EXPECT_EQ(r->body.find(admin_token), std::string::npos);
+        EXPECT_EQ(r->body.find(read_token), std::string::npos);
+        EXPECT_EQ(log_.size(), log_before) << "a refused request committed a transition";
+        absl::MutexLock lock(&mu_);
+        EXPECT_EQ(feedback_.size(), feedback_before) << "a refused request submitted feedback";
+      }
+      // HEAD is served as GET, auth included.
+      if (route.method == std::string_view("GET")) {
+        httplib::Result head = client_->Head(call.target.c_str(), headers);
+        ASSERT_TRUE(head);
+        EXPECT_EQ(head->status, want);
+      }
+    }
+  }
+}
+
+// metrics_public leaves GET /metrics open for a scraper without a token;
+// every other data route still needs one.
+TEST_F(AdminServerTest, MetricsPublicOpensOnlyMetrics) {
+  AdminConfig config;
+  config.token = "admin-" + std::to_string(::getpid()) + "-public";
+  config.metrics_public = true;
+  StartServerWith(config);
+  httplib::Result metrics = client_->Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_EQ(metrics->status, 200);
+  EXPECT_THAT(metrics->body, HasSubstr("understudy_requests_total"));
+  for (const char* path : {"/v1/rollout", "/v1/comparisons", "/v1/decisions", "/v1/health",
+                           "/v1/report"}) {
+    httplib::Result r = client_->Get(path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401) << path;
+  }
+  ExpectRejected(Post("/v1/rollout/promote", "{}"), 401, "Authorization: required");
+}
+
+// A second score for a request is the backend's AlreadyExists: a 409 with
+// the reason, like an invalid transition.
+TEST_F(AdminServerTest, DuplicateFeedbackIs409) {
+  AdminBackend backend = MakeBackend();
+  backend.submit_feedback = [](understudy::v1::Feedback f) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("request_id: \"", f.request_id(), "\" already has a score"));
+  };
+  AdminConfig config;
+  config.listen = "127.0.0.1:0";
+  absl::StatusOr<std::unique_ptr<AdminServer>> server = AdminServer::Start(config, backend);
+  ASSERT_OK(server);
+  httplib::Client client("127.0.0.1", (*server)->port());
+  httplib::Result r = client.Post("/v1/feedback", R"({"request_id":"r1","score":1})", kJsonType);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409);
+  EXPECT_EQ(Json(r)["error"]["code"], "ALREADY_EXISTS");
+  EXPECT_THAT(ErrorMessage(r), HasSubstr("\"r1\" already has a score"));
 }
 
 // Feedback accepts numbers in [0,1], up/down and booleans.

@@ -111,17 +111,28 @@ TEST_F(AdminClientTest, StatusText) {
   EXPECT_THAT(r.out, HasSubstr("p95 latency"));
 }
 
-// After the judge's first tick, status shows its latest gates, one a line.
+// After the judge's first tick, status shows its latest gates, one a line,
+// and why it holds with what would unblock it.
 TEST_F(AdminClientTest, StatusShowsTheJudgesLatestGates) {
   CliResult r = RunAt({"status"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.err;
   EXPECT_THAT(r.out, Not(HasSubstr("outcome")));  // no evaluation yet
+  EXPECT_THAT(r.out, Not(HasSubstr("holding:")));
   ASSERT_OK(controller_->Tick());                 // a hold: not in the decision log
   r = RunAt({"status"});
   ASSERT_EQ(r.exit_code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("gate              outcome"));
   EXPECT_THAT(r.out, HasSubstr("error_rate"));
   EXPECT_THAT(r.out, HasSubstr("inconclusive"));
+  // The default plan's shadow stage, just begun, with no traffic yet.
+  EXPECT_THAT(r.out, HasSubstr("holding:       waiting for data: 200 more shadow calls; "));
+  EXPECT_THAT(r.out, HasSubstr("; bake 5m more\n"));
+  // Paused: the operator's reason and who unblocks it.
+  ASSERT_EQ(RunAt({"pause", "--reason", "lunch"}).exit_code, kExitOk);
+  r = RunAt({"status"});
+  ASSERT_EQ(r.exit_code, kExitOk) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("holding:       paused: paused (paused by cli: lunch): an operator "
+                               "resumes, promotes or rolls back\n"));
 }
 
 // status -o json prints the server's JSON.
@@ -253,6 +264,65 @@ TEST_F(AdminClientTest, TokenFromFileOrEnvironment) {
   EXPECT_EQ(r.exit_code, kExitOk) << r.err;
   EXPECT_EQ(controller_->State().stage_index(), 2);
   EXPECT_THAT(r.out + r.err, Not(HasSubstr(token)));
+}
+
+// Reads send the token too: with a token configured, status, diffs and
+// report get 401 without one and work with the admin token, the read-only
+// token, or the file named by $UNDERSTUDY_ADMIN_TOKEN_FILE; the read-only
+// token cannot promote (403, exit 2).
+TEST_F(AdminClientTest, ReadsSendTheTokenAndReadOnlyTokensCannotWrite) {
+  ScopedEnv no_token("UNDERSTUDY_ADMIN_TOKEN", nullptr);
+  ScopedEnv no_token_file("UNDERSTUDY_ADMIN_TOKEN_FILE", nullptr);
+  const std::string admin_token = "cli-" + std::to_string(::getpid()) + "-admin";
+  const std::string read_token = "cli-" + std::to_string(::getpid()) + "-read";
+  admin::AdminConfig config;
+  config.token = admin_token;
+  config.read_token = read_token;
+  StartServerWith(config);
+
+  for (const std::vector<std::string>& read :
+       std::vector<std::vector<std::string>>{{"status"}, {"diffs"}, {"report"}}) {
+    SCOPED_TRACE(read[0]);
+    CliResult r = RunAt(read);
+    EXPECT_EQ(r.exit_code, kExitUsage);
+    EXPECT_THAT(r.err, HasSubstr("HTTP 401"));
+  }
+
+  const std::string read_path = WriteTokenFile(read_token);
+  for (const std::vector<std::string>& read :
+       std::vector<std::vector<std::string>>{{"status"}, {"diffs"}, {"report"}}) {
+    SCOPED_TRACE(read[0]);
+    std::vector<std::string> args = read;
+    args.insert(args.end(), {"--token-file", read_path});
+    CliResult r = RunAt(args);
+    EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+  }
+  CliResult denied = RunAt({"promote", "--token-file", read_path});
+  EXPECT_EQ(denied.exit_code, kExitUsage);
+  EXPECT_THAT(denied.err, HasSubstr("read-only"));
+  EXPECT_THAT(denied.err, HasSubstr("HTTP 403"));
+  EXPECT_EQ(controller_->State().stage_index(), 0);
+  std::filesystem::remove(read_path);
+
+  // In the chart's container the token is a mounted file named by
+  // $UNDERSTUDY_ADMIN_TOKEN_FILE.
+  const std::string admin_path = WriteTokenFile(admin_token);
+  {
+    ScopedEnv file("UNDERSTUDY_ADMIN_TOKEN_FILE", admin_path.c_str());
+    CliResult r = RunAt({"status", "-o", "json"});
+    EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+    r = RunAt({"promote"});
+    EXPECT_EQ(r.exit_code, kExitOk) << r.err;
+    EXPECT_EQ(controller_->State().stage_index(), 1);
+    EXPECT_THAT(r.out + r.err, Not(HasSubstr(admin_token)));
+  }
+  std::filesystem::remove(admin_path);
+  {
+    ScopedEnv file("UNDERSTUDY_ADMIN_TOKEN_FILE", admin_path.c_str());
+    CliResult r = RunAt({"status"});
+    EXPECT_EQ(r.exit_code, kExitUsage);
+    EXPECT_THAT(r.err, HasSubstr("$UNDERSTUDY_ADMIN_TOKEN_FILE: cannot read " + admin_path));
+  }
 }
 
 // --admin defaults to $UNDERSTUDY_ADMIN.

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -131,11 +132,11 @@ TEST(ChartTest, PodIsLockedDownAndProbed) {
   EXPECT_THAT(sts, HasSubstr("mountPath: {{ .Values.persistence.mountPath }}"));
   EXPECT_THAT(sts, HasSubstr("secretKeyRef:"));
 
-  // Secrets reach the sidecar as environment variables only: the rendered
-  // config names variables, never values.
+  // Secrets reach the sidecar as environment variables or mounted files:
+  // the rendered config names variables and paths, never values.
   const std::string cm = Read(kChart + "/templates/configmap-understudy.yaml");
   EXPECT_THAT(cm, HasSubstr("api_key_env:"));
-  EXPECT_THAT(cm, HasSubstr("token_env:"));
+  EXPECT_THAT(cm, HasSubstr("token_file: /etc/understudy-secrets/admin/token"));
   EXPECT_THAT(cm, AllOf(::testing::Not(HasSubstr("api_key:")),
                         ::testing::Not(HasSubstr("token:")),
                         ::testing::Not(HasSubstr(".key }}"))));
@@ -144,6 +145,184 @@ TEST(ChartTest, PodIsLockedDownAndProbed) {
   const std::string svc = Read(kChart + "/templates/service.yaml");
   EXPECT_THAT(svc, HasSubstr("{{- if .Values.admin.expose }}"));
   EXPECT_FALSE(values["admin"]["expose"].as<bool>());
+}
+
+// --- The chart rendered (tests/image/render_chart.py: no helm here) --------
+
+struct Rendered {
+  int exit_code = -1;
+  std::string out;
+};
+
+// Render renders templates/`tmpl` (or, with `data_key`, that key of the
+// ConfigMap it renders) with `values_yaml` overlaid on values.yaml.
+Rendered Render(const std::string& tmpl, const std::string& values_yaml = "",
+                const std::string& data_key = "") {
+  const std::string values = ::testing::TempDir() + "/chart-values-" +
+                             std::to_string(::getpid()) + ".yaml";
+  Write(values, values_yaml.empty() ? "{}\n" : values_yaml);
+  std::string cmd = "python3 " + kRoot + "/tests/image/render_chart.py " + kChart + " " + tmpl +
+                    " -f " + values;
+  if (!data_key.empty()) cmd += " --data " + data_key;
+  cmd += " 2>&1";
+  Rendered r;
+  FILE* p = ::popen(cmd.c_str(), "r");
+  if (p == nullptr) return r;
+  char buf[4096];
+  for (size_t n; (n = fread(buf, 1, sizeof(buf), p)) > 0;) r.out.append(buf, n);
+  const int status = ::pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  fs::remove(values);
+  return r;
+}
+
+class RenderedChartTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::system("python3 -c 'import yaml' >/dev/null 2>&1") != 0) {
+      GTEST_SKIP() << "python3 with PyYAML is needed to render the chart";
+    }
+  }
+  // The values every render needs (the model addresses).
+  static std::string Values(const std::string& more = "") {
+    return "envoy:\n  upstreams:\n    production: {address: prod.models}\n"
+           "    candidate: {address: cand.models}\n" + more;
+  }
+  // Container and Named return a null node when there is no such entry.
+  static YAML::Node Container(const YAML::Node& sts, const std::string& name) {
+    for (const YAML::Node& c : sts["spec"]["template"]["spec"]["containers"]) {
+      if (c["name"].as<std::string>() == name) return c;
+    }
+    return YAML::Node();
+  }
+  static YAML::Node Named(const YAML::Node& list, const std::string& name) {
+    for (const YAML::Node& n : list) {
+      if (n["name"] && n["name"].as<std::string>() == name) return n;
+    }
+    return YAML::Node();
+  }
+};
+
+// By default the chart makes the admin token: a Secret with 32 random
+// characters (kept across upgrades through `lookup`), mounted read-only in
+// the sidecar as the file the config names; the CLI in the container finds
+// it through UNDERSTUDY_ADMIN_TOKEN_FILE. The admin API never runs without
+// a token.
+TEST_F(RenderedChartTest, GeneratesMountsAndConfiguresTheAdminToken) {
+  const std::string tmpl = Read(kChart + "/templates/secret-admin-token.yaml");
+  EXPECT_THAT(tmpl, HasSubstr("lookup \"v1\" \"Secret\" .Release.Namespace $name"));
+  EXPECT_THAT(tmpl, HasSubstr("randAlphaNum 32"));
+
+  Rendered secret = Render("secret-admin-token.yaml", Values());
+  ASSERT_EQ(secret.exit_code, 0) << secret.out;
+  YAML::Node s = YAML::Load(secret.out);
+  EXPECT_EQ(s["kind"].as<std::string>(), "Secret");
+  EXPECT_EQ(s["metadata"]["name"].as<std::string>(), "understudy-admin-token");
+  const std::string encoded = s["data"]["admin-token"].as<std::string>();
+  EXPECT_EQ(encoded.size(), 44u) << "base64 of 32 characters";
+  Rendered again = Render("secret-admin-token.yaml", Values());
+  EXPECT_NE(YAML::Load(again.out)["data"]["admin-token"].as<std::string>(), encoded)
+      << "not random";
+
+  Rendered sts = Render("statefulset.yaml", Values());
+  ASSERT_EQ(sts.exit_code, 0) << sts.out;
+  YAML::Node pod = YAML::Load(sts.out)["spec"]["template"]["spec"];
+  YAML::Node volume = Named(pod["volumes"], "admin-token");
+  ASSERT_FALSE(volume.IsNull()) << sts.out;
+  EXPECT_EQ(volume["secret"]["secretName"].as<std::string>(), "understudy-admin-token");
+  EXPECT_EQ(volume["secret"]["items"][0]["key"].as<std::string>(), "admin-token");
+  EXPECT_EQ(volume["secret"]["items"][0]["path"].as<std::string>(), "token");
+  YAML::Node sidecar = Container(YAML::Load(sts.out), "understudy");
+  YAML::Node mount = Named(sidecar["volumeMounts"], "admin-token");
+  ASSERT_FALSE(mount.IsNull());
+  EXPECT_EQ(mount["mountPath"].as<std::string>(), "/etc/understudy-secrets/admin");
+  EXPECT_TRUE(mount["readOnly"].as<bool>());
+  EXPECT_EQ(Named(sidecar["env"], "UNDERSTUDY_ADMIN_TOKEN_FILE")["value"].as<std::string>(),
+            "/etc/understudy-secrets/admin/token");
+  EXPECT_TRUE(Named(pod["volumes"], "read-token").IsNull());
+  // The kubelet probes /healthz, the one route without a token.
+  EXPECT_EQ(sidecar["livenessProbe"]["httpGet"]["path"].as<std::string>(), "/healthz");
+
+  Rendered config = Render("configmap-understudy.yaml", Values(), "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  YAML::Node admin = YAML::Load(config.out)["admin"];
+  EXPECT_EQ(admin["token_file"].as<std::string>(),
+            mount["mountPath"].as<std::string>() + "/" +
+                volume["secret"]["items"][0]["path"].as<std::string>());
+  EXPECT_FALSE(admin["token_env"]);
+  EXPECT_FALSE(admin["read_token_file"]);
+  EXPECT_FALSE(admin["metrics_public"]);
+
+  Rendered notes = Render("NOTES.txt", Values());
+  ASSERT_EQ(notes.exit_code, 0) << notes.out;
+  EXPECT_THAT(notes.out, HasSubstr("get secret understudy-admin-token"));
+  EXPECT_THAT(notes.out, ::testing::Not(HasSubstr("WARNING")));
+}
+
+// A Secret the user made replaces the generated one; pod-local admin (no
+// httpGet probes) probes with the CLI and the mounted token.
+TEST_F(RenderedChartTest, AnExistingSecretIsMountedInstead) {
+  const std::string values = Values(
+      "admin: {podNetwork: false}\n"
+      "secrets:\n  adminToken: {existingSecret: my-admin, key: token}\n");
+  Rendered secret = Render("secret-admin-token.yaml", values);
+  ASSERT_EQ(secret.exit_code, 0) << secret.out;
+  EXPECT_TRUE(YAML::Load(secret.out).IsNull()) << "rendered a Secret: " << secret.out;
+  Rendered sts = Render("statefulset.yaml", values);
+  ASSERT_EQ(sts.exit_code, 0) << sts.out;
+  YAML::Node doc = YAML::Load(sts.out);
+  YAML::Node volume = Named(doc["spec"]["template"]["spec"]["volumes"], "admin-token");
+  EXPECT_EQ(volume["secret"]["secretName"].as<std::string>(), "my-admin");
+  EXPECT_EQ(volume["secret"]["items"][0]["key"].as<std::string>(), "token");
+  YAML::Node probe = Container(doc, "understudy")["readinessProbe"]["exec"]["command"];
+  ASSERT_TRUE(probe.IsSequence()) << sts.out;
+  std::vector<std::string> command = probe.as<std::vector<std::string>>();
+  EXPECT_THAT(command, Contains("status"));
+  EXPECT_THAT(command, Contains("/etc/understudy-secrets/admin/token"));
+}
+
+// A read-only token is mounted beside the admin one and the ServiceMonitor
+// scrapes with it; metricsPublic opens /metrics and drops the credentials.
+TEST_F(RenderedChartTest, ReadOnlyTokenAndPublicMetrics) {
+  const std::string with_read = Values(
+      "admin: {expose: true}\nserviceMonitor: {enabled: true}\n"
+      "secrets:\n  readToken: {existingSecret: dashboards, key: token}\n");
+  Rendered config = Render("configmap-understudy.yaml", with_read, "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  EXPECT_EQ(YAML::Load(config.out)["admin"]["read_token_file"].as<std::string>(),
+            "/etc/understudy-secrets/read/token");
+  Rendered sts = Render("statefulset.yaml", with_read);
+  ASSERT_EQ(sts.exit_code, 0) << sts.out;
+  YAML::Node doc = YAML::Load(sts.out);
+  EXPECT_EQ(Named(doc["spec"]["template"]["spec"]["volumes"], "read-token")["secret"]["secretName"]
+                .as<std::string>(),
+            "dashboards");
+  EXPECT_EQ(Named(Container(doc, "understudy")["volumeMounts"], "read-token")["mountPath"]
+                .as<std::string>(),
+            "/etc/understudy-secrets/read");
+  Rendered monitor = Render("servicemonitor.yaml", with_read);
+  ASSERT_EQ(monitor.exit_code, 0) << monitor.out;
+  YAML::Node credentials =
+      YAML::Load(monitor.out)["spec"]["endpoints"][0]["authorization"]["credentials"];
+  EXPECT_EQ(credentials["name"].as<std::string>(), "dashboards");
+  EXPECT_EQ(credentials["key"].as<std::string>(), "token");
+
+  // Without a read-only token the monitor uses the admin token's Secret.
+  monitor = Render("servicemonitor.yaml",
+                   Values("admin: {expose: true}\nserviceMonitor: {enabled: true}\n"));
+  ASSERT_EQ(monitor.exit_code, 0) << monitor.out;
+  EXPECT_EQ(YAML::Load(monitor.out)["spec"]["endpoints"][0]["authorization"]["credentials"]["name"]
+                .as<std::string>(),
+            "understudy-admin-token");
+
+  const std::string open = Values(
+      "admin: {expose: true, metricsPublic: true}\nserviceMonitor: {enabled: true}\n");
+  config = Render("configmap-understudy.yaml", open, "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  EXPECT_TRUE(YAML::Load(config.out)["admin"]["metrics_public"].as<bool>());
+  monitor = Render("servicemonitor.yaml", open);
+  ASSERT_EQ(monitor.exit_code, 0) << monitor.out;
+  EXPECT_FALSE(YAML::Load(monitor.out)["spec"]["endpoints"][0]["authorization"]);
 }
 
 // --- The checker, on broken copies of the chart ------------------------------

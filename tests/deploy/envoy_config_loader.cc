@@ -8,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/config_node.h"
 #include "common/status_macros.h"
@@ -23,6 +24,8 @@ constexpr char kHcmType[] =
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
     "HttpConnectionManager";
 constexpr char kRouterType[] = "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router";
+constexpr char kHeaderMutationType[] =
+    "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
 constexpr char kHttpOptionsKey[] = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
 // Every field of envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor
@@ -405,6 +408,24 @@ absl::StatusOr<EnvoyExample> ParseEnvoyConfig(std::string_view yaml, std::string
       }
       if (i + 1 == http_filters.size() && type != kRouterType) {
         return f.Error("typed_config", "the last http filter must be the router");
+      }
+      if (type == kHeaderMutationType) {
+        // Header removals ahead of the ext_proc filters (e.g. a client-sent
+        // arm header), which Envoy applies whatever the sidecar does.
+        if (!ex.chain.filters.empty()) {
+          return f.Error("typed_config", "header removals must come before the ext_proc filters");
+        }
+        RETURN_IF_ERROR(tc.CheckKeys({"@type", "mutations"}));
+        const ConfigNode m = tc.Child("mutations");
+        RETURN_IF_ERROR(m.CheckKeys({"request_mutations", "response_mutations"}));
+        ASSIGN_OR_RETURN(std::vector<ConfigNode> muts, m.Child("request_mutations").Elements());
+        for (const ConfigNode& mut : muts) {
+          RETURN_IF_ERROR(mut.CheckKeys({"remove", "append"}));
+          if (!mut.Has("remove")) continue;
+          ASSIGN_OR_RETURN(std::string header, mut.GetString("remove", ""));
+          ex.chain.strip_request_headers.push_back(absl::AsciiStrToLower(header));
+        }
+        continue;
       }
       if (type != kExtProcType) continue;
       ASSIGN_OR_RETURN(EnvoyExtProc ext_proc, ParseExtProc(name, tc));

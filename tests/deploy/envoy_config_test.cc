@@ -62,8 +62,9 @@ TEST(EnvoyConfigTest, TwoFilterExampleIsTheDriversTwoFilterSetup) {
     ExpectSameFilter(ex->chain.filters[i], want.filters[i]);
   }
   EXPECT_EQ(ex->http_filters,
-            (std::vector<std::string>{"understudy-route", "understudy-observe",
-                                      "envoy.filters.http.router"}));
+            (std::vector<std::string>{"understudy-strip-arm", "understudy-route",
+                                      "understudy-observe", "envoy.filters.http.router"}));
+  EXPECT_EQ(ex->chain.strip_request_headers, std::vector<std::string>{"x-understudy-arm"});
   // Roles and modes spelt out, so a drift in the driver shows up here too.
   EXPECT_EQ(ex->chain.filters[0].initial_metadata.at("x-understudy-role"), "route");
   EXPECT_EQ(ex->chain.filters[1].initial_metadata.at("x-understudy-role"), "observe");
@@ -211,7 +212,7 @@ class LoadedChainTest : public ::testing::TestWithParam<const char*> {
     example_ = std::move(*ex);
     options_.sticky_header = "x-user-id";
     options_.feedback_path = example_.feedback_path;
-    options_.on_feedback = [this](std::string_view body) {
+    options_.on_feedback = [this](std::string_view body, std::string_view) {
       absl::MutexLock lock(&feedback_mu_);
       feedback_.emplace_back(body);
       return absl::OkStatus();
@@ -326,7 +327,15 @@ TEST_P(LoadedChainTest, FeedbackPathIsAnsweredByTheSidecar) {
   EXPECT_EQ(r->status, 204);
   EXPECT_EQ(production_http_.requests() + candidate_http_.requests(), 0);
   EXPECT_THAT(FeedbackBodies(), ::testing::ElementsAre("{\"request_id\":\"req-1\",\"score\":\"up\"}"));
-  EXPECT_TRUE(sink_.WaitFor(0).empty());  // feedback is not an exchange
+  // Feedback is not an exchange. Checking the sink at once would pass
+  // before a wrongly recorded one arrived (streams end asynchronously), so
+  // play a chat request after it and wait for that exchange: it must be
+  // the only one.
+  auto chat = driver.Send(Chat("carol", false));
+  ASSERT_OK(chat);
+  auto exchanges = sink_.WaitFor(1);
+  ASSERT_EQ(exchanges.size(), 1u);
+  EXPECT_NE(exchanges[0].path(), example_.feedback_path);
 }
 
 TEST_P(LoadedChainTest, ADeadSidecarFailsOpenToProduction) {
@@ -338,6 +347,28 @@ TEST_P(LoadedChainTest, ADeadSidecarFailsOpenToProduction) {
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->cluster, example_.default_cluster);
   EXPECT_THAT(r->body, HasSubstr(production_http_.Answer()));
+}
+
+// A client that sends the arm header itself never picks its arm: not while
+// the sidecar decides (it overwrites it), and not while the sidecar is down
+// (the header is removed before the filters, so failing open means
+// production). Every shipped config strips it.
+TEST_P(LoadedChainTest, AClientSentArmHeaderNeverRoutes) {
+  EXPECT_THAT(example_.chain.strip_request_headers, ::testing::Contains(example_.arm_header));
+  ed::EnvoyDriver driver = Driver();
+  ed::HttpRequest spoofed = Chat("mallory", false);
+  spoofed.headers.emplace_back(example_.arm_header, example_.arm_value);
+  router_.SetWeightBasisPoints(0);
+  auto live = driver.Send(spoofed);
+  ASSERT_OK(live);
+  EXPECT_EQ(live->cluster, example_.default_cluster);
+  server_->Drain(absl::ZeroDuration());
+  server_.reset();
+  auto down = driver.Send(spoofed);
+  ASSERT_OK(down);
+  EXPECT_EQ(down->status, 200);
+  EXPECT_EQ(down->cluster, example_.default_cluster);
+  EXPECT_EQ(candidate_http_.requests(), 0);
 }
 
 // Without allow_mode_override the route filter cannot read the feedback
@@ -353,7 +384,7 @@ TEST(EnvoyConfigTest, TwoFilterFeedbackNeedsAllowModeOverride) {
 
   sidecar::SessionOptions options;
   options.feedback_path = ex->feedback_path;
-  options.on_feedback = [](std::string_view) { return absl::OkStatus(); };
+  options.on_feedback = [](std::string_view, std::string_view) { return absl::OkStatus(); };
   rollout::Router router;
   sidecar::ExtProcStats stats;
   RecordingSink sink;

@@ -46,10 +46,6 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-// `also_serves` is an extra model name the fake accepts: the canary arm
-// still forwards production's request body unchanged (the live candidate
-// arm does not rewrite `model` yet), so the candidate must also answer
-// "gpt-4o". Drop it once the live arm is shaped like the shadow client.
 // StartFake starts a fake model that serves only `model` and only to
 // `key_file`'s key, as a real provider would.
 absl::StatusOr<std::unique_ptr<testing::Subprocess>> StartFake(const std::string& model, int seed,
@@ -59,7 +55,8 @@ absl::StatusOr<std::unique_ptr<testing::Subprocess>> StartFake(const std::string
       Cluster::FakeModelPath(), "--port", "0", "--model", model, "--seed", std::to_string(seed),
       "--latency-ms", std::to_string(o.latency_ms), "--latency-sigma", "0", "--ttft-ms",
       std::to_string(o.ttft_ms), "--ttft-sigma", "0", "--threads", std::to_string(o.threads),
-      "--api-key-file", key_file};
+      "--api-key-file", key_file, "--api", o.api};
+  if (o.compress) args.push_back("--compress");
   args.insert(args.end(), o.extra_args.begin(), o.extra_args.end());
   absl::StatusOr<std::unique_ptr<testing::Subprocess>> p = testing::Subprocess::Start(args);
   if (!p.ok()) return p.status();
@@ -267,16 +264,31 @@ void Cluster::KillSidecar() {
   (void)sidecar_->Wait(absl::Seconds(10));
 }
 
+std::optional<int> Cluster::StopSidecar() {
+  if (sidecar_ == nullptr || !sidecar_->running()) return std::nullopt;
+  sidecar_->Kill(SIGTERM);
+  std::optional<int> status = sidecar_->Wait(absl::Seconds(30));
+  if (!status.has_value()) KillSidecar();
+  return status;
+}
+
 std::string Cluster::SidecarErrors() const { return sidecar_ ? sidecar_->Errors() : ""; }
 
 absl::StatusOr<DriverResult> Cluster::Send(const std::string& user, const std::string& request_id) {
   envoy_driver::HttpRequest req;
-  req.headers = {{"content-type", "application/json"},
-                 {"authorization", "Bearer " + prod_key_},
-                 {"x-user-id", user}};
+  req.headers = {{"content-type", "application/json"}, {"x-user-id", user}};
   if (!request_id.empty()) req.headers.emplace_back("x-request-id", request_id);
   req.body_chunks = {
       R"({"model":"gpt-4o","messages":[{"role":"user","content":"What is the capital of France?"}]})"};
+  return SendRequest(std::move(req));
+}
+
+absl::StatusOr<DriverResult> Cluster::SendRequest(envoy_driver::HttpRequest req) {
+  if (driver_ == nullptr) return absl::FailedPreconditionError("the sidecar is not started");
+  const bool has_key = std::any_of(req.headers.begin(), req.headers.end(), [](const auto& h) {
+    return absl::EqualsIgnoreCase(h.first, "authorization");
+  });
+  if (!has_key) req.headers.emplace_back("authorization", "Bearer " + prod_key_);
   return driver_->Send(req);
 }
 
@@ -291,7 +303,7 @@ absl::StatusOr<DriverResult> Cluster::SendFeedback(const std::string& body) {
 HttpReply Cluster::Admin(const std::string& method, const std::string& path,
                          const std::string& body, bool with_token) {
   std::vector<std::string> headers = {"Content-Type: application/json"};
-  if (with_token && method != "GET") headers.push_back("Authorization: Bearer " + token_);
+  if (with_token) headers.push_back("Authorization: Bearer " + token_);  // reads need it too
   return Http(method, admin_url() + path, body, headers);
 }
 
@@ -341,6 +353,50 @@ double MetricValue(const std::string& text, const std::string& name, const std::
     found = true;
   }
   return found ? sum : -1;
+}
+
+std::string JudgedPlan(double max_abs_increase, bool critical) {
+  return absl::StrCat(R"(rollout:
+  tick_interval: 1s
+  windows: {recent: 20s, slots: 10}
+  judge: {stratum: 3s, min_clusters: 20}
+  stages:
+    - {percent: 10, min_bake: 4s, min_samples: 150, max_bake: 10m}
+    - {percent: 50, min_bake: 4s, min_samples: 600, max_bake: 10m}
+    - {percent: 100}
+  gates:
+    error_rate: {enabled: true, max_abs_increase: )",
+                      max_abs_increase, R"(}
+    latency_p95: {enabled: false}
+    ttft_p95: {enabled: false}
+    satisfaction: {enabled: false}
+    cost_per_request: {enabled: false}
+    agreement: {enabled: false}
+    critical: {enabled: )",
+                      critical ? "true" : "false", "}");
+}
+
+void E2eFixture::SetUp() {
+  ASSERT_TRUE(std::ifstream(Cluster::UnderstudyPath()).good()) << Cluster::UnderstudyPath();
+  ASSERT_TRUE(std::ifstream(Cluster::FakeModelPath()).good()) << Cluster::FakeModelPath();
+}
+
+std::string E2eFixture::WaitForPhase(const std::vector<std::string>& phases,
+                                     absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  std::string phase;
+  while (absl::Now() < deadline) {
+    phase = State().value("phase", "");
+    for (const std::string& p : phases) {
+      if (phase == p) return phase;
+    }
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  return phase;
+}
+
+void E2eFixture::TearDown() {
+  if (HasFailure()) std::fprintf(stderr, "--- sidecar stderr\n%s\n", c_.SidecarErrors().c_str());
 }
 
 }  // namespace understudy::e2e

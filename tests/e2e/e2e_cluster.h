@@ -10,6 +10,10 @@
 //   ASSERT_OK(c.StartFakes());
 //   ASSERT_OK(c.StartSidecar());
 //   absl::StatusOr<DriverResult> r = c.Send("user-1");
+//   envoy_driver::HttpRequest models;
+//   models.method = "GET";
+//   models.path = "/v1/models";
+//   absl::StatusOr<DriverResult> m = c.SendRequest(models);  // with production's key
 //   HttpReply state = c.Admin("GET", "/v1/rollout");
 //   c.KillSidecar();             // SIGKILL, then reaped
 //   ASSERT_OK(c.StartSidecar()); // same --data dir: the rollout resumes
@@ -21,6 +25,9 @@
 
 #include <map>
 #include <memory>
+#include <optional>
+#include <gtest/gtest.h>
+
 #include <string>
 #include <vector>
 
@@ -33,6 +40,13 @@
 #include "tests/support/subprocess.h"
 
 namespace understudy::e2e {
+
+// ASSERT_OK for absl::Status expressions, with the status in the message.
+#define E2E_ASSERT_OK(expr)                                   \
+  do {                                                        \
+    const absl::Status _st = (expr);                          \
+    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString(); \
+  } while (0)
 
 using envoy_driver::DriverResult;
 using nlohmann::json;
@@ -54,6 +68,11 @@ struct FakeOptions {
   int latency_ms = 20;
   int ttft_ms = 5;
   int threads = 64;
+  // --api: "openai" (chat, Responses, embeddings), "anthropic" or "both".
+  std::string api = "openai";
+  // --compress: answers gzip, br or zstd when the request's
+  // Accept-Encoding allows it.
+  bool compress = false;
   // More fake-model flags, e.g. {"--failing-user-rate", "0.05"}.
   std::vector<std::string> extra_args;
 };
@@ -82,6 +101,10 @@ class Cluster {
   absl::Status StartSidecar(const SidecarKnobs& knobs = {}, bool reset_rollout = false);
   // KillSidecar sends SIGKILL and reaps the process.
   void KillSidecar();
+  // StopSidecar sends SIGTERM and reaps the process: it drains its exchange
+  // queue into the store first, so what was answered is stored. Returns the
+  // exit status (nullopt if it did not exit within 30 s; then it is killed).
+  std::optional<int> StopSidecar();
   // NewDataDir points later starts at a fresh, empty --data directory.
   void NewDataDir();
 
@@ -89,11 +112,16 @@ class Cluster {
   // the two-filter chain, as a client of the production model would send it
   // (model gpt-4o, production's key). request_id "" lets the driver pick one.
   absl::StatusOr<DriverResult> Send(const std::string& user, const std::string& request_id = "");
+  // SendRequest plays `req` through the two-filter chain as a client of the
+  // production model: it adds `authorization: Bearer <production key>`
+  // unless `req` carries an authorization header already. FailedPrecondition
+  // before StartSidecar.
+  absl::StatusOr<DriverResult> SendRequest(envoy_driver::HttpRequest req);
   // SendFeedback POSTs `body` to /understudy/feedback through the chain.
   absl::StatusOr<DriverResult> SendFeedback(const std::string& body);
 
-  // Admin calls the admin API; POSTs carry the token unless `with_token`
-  // is false.
+  // Admin calls the admin API; every call carries the token unless
+  // `with_token` is false.
   HttpReply Admin(const std::string& method, const std::string& path,
                   const std::string& body = "", bool with_token = true);
   json Rollout();     // GET /v1/rollout, parsed (discarded on failure)
@@ -152,6 +180,27 @@ double Percentile(std::vector<double> values, double q);
 // `label` (e.g. outcome="timed_out") in Prometheus text; -1 if none.
 double MetricValue(const std::string& metrics_text, const std::string& name,
                    const std::string& label);
+
+
+// JudgedPlan is a short plan the judge drives by itself: 10%, 50%, then
+// everyone, on the error gates (error_rate with `max_abs_increase`, and
+// `critical` when asked); the latency, satisfaction, cost and agreement
+// gates are off (the fakes' timings are fixed). For SidecarKnobs::rollout_yaml.
+std::string JudgedPlan(double max_abs_increase = 0.01, bool critical = true);
+
+// E2eFixture checks that the binaries exist and prints the sidecar's stderr
+// when a test fails.
+class E2eFixture : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  void TearDown() override;
+  // The rollout state (GET /v1/rollout's "state").
+  json State() { return c_.Rollout().value("state", json()); }
+  // WaitForPhase polls until the phase is one of `phases` or `timeout`
+  // passes, and returns the last phase seen.
+  std::string WaitForPhase(const std::vector<std::string>& phases, absl::Duration timeout);
+  Cluster c_;
+};
 
 }  // namespace understudy::e2e
 

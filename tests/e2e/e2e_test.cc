@@ -27,12 +27,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-#define ASSERT_OK(expr)                                          \
-  do {                                                           \
-    const absl::Status _st = (expr);                             \
-    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString();    \
-  } while (0)
-
 // Int reads an int64 field: the JSON mapping renders int64 as a string,
 // int32 as a number.
 int64_t Int(const json& j) {
@@ -100,24 +94,15 @@ int CountArm(const std::map<std::string, std::string>& arms, const std::string& 
   EXPECT_EQ((result).exit_code, (code)) << "stdout: " << (result).out                  \
                                         << "\nstderr: " << (result).err
 
-class E2eTest : public ::testing::Test {
+class E2eTest : public E2eFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(std::ifstream(Cluster::UnderstudyPath()).good()) << Cluster::UnderstudyPath();
-    ASSERT_TRUE(std::ifstream(Cluster::FakeModelPath()).good()) << Cluster::FakeModelPath();
-  }
-  void TearDown() override {
-    if (HasFailure()) std::fprintf(stderr, "--- sidecar stderr\n%s\n", c_.SidecarErrors().c_str());
-  }
   // Cli runs the CLI and fails the test if it could not run at all.
   testing::CommandResult Cli(std::vector<std::string> args, bool admin_flags = true) {
     absl::StatusOr<testing::CommandResult> r = c_.Cli(std::move(args), admin_flags);
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? *r : testing::CommandResult{};
   }
-  json State() { return c_.Rollout().value("state", json()); }
 
-  Cluster c_;
 };
 
 // ---------------------------------------------------------------- 1 ----
@@ -126,8 +111,8 @@ class E2eTest : public ::testing::Test {
 // exactly (state, decision log) and routes with the restored weight from
 // its first request: every sticky user keeps their arm.
 TEST_F(E2eTest, KillNineMidRolloutResumes) {
-  ASSERT_OK(c_.StartFakes());
-  ASSERT_OK(c_.StartSidecar());
+  E2E_ASSERT_OK(c_.StartFakes());
+  E2E_ASSERT_OK(c_.StartSidecar());
   for (int i = 0; i < 2; ++i) {
     testing::CommandResult r = Cli({"promote", "--actor", "e2e-operator"});
     EXPECT_EXIT_CODE(r, 0);
@@ -154,7 +139,7 @@ TEST_F(E2eTest, KillNineMidRolloutResumes) {
   ASSERT_EQ(State(), before);
 
   c_.KillSidecar();
-  ASSERT_OK(c_.StartSidecar());
+  E2E_ASSERT_OK(c_.StartSidecar());
   // Routing first, before anything else touches the new process.
   std::map<std::string, std::string> arms_after = SendMany(c_, users);
   std::vector<std::string> moved;
@@ -180,7 +165,7 @@ TEST_F(E2eTest, KillNineMidRolloutResumes) {
   ASSERT_EQ(decisions_full.size(), 3u);
   EXPECT_EQ(decisions_full.back().value("action", ""), "ACTION_SET_WEIGHT");
   c_.KillSidecar();
-  ASSERT_OK(c_.StartSidecar());
+  E2E_ASSERT_OK(c_.StartSidecar());
   std::map<std::string, std::string> arms_full = SendMany(c_, Users("new-user-", 50));
   EXPECT_EQ(CountArm(arms_full, "candidate"), 50);
   EXPECT_EQ(State(), full);
@@ -192,7 +177,7 @@ TEST_F(E2eTest, KillNineMidRolloutResumes) {
 // `understudy rollback` works from every state the CLI can reach, and the
 // decision is recorded (actor, reason) before the command returns.
 TEST_F(E2eTest, ManualRollbackFromEveryState) {
-  ASSERT_OK(c_.StartFakes());
+  E2E_ASSERT_OK(c_.StartFakes());
   struct Case {
     std::string name;
     std::vector<std::vector<std::string>> setup;
@@ -208,7 +193,7 @@ TEST_F(E2eTest, ManualRollbackFromEveryState) {
   for (const Case& tc : cases) {
     SCOPED_TRACE("from " + tc.name);
     c_.NewDataDir();
-    ASSERT_OK(c_.StartSidecar());
+    E2E_ASSERT_OK(c_.StartSidecar());
     for (std::vector<std::string> args : tc.setup) {
       args.insert(args.end(), {"--actor", "setup"});
       testing::CommandResult r = Cli(args);
@@ -261,8 +246,8 @@ TEST_F(E2eTest, ManualRollbackFromEveryState) {
 // admin API (202) and Envoy (a POST to /understudy/feedback answered by the
 // sidecar with 204), also when it arrives before its request.
 TEST_F(E2eTest, FeedbackThroughBothPathsReachesTheJudge) {
-  ASSERT_OK(c_.StartFakes());
-  ASSERT_OK(c_.StartSidecar());
+  E2E_ASSERT_OK(c_.StartFakes());
+  E2E_ASSERT_OK(c_.StartSidecar());
   testing::CommandResult w = Cli({"set-weight", "100", "--actor", "e2e-operator"});
   EXPECT_EXIT_CODE(w, 0);
   ASSERT_EQ(State().value("weight_basis_points", -1), 10000);
@@ -348,8 +333,8 @@ TEST_F(E2eTest, HungCandidateLeavesProductionTimingsUnchanged) {
   Cluster& healthy = c_;
   Cluster hung;
   for (Cluster* c : {&healthy, &hung}) {
-    ASSERT_OK(c->StartFakes(production, candidate));
-    ASSERT_OK(c->StartSidecar(knobs));
+    E2E_ASSERT_OK(c->StartFakes(production, candidate));
+    E2E_ASSERT_OK(c->StartSidecar(knobs));
     json state = c->Rollout()["state"];
     ASSERT_EQ(state.value("phase", ""), "PHASE_SHADOW");
     ASSERT_EQ(state.value("weight_basis_points", -1), 0);
@@ -449,8 +434,8 @@ TEST_F(E2eTest, HungCandidateLeavesProductionTimingsUnchanged) {
 // Bad admin requests get the documented status and a JSON error naming the
 // problem, and change nothing.
 TEST_F(E2eTest, BadAdminRequestsChangeNothing) {
-  ASSERT_OK(c_.StartFakes());
-  ASSERT_OK(c_.StartSidecar());
+  E2E_ASSERT_OK(c_.StartFakes());
+  E2E_ASSERT_OK(c_.StartSidecar());
   testing::CommandResult p = Cli({"promote", "--actor", "e2e-operator"});
   EXPECT_EXIT_CODE(p, 0);
   const json before = c_.Rollout();
@@ -507,9 +492,15 @@ TEST_F(E2eTest, BadAdminRequestsChangeNothing) {
        {ct, bearer}, 400, "INVALID_ARGUMENT", "score"},
       {"feedback without id", "POST", "/v1/feedback", R"({"score":1})", {ct, bearer}, 400,
        "INVALID_ARGUMENT", "request_id"},
-      {"bad limit", "GET", "/v1/decisions?limit=0", "", {}, 400, "INVALID_ARGUMENT", "limit"},
-      {"unknown query", "GET", "/v1/rollout?verbose=1", "", {}, 400, "INVALID_ARGUMENT",
+      {"bad limit", "GET", "/v1/decisions?limit=0", "", {bearer}, 400, "INVALID_ARGUMENT",
+       "limit"},
+      {"unknown query", "GET", "/v1/rollout?verbose=1", "", {bearer}, 400, "INVALID_ARGUMENT",
        "verbose"},
+      // Reads need the token too (stored comparisons and decisions are data).
+      {"GET without token", "GET", "/v1/comparisons", "", {}, 401, "UNAUTHENTICATED",
+       "Authorization: required"},
+      {"GET with a wrong token", "GET", "/v1/decisions", "",
+       {"Authorization: Bearer " + c_.token() + "x"}, 401, "UNAUTHENTICATED", "wrong token"},
   };
   for (const Case& tc : cases) {
     SCOPED_TRACE(tc.name);
@@ -546,8 +537,8 @@ TEST_F(E2eTest, BadAdminRequestsChangeNothing) {
 // The CLI's contract: JSON output parses, --help works everywhere, exit 1
 // when the admin API cannot be reached, exit 2 on bad usage.
 TEST_F(E2eTest, CliContract) {
-  ASSERT_OK(c_.StartFakes());
-  ASSERT_OK(c_.StartSidecar());
+  E2E_ASSERT_OK(c_.StartFakes());
+  E2E_ASSERT_OK(c_.StartSidecar());
 
   testing::CommandResult status = Cli({"status", "-o", "json"});
   EXPECT_EXIT_CODE(status, 0);
@@ -618,6 +609,20 @@ TEST_F(E2eTest, CliContract) {
   EXPECT_EXIT_CODE(denied, 2);
   EXPECT_THAT(denied.err, HasSubstr("HTTP 401"));
   EXPECT_EQ(Int(State()["version"]), version);
+  // Reads need the token too.
+  testing::CommandResult unread =
+      Cli({"status", "--admin", c_.admin_url(), "--token-file", bad_token}, false);
+  EXPECT_EXIT_CODE(unread, 2);
+  EXPECT_THAT(unread.err, HasSubstr("HTTP 401"));
+
+  // A token source that yields no token is a config error naming the key,
+  // not a sidecar without auth: check-config exits 2.
+  const std::string config = testing::MakeTempDir("e2e-config") + "/understudy.yaml";
+  std::ofstream(config) << "admin:\n  token_env: UNDERSTUDY_E2E_NO_SUCH_TOKEN_VARIABLE\n";
+  testing::CommandResult check = Cli({"check-config", config}, false);
+  EXPECT_EXIT_CODE(check, 2);
+  EXPECT_THAT(check.err, HasSubstr("admin.token_env: $UNDERSTUDY_E2E_NO_SUCH_TOKEN_VARIABLE is "
+                                   "unset or empty"));
 }
 
 
@@ -628,8 +633,8 @@ TEST_F(E2eTest, CliContract) {
 // any other), the client's key never reaches the candidate, and production's
 // requests go as the client sent them. No key is ever stored.
 TEST_F(E2eTest, CanaryArmReachesTheCandidateWithItsModelAndKey) {
-  ASSERT_OK(c_.StartFakes());
-  ASSERT_OK(c_.StartSidecar());
+  E2E_ASSERT_OK(c_.StartFakes());
+  E2E_ASSERT_OK(c_.StartSidecar());
   testing::CommandResult w = Cli({"set-weight", "50", "--actor", "e2e-operator"});
   EXPECT_EXIT_CODE(w, 0);
   int candidate = 0, production = 0;
@@ -664,8 +669,10 @@ TEST_F(E2eTest, CanaryArmReachesTheCandidateWithItsModelAndKey) {
   EXPECT_GE(MetricValue(metrics, "understudy_requests_shaped_total", "body=\"shaped\""), 60);
   EXPECT_EQ(MetricValue(metrics, "understudy_requests_shaped_total", "body=\"unchanged\""), 0);
 
-  // Nothing the sidecar stored or exports carries either key.
-  c_.KillSidecar();
+  // Nothing the sidecar stored or exports carries either key. A SIGTERM,
+  // not a SIGKILL: the answers above were waited for, not their storage,
+  // and a stop drains the exchange queue into the store first.
+  EXPECT_EQ(c_.StopSidecar(), std::optional<int>(0));
   absl::StatusOr<testing::CommandResult> exported =
       c_.Cli({"export", "--data-dir", c_.data_dir(), "--kind", "exchanges"},
              /*admin_flags=*/false);

@@ -21,31 +21,6 @@
 namespace understudy::e2e {
 namespace {
 
-#define ASSERT_OK(expr)                                       \
-  do {                                                        \
-    const absl::Status _st = (expr);                          \
-    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString(); \
-  } while (0)
-
-// A short plan the judge drives by itself: 10% then 50% then everyone, on
-// the error gates alone (the fakes' timings are fixed, so the latency gates
-// would only add waiting). Strata of 3 s keep both arms on the same clock.
-constexpr char kJudgedPlan[] = R"(rollout:
-  tick_interval: 1s
-  windows: {recent: 20s, slots: 10}
-  judge: {stratum: 3s, min_clusters: 20}
-  stages:
-    - {percent: 10, min_bake: 4s, min_samples: 150, max_bake: 10m}
-    - {percent: 50, min_bake: 4s, min_samples: 600, max_bake: 10m}
-    - {percent: 100}
-  gates:
-    error_rate: {enabled: true}
-    latency_p95: {enabled: false}
-    ttft_p95: {enabled: false}
-    satisfaction: {enabled: false}
-    cost_per_request: {enabled: false}
-    agreement: {enabled: false}
-    critical: {enabled: true})";
 
 // Traffic plays requests from a population of users with heavy-tailed
 // activity (a few users send most requests) on `threads` threads until
@@ -89,28 +64,13 @@ class Traffic {
   std::vector<std::thread> threads_;
 };
 
-class JudgeE2eTest : public ::testing::Test {
+class JudgeE2eTest : public E2eFixture {
  protected:
-  void SetUp() override {
-    ASSERT_TRUE(std::ifstream(Cluster::UnderstudyPath()).good()) << Cluster::UnderstudyPath();
-    ASSERT_TRUE(std::ifstream(Cluster::FakeModelPath()).good()) << Cluster::FakeModelPath();
-  }
-  void TearDown() override {
-    if (HasFailure()) std::fprintf(stderr, "--- sidecar stderr\n%s\n", c_.SidecarErrors().c_str());
-  }
-  json State() { return c_.Rollout().value("state", json()); }
-  // WaitForPhase polls until the phase is one of `phases` or `timeout`.
-  std::string WaitForPhase(const std::vector<std::string>& phases, absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    std::string phase;
-    while (absl::Now() < deadline) {
-      phase = State().value("phase", "");
-      for (const std::string& p : phases) {
-        if (phase == p) return phase;
-      }
-      absl::SleepFor(absl::Milliseconds(250));
-    }
-    return phase;
+  // JsonMicros reads an int64 the proto JSON mapping printed as a string.
+  static int64_t JsonMicros(const json& j) {
+    if (j.is_number_integer()) return j.get<int64_t>();
+    if (j.is_string()) return std::stoll(j.get<std::string>());
+    return 0;
   }
   // The error_rate gate of the latest evaluation (null if none).
   json ErrorGate() {
@@ -121,7 +81,6 @@ class JudgeE2eTest : public ::testing::Test {
     return json();
   }
 
-  Cluster c_;
 };
 
 // Some users fail on every request, on either model (the same users on both
@@ -133,11 +92,11 @@ TEST_F(JudgeE2eTest, AAWithUserClusteredErrorsPromotes) {
   fake.latency_ms = 4;
   fake.ttft_ms = 1;
   fake.extra_args = {"--failing-user-rate", "0.04", "--error-rate", "0.002"};
-  ASSERT_OK(c_.StartFakes(fake, fake));
+  E2E_ASSERT_OK(c_.StartFakes(fake, fake));
   SidecarKnobs knobs;
   knobs.sample_rate = 0;  // live arms only: the candidate's evidence is its canary traffic
-  knobs.rollout_yaml = kJudgedPlan;
-  ASSERT_OK(c_.StartSidecar(knobs));
+  knobs.rollout_yaml = JudgedPlan();
+  E2E_ASSERT_OK(c_.StartSidecar(knobs));
 
   Traffic traffic(c_, 3000, 6);
   double max_design_effect = 0;
@@ -181,11 +140,11 @@ TEST_F(JudgeE2eTest, WorseCandidateWithUserClusteredErrorsRollsBack) {
   prod.extra_args = {"--failing-user-rate", "0.04", "--error-rate", "0.002"};
   FakeOptions cand = prod;
   cand.extra_args = {"--failing-user-rate", "0.04", "--error-rate", "0.06"};
-  ASSERT_OK(c_.StartFakes(prod, cand));
+  E2E_ASSERT_OK(c_.StartFakes(prod, cand));
   SidecarKnobs knobs;
   knobs.sample_rate = 0;
-  knobs.rollout_yaml = kJudgedPlan;
-  ASSERT_OK(c_.StartSidecar(knobs));
+  knobs.rollout_yaml = JudgedPlan();
+  E2E_ASSERT_OK(c_.StartSidecar(knobs));
 
   Traffic traffic(c_, 3000, 6);
   std::string phase = WaitForPhase({"PHASE_ROLLED_BACK", "PHASE_PROMOTED"}, absl::Minutes(4));
@@ -208,14 +167,12 @@ TEST_F(JudgeE2eTest, KillNineKeepsANearlyDecidedTest) {
   prod.extra_args = {"--error-rate", "0.01"};
   FakeOptions cand = prod;
   cand.extra_args = {"--error-rate", "0.01"};
-  ASSERT_OK(c_.StartFakes(prod, cand));
+  E2E_ASSERT_OK(c_.StartFakes(prod, cand));
   SidecarKnobs knobs;
   knobs.sample_rate = 0;
   // The critical gate is off: only the sequential error gate may act.
-  knobs.rollout_yaml = absl::StrCat(
-      std::string(kJudgedPlan).substr(0, std::string(kJudgedPlan).find("    critical:")),
-      "    critical: {enabled: false}");
-  ASSERT_OK(c_.StartSidecar(knobs));
+  knobs.rollout_yaml = JudgedPlan(0.01, /*critical=*/false);
+  E2E_ASSERT_OK(c_.StartSidecar(knobs));
   // Straight to 50%: many candidate users, so the test moves fast.
   for (std::vector<std::string> args : {std::vector<std::string>{"set-weight", "50"},
                                         std::vector<std::string>{"resume"}}) {
@@ -246,11 +203,34 @@ TEST_F(JudgeE2eTest, KillNineKeepsANearlyDecidedTest) {
   ASSERT_EQ(State().value("phase", ""), "PHASE_CANARY")
       << "decided before the kill; " << ErrorGate().dump();
   ASSERT_GE(before, 0.5 * bound) << ErrorGate().dump();
-  // Let the next tick save what the traffic above added, then kill.
-  absl::SleepFor(absl::Milliseconds(1500));
-  const double saved = ErrorGate().value("statistic_value", 0.0);
+  // Kill only once the evidence behind the gate just read is stored. Each
+  // tick runs the judge, stores a health snapshot, then saves the evidence
+  // (Engine::Tick), one tick at a time: the second snapshot stored after
+  // the reading belongs to a later tick, so the reading's tick has saved.
+  // (Waiting a fixed time and reading the gate checked one signal and
+  // relied on another.)
+  const json reading = c_.Rollout();
+  double saved = 0;
+  for (const json& gate : reading["health"].value("gates", json::array())) {
+    if (gate.value("gate", "") == "error_rate") saved = gate.value("statistic_value", 0.0);
+  }
+  const int64_t read_at = JsonMicros(reading["health"]["time_unix_micros"]);
+  ASSERT_GT(read_at, 0) << reading.dump();
+  auto snapshots_after_reading = [&] {
+    int n = 0;
+    for (const json& s : c_.Admin("GET", "/v1/health?since_seconds=600").Json().value(
+             "snapshots", json::array())) {
+      if (JsonMicros(s["time_unix_micros"]) > read_at) ++n;
+    }
+    return n;
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (snapshots_after_reading() < 2 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_GE(snapshots_after_reading(), 2) << "no tick stored its snapshot after the reading";
   c_.KillSidecar();
-  ASSERT_OK(c_.StartSidecar(knobs));
+  E2E_ASSERT_OK(c_.StartSidecar(knobs));
 
   // First tick after the restart, before any new traffic: the statistic is
   // where it was (the stored evidence), not started over.

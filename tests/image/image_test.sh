@@ -28,7 +28,7 @@ PY=/usr/bin/python3
 # --- inside the namespaces (the script runs itself there) -------------------
 if [ "${1:-}" = --inside ]; then
   shift
-  R=$1 CONFIG_DIR=$2 IMAGE_CONFIG=$3 LOGDIR=$4
+  R=$1 CONFIG_DIR=$2 IMAGE_CONFIG=$3 LOGDIR=$4 SECRET_DIR=$5
   run() { "$PY" "$HERE/run_in_rootfs.py" "$IMAGE_CONFIG" "$R" "$@"; }
   mount --make-rprivate /
   mount --bind "$R" "$R"
@@ -37,6 +37,8 @@ if [ "${1:-}" = --inside ]; then
   mount -t tmpfs -o mode=0750,uid=65532,gid=65532,size=256m tmpfs "$R/var/lib/understudy"  # data
   mount --bind "$CONFIG_DIR" "$R/etc/understudy"                     # the ConfigMap
   mount -o remount,bind,ro "$R/etc/understudy"
+  mount --bind "$SECRET_DIR" "$R/etc/understudy-secrets/admin"       # the admin token Secret
+  mount -o remount,bind,ro "$R/etc/understudy-secrets/admin"
   mount -t proc proc "$R/proc"
   mount -t tmpfs -o mode=0755,size=1m tmpfs "$R/dev"
   for d in null zero random urandom; do
@@ -74,7 +76,10 @@ PY
   serve=$!
   healthy=0
   for _ in $(seq 1 60); do
-    if run --healthcheck >"$LOGDIR/health.json" 2>"$LOGDIR/health.err"; then healthy=1; break; fi
+    # With the chart's environment: the CLI finds the admin token through
+    # UNDERSTUDY_ADMIN_TOKEN_FILE (every call but /healthz needs it).
+    if run --env UNDERSTUDY_ADMIN_TOKEN_FILE=/etc/understudy-secrets/admin/token --healthcheck \
+        >"$LOGDIR/health.json" 2>"$LOGDIR/health.err"; then healthy=1; break; fi
     kill -0 "$serve" 2>/dev/null || break
     sleep 0.5
   done
@@ -230,10 +235,15 @@ echo "=== the chart's default config"
 "$PY" "$HERE/render_chart.py" "$CHART" configmap-understudy.yaml --data understudy.yaml >"$TMP/config/understudy.yaml"
 chmod 0755 "$TMP/config" && chmod 0644 "$TMP/config/understudy.yaml"
 sed 's/^/  /' "$TMP/config/understudy.yaml"
+# The admin token the chart mounts from its Secret (admin.token_file), and
+# the mount point its volume gets in the container.
+mkdir -p "$TMP/secret-admin" "$TMP/rootfs/etc/understudy-secrets/admin"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TMP/secret-admin/token"
+chmod 0755 "$TMP/secret-admin" && chmod 0644 "$TMP/secret-admin/token"
 
 echo "=== in the image (chroot: read-only root, user 65532, private namespaces)"
 unshare --mount --pid --net --ipc --uts --fork --kill-child -- \
-  "$0" --inside "$TMP/rootfs" "$TMP/config" "$TMP/image-config.json" "$TMP/logs"
+  "$0" --inside "$TMP/rootfs" "$TMP/config" "$TMP/image-config.json" "$TMP/logs" "$TMP/secret-admin"
 
 echo "=== reproducibility"
 # shellcheck disable=SC1090

@@ -7,7 +7,8 @@ trim markers, comments, variables, if/else if/else, with, range, define,
 include/template, pipelines, parenthesised calls) and of the Sprig/Helm
 functions it calls (quote, toYaml, nindent, indent, default, printf, int,
 list, index, hasKey, fail, trunc, trimSuffix, contains, replace, sha256sum,
-or, and, not, eq, ne, empty, ...). It reads the chart's real Chart.yaml,
+or, and, not, eq, ne, empty, b64enc, randAlphaNum, lookup (which, as in
+`helm template`, finds nothing), ...). It reads the chart's real Chart.yaml,
 values.yaml (optionally overlaid with -f FILE) and templates, so what it
 prints is what `helm template` would print for those files.
 
@@ -326,6 +327,13 @@ class Renderer:
             "lower": lambda s: gostr(s).lower(),
             "sha256sum": lambda s: hashlib.sha256(gostr(s).encode()).hexdigest(),
             "b64enc": lambda s: __import__("base64").b64encode(gostr(s).encode()).decode(),
+            "b64dec": lambda s: __import__("base64").b64decode(gostr(s)).decode(),
+            # Like `helm template`: no cluster, so lookup finds nothing.
+            "lookup": lambda api, kind, ns, name: {},
+            "randAlphaNum": lambda n: "".join(
+                __import__("secrets").choice(
+                    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+                for _ in range(int(n))),
             "empty": lambda v: not truthy(v),
             "len": lambda v: len(v),
             "eq": lambda a, *b: any(a == x for x in b),

@@ -7,6 +7,8 @@ WorkingDir, User (uid:gid, no supplementary groups), HOME from the image's
   run_in_rootfs.py IMAGE_CONFIG.json ROOTFS [ARG...]
   run_in_rootfs.py IMAGE_CONFIG.json ROOTFS --healthcheck   # the HEALTHCHECK's command,
                                                             # killed after its Timeout
+  run_in_rootfs.py IMAGE_CONFIG.json ROOTFS --env NAME=VALUE ... # plus an environment
+      variable the orchestrator sets (e.g. the Helm chart's), before the rest
 """
 import json
 import os
@@ -16,6 +18,11 @@ import sys
 config_path, root, *args = sys.argv[1:]
 with open(config_path) as f:
     cfg = json.load(f)["config"]
+extra_env = {}
+while args[:1] == ["--env"]:
+    name, _, value = args[1].partition("=")
+    extra_env[name] = value
+    args = args[2:]
 
 if args[:1] == ["--healthcheck"]:
     hc = cfg["Healthcheck"]
@@ -28,6 +35,7 @@ else:
     timeout = 0
 
 env = dict(e.split("=", 1) for e in cfg.get("Env", []))
+env.update(extra_env)
 user, _, group = cfg.get("User", "0").partition(":")
 uid = int(user)
 gid = int(group) if group else None

@@ -647,6 +647,25 @@ TEST_F(MetricsTest, SetStoreStatsSyncsByDelta) {
   EXPECT_THAT(e.Get("understudy_store_write_failures_total"), Optional(1.0));
 }
 
+// Refused feedback is counted by reason, every reason present from the
+// start, following the engine's absolute counters by delta.
+TEST_F(MetricsTest, SetFeedbackStatsCountsRefusalsByReason) {
+  Exposition before = Scrape();
+  for (const char* reason : {"invalid", "duplicate", "rate_limited"}) {
+    EXPECT_THAT(before.Get("understudy_feedback_rejected_total", {{"reason", reason}}),
+                Optional(0.0))
+        << reason;
+  }
+  metrics_.SetFeedbackStats({1, 2, 0});
+  metrics_.SetFeedbackStats({1, 5, 3});
+  Exposition e = Scrape();
+  EXPECT_THAT(e.Get("understudy_feedback_rejected_total", {{"reason", "invalid"}}), Optional(1.0));
+  EXPECT_THAT(e.Get("understudy_feedback_rejected_total", {{"reason", "duplicate"}}),
+              Optional(5.0));
+  EXPECT_THAT(e.Get("understudy_feedback_rejected_total", {{"reason", "rate_limited"}}),
+              Optional(3.0));
+}
+
 // Span export counters follow the exporter's absolute values by delta,
 // every outcome present from the start.
 TEST_F(MetricsTest, SetTracingStatsSyncsByDelta) {

@@ -170,6 +170,25 @@ class FakeAdmin {
       }
       res.set_content(JsonList("comparisons", out, style_), "application/json");
     });
+    // With RequireToken, the data routes answer 401 without the bearer
+    // token, as the real admin API does; every data call's Authorization
+    // header is recorded.
+    server_.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      absl::MutexLock lock(&mu_);
+      if (req.path == "/") return httplib::Server::HandlerResponse::Unhandled;
+      const std::string auth = req.get_header_value("Authorization");
+      authorizations_.push_back(auth);
+      if (token_.empty() || auth == "Bearer " + token_) {
+        return httplib::Server::HandlerResponse::Unhandled;
+      }
+      res.status = 401;
+      res.set_header("WWW-Authenticate", "Bearer realm=\"understudy\"");
+      res.set_content(
+          "{\"error\":{\"code\":\"UNAUTHENTICATED\",\"message\":\"Authorization: required "
+          "(Bearer token)\"}}",
+          "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    });
     server_.set_logger([this](const httplib::Request& req, const httplib::Response&) {
       std::string query;
       for (const auto& [k, v] : req.params) {
@@ -191,6 +210,16 @@ class FakeAdmin {
     absl::MutexLock lock(&mu_);
     return requests_;
   }
+  // RequireToken makes the data routes need "Authorization: Bearer <token>".
+  void RequireToken(std::string token) {
+    absl::MutexLock lock(&mu_);
+    token_ = std::move(token);
+  }
+  // Authorizations lists the Authorization header of every data call ("" when none).
+  std::vector<std::string> Authorizations() const {
+    absl::MutexLock lock(&mu_);
+    return authorizations_;
+  }
 
  private:
   static size_t Limit(const httplib::Request& req, size_t dflt) {
@@ -207,6 +236,8 @@ class FakeAdmin {
   std::thread thread_;
   mutable absl::Mutex mu_;
   std::vector<std::string> requests_ ABSL_GUARDED_BY(mu_);
+  std::string token_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> authorizations_ ABSL_GUARDED_BY(mu_);
 };
 
 struct ChromiumRun {
@@ -297,6 +328,17 @@ std::string JsErrors(const std::string& dom) {
   size_t open = dom.find('>', at);
   size_t close = dom.find("</div>", open);
   if (open == std::string::npos || close == std::string::npos) return "#js-errors malformed";
+  return dom.substr(open + 1, close - open - 1);
+}
+
+// StatusLine returns the text of the page's #status element (the page's own
+// script source also holds its messages, so search this, not the DOM).
+std::string StatusLine(const std::string& dom) {
+  size_t at = dom.find("id=\"status\"");
+  if (at == std::string::npos) return "#status missing";
+  size_t open = dom.find('>', at);
+  size_t close = dom.find("</span>", open);
+  if (open == std::string::npos || close == std::string::npos) return "#status malformed";
   return dom.substr(open + 1, close - open - 1);
 }
 
@@ -571,6 +613,63 @@ TEST_F(DashboardPageTest, RollbackRefusedShowsTheError) {
   EXPECT_TRUE(Has(run.out, "Rollback refused (HTTP 401): bad token — check the admin token."));
 }
 
+// With auth on and no token entered, the page's polls get 401: it says a
+// token is needed, renders no data and raises no script error.
+TEST_F(DashboardPageTest, WithoutATokenThePageAsksForOne) {
+  FakeAdmin admin(History(), JsonStyle::kSnake);
+  admin.RequireToken(absl::StrCat("tok-", getpid(), "-needed"));
+  ChromiumRun run = RunChromium(admin.Url(), {"--dump-dom"});
+  ASSERT_TRUE(run.finished) << run.err;
+  SaveDom(run.out);
+  EXPECT_EQ(JsErrors(run.out), "");
+  EXPECT_EQ(Uncaught(run.err), "");
+  EXPECT_THAT(StatusLine(run.out),
+              ::testing::StartsWith("the admin API needs a token: enter it above · 4 of 4 "
+                                    "requests failed (HTTP 401: Authorization: required"));
+  EXPECT_TRUE(Has(run.out, "<span id=\"status\" class=\"bad\">"));
+  EXPECT_TRUE(Lacks(run.out, "rolled back by alice"));
+  std::vector<std::string> auth = admin.Authorizations();
+  ASSERT_FALSE(auth.empty());
+  for (const std::string& a : auth) EXPECT_EQ(a, "");
+}
+
+// The token the user types into the header's field (here a read-only one)
+// goes on every data call from then on, the page renders, and the token is
+// kept in sessionStorage only: no attribute or text of the page holds it.
+TEST_F(DashboardPageTest, TheEnteredTokenIsSentOnEveryRead) {
+  const std::string token = absl::StrCat("tok-", getpid(), "-read");
+  const std::string script = absl::StrCat(
+      "<script>\n"
+      "document.getElementById('auth-token').value = '", token, "';\n"
+      "document.getElementById('auth-form').requestSubmit();\n"
+      "window.__stored = sessionStorage.getItem('understudy.apiToken') === '", token, "';\n"
+      "document.getElementById('js-errors').dataset.stored = String(window.__stored);\n"
+      "</script>\n");
+  FakeAdmin admin(History(), JsonStyle::kSnake, script);
+  admin.RequireToken(token);
+  ChromiumRun run = RunChromium(admin.Url(), {"--dump-dom"});
+  ASSERT_TRUE(run.finished) << run.err;
+  const std::string& dom = run.out;
+  SaveDom(dom);
+  EXPECT_EQ(JsErrors(dom), "");
+  EXPECT_EQ(Uncaught(run.err), "");
+  EXPECT_TRUE(Has(dom, "rolled back by alice: bad answers in #support"));
+  EXPECT_TRUE(Has(dom, "<strong>req-script</strong>"));
+  EXPECT_THAT(StatusLine(dom), ::testing::StartsWith("updated "));
+  EXPECT_TRUE(Has(dom, "data-stored=\"true\""));
+  // The first poll may have gone out before the token was entered; every
+  // call after the first authorised one carries it.
+  std::vector<std::string> auth = admin.Authorizations();
+  auto first = std::find(auth.begin(), auth.end(), "Bearer " + token);
+  ASSERT_NE(first, auth.end());
+  for (auto it = first; it != auth.end(); ++it) EXPECT_EQ(*it, "Bearer " + token);
+  EXPECT_GE(auth.end() - first, 4);  // rollout, health, decisions, comparisons
+  // Only the test's own script holds the token.
+  size_t injected = dom.find("document.getElementById('auth-token').value");
+  ASSERT_NE(injected, std::string::npos);
+  EXPECT_EQ(dom.substr(0, injected).find(token), std::string::npos);
+  EXPECT_EQ(dom.substr(dom.find("</script>", injected)).find(token), std::string::npos);
+}
 
 // The real sidecar's admin port serves the page: a Sidecar started in-process
 // with live traffic through the Envoy-faithful driver, then the dashboard

@@ -230,6 +230,11 @@ TEST_F(ControllerTest, PausesWhenInconclusiveAtMaxBake) {
   EXPECT_EQ(s.phase_before_pause(), understudy::v1::PHASE_CANARY);
   EXPECT_THAT(s.paused_reason(), HasSubstr("max bake"));
   EXPECT_EQ(router_.WeightBasisPoints(), 1000);
+  // The hold says who unblocks it, and why it paused.
+  understudy::v1::HealthSnapshot h = controller_->Health();
+  EXPECT_EQ(h.hold_reason(), understudy::v1::HOLD_PAUSED);
+  EXPECT_THAT(h.unblock(), HasSubstr("max bake"));
+  EXPECT_THAT(h.unblock(), HasSubstr("an operator resumes, promotes or rolls back"));
   // Paused: the judge does not act.
   absl::StatusOr<Decision> t = controller_->Tick();
   ASSERT_OK(t);
@@ -468,6 +473,50 @@ TEST_F(ControllerTest, HoldReasonsSayWhatWouldUnblock) {
       EXPECT_THAT(h.unblock(), HasSubstr("the test has not decided for error_rate"));
     }
   }
+}
+
+// At the last judged stage, with the bake done and every sample and
+// cluster in, an error-rate test that has not decided yet holds as
+// inconclusive and says more data is what unblocks it.
+TEST_F(ControllerTest, UndecidedGateAtTheLastJudgedStageHoldsAsInconclusive) {
+  config_.stages = {{50, absl::Minutes(1), 100, absl::ZeroDuration()},
+                    {100, absl::ZeroDuration(), 0, absl::ZeroDuration()}};
+  config_.latency.enabled = false;
+  config_.ttft.enabled = false;
+  config_.satisfaction.enabled = false;
+  config_.cost.enabled = false;
+  config_.agreement.enabled = false;
+  config_.critical.enabled = false;
+  Make();
+  // 150 s of 2 requests a second per arm from 50 users each (routing
+  // buckets on the arm's side of 50%), one in ten failing on both arms:
+  // far too little to bound the rate ratio below the must-catch 1.5x.
+  Decision d;
+  int64_t n = 0;
+  for (int sec = 1; sec <= 150; ++sec) {
+    for (int i = 0; i < 2; ++i, ++n) {
+      for (auto [arm, first_bucket] : {std::pair{ARM_CANDIDATE, 0}, std::pair{ARM_PRODUCTION, 5000}}) {
+        Outcome o;
+        o.status = n % 10 == 0 ? OutcomeClass::kServerError : OutcomeClass::kOk;
+        o.latency = absl::Milliseconds(500);
+        o.bucket = first_bucket + static_cast<int32_t>(n % 50);
+        controller_->RecordOutcome(arm, o);
+      }
+    }
+    clock_.Advance(absl::Seconds(1));
+    if (sec % 10 != 0) continue;
+    absl::StatusOr<Decision> t = controller_->Tick();
+    ASSERT_OK(t);
+    d = *t;
+    ASSERT_EQ(d.action(), ACTION_HOLD) << d.reason();
+  }
+  const understudy::v1::GateEvaluation* g = Gate(d, "error_rate");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->outcome(), understudy::v1::GATE_INCONCLUSIVE) << g->detail();
+  understudy::v1::HealthSnapshot h = controller_->Health();
+  EXPECT_EQ(h.hold_reason(), understudy::v1::HOLD_INCONCLUSIVE) << h.unblock();
+  EXPECT_EQ(h.unblock(), "the test has not decided for error_rate (more data narrows its bounds)");
+  EXPECT_THAT(d.reason(), HasSubstr("inconclusive: error_rate"));
 }
 
 // A shadow stage whose shadow calls never arrive says so.

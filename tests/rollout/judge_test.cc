@@ -175,6 +175,30 @@ TEST_F(JudgeTest, IdenticalArmsPass) {
   EXPECT_LT(Gate(v, "error_rate")->effect_upper(), Gate(v, "error_rate")->must_catch());
 }
 
+// Neither arm fails at all: the rate ratio has no finite variance, yet the
+// gate must decide (else the rollout holds until max bake). With enough
+// error-free candidate clusters it passes; with a handful it waits.
+TEST_F(JudgeTest, ErrorFreeArmsPassOnceTheCandidateHasEnoughClusters) {
+  Evidence ev = Fresh();
+  Fill(ev, ARM_PRODUCTION, 20000, 0);
+  Fill(ev, ARM_CANDIDATE, 5000, 0);
+  Judge judge(config_);
+  const GateEvaluation* g = nullptr;
+  JudgeVerdict v = Evaluate(judge, ev);
+  g = Gate(v, "error_rate");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->outcome(), GATE_PASS) << g->detail();
+  EXPECT_THAT(g->detail(), ::testing::HasSubstr("no candidate errors"));
+
+  Evidence few = Fresh();
+  Fill(few, ARM_PRODUCTION, 20000, 0);
+  Fill(few, ARM_CANDIDATE, 400, 0, 800, [](int i) { return i % 40; });  // 40 users
+  JudgeVerdict w = Evaluate(judge, few);
+  g = Gate(w, "error_rate");
+  ASSERT_NE(g, nullptr);
+  EXPECT_EQ(g->outcome(), GATE_INCONCLUSIVE) << g->detail();
+}
+
 // The seeds mean what they say: a candidate whose p95 is exactly 1.5x
 // production's (the must-catch ratio) fails, however much data there is;
 // one as fast as production passes.

@@ -3,6 +3,10 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string>
 
 #include "tests/common/test_util.h"
 
@@ -57,6 +61,32 @@ TEST(SidecarConfigTest, EmptyDocumentGivesDefaults) {
   EXPECT_EQ(c->extproc.listen, "0.0.0.0:50051");
   EXPECT_EQ(c->admin.listen, "127.0.0.1:9901");
   EXPECT_EQ(c->session.feedback_path, "/understudy/feedback");
+  EXPECT_EQ(c->feedback.max_per_client_per_minute, 60);
+  EXPECT_EQ(c->admin.token, "");  // no token source: no auth
+}
+
+// The per-client feedback bound is read and checked; 0 turns it off.
+TEST(SidecarConfigTest, FeedbackPerClientLimit) {
+  auto c = Parse("feedback: {max_per_client_per_minute: 5}");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->feedback.max_per_client_per_minute, 5);
+  c = Parse("feedback: {max_per_client_per_minute: 0}");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->feedback.max_per_client_per_minute, 0);
+  EXPECT_THAT(Parse("feedback: {max_per_client_per_minute: -1}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.max_per_client_per_minute"));
+}
+
+// A token source that yields no token stops the whole config (serve and
+// check-config), naming the key: auth is never switched off by a typo.
+TEST(SidecarConfigTest, ConfiguredButEmptyTokenSourceIsAnError) {
+  const std::string unset = "UNDERSTUDY_TEST_UNSET_" + std::to_string(::getpid());
+  ::unsetenv(unset.c_str());
+  EXPECT_THAT(Parse("admin: {token_env: " + unset + "}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "admin.token_env: $" + unset + " is unset or empty"));
+  EXPECT_THAT(Parse("admin: {token_file: /nonexistent/understudy/token}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "admin.token_file: cannot read"));
 }
 
 // Each bad value is reported with its key path.

@@ -6,7 +6,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "sidecar/feedback.h"
 #include "tests/common/test_util.h"
 #include "tests/support/deflate.h"
 #include "tests/storage/fake_store.h"
@@ -91,8 +96,9 @@ class EngineTest : public ::testing::Test {
     return c;
   }
 
-  std::unique_ptr<Engine> Make(ShadowPort* shadow = nullptr) {
+  std::unique_ptr<Engine> Make(ShadowPort* shadow = nullptr, int64_t feedback_per_minute = 60) {
     EngineOptions o;
+    o.feedback_max_per_client_per_minute = feedback_per_minute;
     o.compare.prices["gpt-4o"] = {2.5, 10.0};
     o.compare.noise_min_samples = 1;
     EXPECT_OK(compare::CompileRefusalPatterns(&o.compare));
@@ -189,6 +195,173 @@ TEST_F(EngineTest, BadFeedbackIsRejectedAndCounted) {
               StatusIs(absl::StatusCode::kInvalidArgument, "score: must be in [0,1]"));
   EXPECT_EQ(engine->Stats().feedback_rejected, 2);
   EXPECT_EQ(store_.FeedbackFor("a")->size(), 0u);
+}
+
+// One score per request id, the first: a second one (another score, or
+// the same again) is AlreadyExists, counted, and changes nothing — neither
+// the judge's satisfaction nor the stored record.
+TEST_F(EngineTest, FirstScoreWinsAndLaterOnesAreRefused) {
+  auto engine = Make();
+  ASSERT_TRUE(engine->Submit(Live("r1", v1::ARM_CANDIDATE, 200, OpenAiAnswer("x"))));
+  engine->WaitIdle();
+  ASSERT_OK(engine->SubmitFeedbackJson(R"({"request_id":"r1","score":"up"})",
+                                       v1::FEEDBACK_SOURCE_ENVOY));
+  for (const char* again : {R"({"request_id":"r1","score":"down"})",
+                            R"({"request_id":"r1","score":"up"})"}) {
+    EXPECT_THAT(engine->SubmitFeedbackJson(again, v1::FEEDBACK_SOURCE_ENVOY),
+                StatusIs(absl::StatusCode::kAlreadyExists, "\"r1\" already has a score"));
+  }
+  v1::Feedback direct;
+  direct.set_request_id("r1");
+  direct.set_score(0);
+  EXPECT_THAT(engine->SubmitFeedback(direct), StatusIs(absl::StatusCode::kAlreadyExists, ""));
+  EXPECT_EQ(controller_.Health().candidate().feedback_count(), 1);
+  EXPECT_DOUBLE_EQ(controller_.Health().candidate().satisfaction_mean(), 1.0);
+  std::vector<v1::Feedback> stored = store_.FeedbackFor("r1").value();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_DOUBLE_EQ(stored[0].score(), 1.0);
+  EXPECT_EQ(engine->Stats().feedback_duplicates, 3);
+  EXPECT_EQ(engine->Stats().feedback_joined, 1);
+  // Another request is scored as usual.
+  EXPECT_OK(engine->SubmitFeedbackJson(R"({"request_id":"r2","score":0})",
+                                       v1::FEEDBACK_SOURCE_ADMIN));
+}
+
+// The first score is remembered across a restart: a new engine on the same
+// store finds it there.
+TEST_F(EngineTest, FirstScoreWinsAcrossARestart) {
+  {
+    auto engine = Make();
+    ASSERT_OK(engine->SubmitFeedbackJson(R"({"request_id":"r1","score":1})",
+                                         v1::FEEDBACK_SOURCE_ADMIN));
+  }
+  auto restarted = Make();
+  EXPECT_THAT(restarted->SubmitFeedbackJson(R"({"request_id":"r1","score":0})",
+                                            v1::FEEDBACK_SOURCE_ENVOY),
+              StatusIs(absl::StatusCode::kAlreadyExists, ""));
+  EXPECT_EQ(restarted->Stats().feedback_duplicates, 1);
+  ASSERT_EQ(store_.FeedbackFor("r1")->size(), 1u);
+  EXPECT_DOUBLE_EQ(store_.FeedbackFor("r1")->at(0).score(), 1.0);
+}
+
+// Many clients racing to score one request: exactly one wins.
+TEST_F(EngineTest, ConcurrentScoresForOneRequestStoreExactlyOne) {
+  auto engine = Make();
+  ASSERT_TRUE(engine->Submit(Live("race", v1::ARM_PRODUCTION, 200, OpenAiAnswer("x"))));
+  engine->WaitIdle();
+  constexpr int kThreads = 16;
+  std::atomic<int> accepted{0}, refused{0}, other{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kThreads; ++i) {
+    threads.emplace_back([&, i] {
+      absl::Status s = engine->SubmitFeedbackJson(
+          absl::StrCat(R"({"request_id":"race","score":)", i % 2, "}"), v1::FEEDBACK_SOURCE_ENVOY);
+      if (s.ok()) {
+        ++accepted;
+      } else if (s.code() == absl::StatusCode::kAlreadyExists) {
+        ++refused;
+      } else {
+        ++other;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(accepted.load(), 1);
+  EXPECT_EQ(refused.load(), kThreads - 1);
+  EXPECT_EQ(other.load(), 0);
+  EXPECT_EQ(controller_.Health().production().feedback_count(), 1);
+  EXPECT_EQ(store_.FeedbackFor("race")->size(), 1u);
+  EXPECT_EQ(engine->Stats().feedback_duplicates, kThreads - 1);
+}
+
+// A score that arrives before its exchange is stored at once and joined
+// later: the join rewrites that record, so the request has one feedback
+// record, with its arm (it used to get a second one).
+TEST_F(EngineTest, FeedbackJoinedLaterIsStoredOnce) {
+  auto engine = Make();
+  ASSERT_OK(engine->SubmitFeedbackJson(R"({"request_id":"early","score":0.25,"comment":"meh"})",
+                                       v1::FEEDBACK_SOURCE_ENVOY));
+  ASSERT_EQ(store_.FeedbackFor("early")->size(), 1u);
+  EXPECT_EQ(store_.FeedbackFor("early")->at(0).arm(), v1::ARM_UNSPECIFIED);
+  clock_.Advance(absl::Seconds(3));  // the exchange lands later
+  ASSERT_TRUE(engine->Submit(Live("early", v1::ARM_CANDIDATE, 200, OpenAiAnswer("x"))));
+  engine->WaitIdle();
+  std::vector<v1::Feedback> stored = store_.FeedbackFor("early").value();
+  ASSERT_EQ(stored.size(), 1u);
+  EXPECT_EQ(stored[0].arm(), v1::ARM_CANDIDATE);
+  EXPECT_DOUBLE_EQ(stored[0].score(), 0.25);
+  EXPECT_EQ(stored[0].comment(), "meh");
+  EXPECT_EQ(stored[0].source(), v1::FEEDBACK_SOURCE_ENVOY);
+  EXPECT_EQ(controller_.Health().candidate().feedback_count(), 1);
+}
+
+// A score the store could not take is not counted and may be sent again.
+TEST_F(EngineTest, ScoreTheStoreRefusedCanBeSentAgain) {
+  auto engine = Make();
+  ASSERT_TRUE(engine->Submit(Live("r1", v1::ARM_CANDIDATE, 200, OpenAiAnswer("x"))));
+  engine->WaitIdle();
+  store_.FailNextWrite(absl::UnavailableError("disk full"));
+  EXPECT_THAT(engine->SubmitFeedbackJson(R"({"request_id":"r1","score":1})",
+                                         v1::FEEDBACK_SOURCE_ADMIN),
+              StatusIs(absl::StatusCode::kUnavailable, "disk full"));
+  EXPECT_EQ(controller_.Health().candidate().feedback_count(), 0);
+  EXPECT_OK(engine->SubmitFeedbackJson(R"({"request_id":"r1","score":1})",
+                                       v1::FEEDBACK_SOURCE_ADMIN));
+  EXPECT_EQ(controller_.Health().candidate().feedback_count(), 1);
+  EXPECT_EQ(engine->Stats().feedback_duplicates, 0);
+}
+
+// Through Envoy, each client (the sticky header's value) may send at most
+// feedback.max_per_client_per_minute scores a minute; more are
+// ResourceExhausted before anything is parsed or stored. Others are not
+// affected, and the budget refills with time.
+TEST_F(EngineTest, FeedbackIsBoundedPerClient) {
+  auto engine = Make(nullptr, /*feedback_per_minute=*/3);
+  auto score = [&](const std::string& client, int i) {
+    return engine->SubmitFeedbackJson(
+        absl::StrCat(R"({"request_id":")", client, "-", i, R"(","score":1})"),
+        v1::FEEDBACK_SOURCE_ENVOY, client);
+  };
+  for (int i = 0; i < 3; ++i) EXPECT_OK(score("alice", i));
+  EXPECT_THAT(score("alice", 3), StatusIs(absl::StatusCode::kResourceExhausted,
+                                          "feedback.max_per_client_per_minute"));
+  EXPECT_THAT(engine->SubmitFeedbackJson("not json", v1::FEEDBACK_SOURCE_ENVOY, "alice"),
+              StatusIs(absl::StatusCode::kResourceExhausted, ""));
+  EXPECT_OK(score("bob", 0));
+  EXPECT_EQ(store_.FeedbackFor("alice-3")->size(), 0u);
+  EXPECT_EQ(engine->Stats().feedback_rate_limited, 2);
+  EXPECT_EQ(engine->Stats().feedback_rejected, 0);  // refused before parsing
+  clock_.Advance(absl::Seconds(21));                // one token back at 3 a minute
+  EXPECT_OK(score("alice", 4));
+  EXPECT_THAT(score("alice", 5), StatusIs(absl::StatusCode::kResourceExhausted, ""));
+  // The admin API's door has no per-client limit (it needs the admin token).
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_OK(engine->SubmitFeedbackJson(absl::StrCat(R"({"request_id":"admin-)", i,
+                                                      R"(","score":1})"),
+                                         v1::FEEDBACK_SOURCE_ADMIN));
+  }
+}
+
+// FeedbackLimiter: a token bucket per client that refills continuously,
+// forgets the oldest clients past its cap, and allows all at 0.
+TEST_F(EngineTest, FeedbackLimiterRefillsAndForgets) {
+  FeedbackLimiter limiter(/*per_minute=*/2, clock_, /*max_clients=*/2);
+  EXPECT_TRUE(limiter.Allow("a"));
+  EXPECT_TRUE(limiter.Allow("a"));
+  EXPECT_FALSE(limiter.Allow("a"));
+  clock_.Advance(absl::Seconds(29));
+  EXPECT_FALSE(limiter.Allow("a"));  // 0.97 of a token
+  clock_.Advance(absl::Seconds(2));
+  EXPECT_TRUE(limiter.Allow("a"));
+  clock_.Advance(absl::Hours(1));  // full again, never more than per_minute
+  EXPECT_TRUE(limiter.Allow("a"));
+  EXPECT_TRUE(limiter.Allow("a"));
+  EXPECT_FALSE(limiter.Allow("a"));
+  EXPECT_TRUE(limiter.Allow("b"));
+  EXPECT_TRUE(limiter.Allow("c"));  // past the cap: "a", the oldest, is forgotten
+  EXPECT_TRUE(limiter.Allow("a"));  // and starts full
+  FeedbackLimiter unlimited(0, clock_);
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(unlimited.Allow("x"));
 }
 
 TEST_F(EngineTest, MirroredAnswersAreComparedJudgedAndStored) {

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "tests/common/test_util.h"
 #include "tools/envoy_driver/envoy_driver.h"
@@ -265,11 +266,24 @@ class FeedbackPathTest : public ExtProcServiceTest,
  protected:
   void SetUp() override {
     options_.feedback_path = "/understudy/feedback";
-    options_.on_feedback = [this](std::string_view body) -> absl::Status {
+    options_.sticky_header = "x-user-id";
+    options_.on_feedback = [this](std::string_view body, std::string_view client) -> absl::Status {
       absl::MutexLock lock(&mu_);
       bodies_.emplace_back(body);
+      clients_.emplace_back(client);
       if (body.find("\"score\"") == std::string_view::npos) {
         return absl::InvalidArgumentError("feedback.score: required");
+      }
+      // What the engine answers for a second score, a client over its
+      // limit, and a store that cannot take it.
+      if (body.find("dup") != std::string_view::npos) {
+        return absl::AlreadyExistsError("request_id: \"dup\" already has a score");
+      }
+      if (body.find("flood") != std::string_view::npos) {
+        return absl::ResourceExhaustedError("feedback: more than 60 scores per minute");
+      }
+      if (body.find("disk") != std::string_view::npos) {
+        return absl::UnavailableError("storage: disk full");
       }
       return absl::OkStatus();
     };
@@ -291,8 +305,13 @@ class FeedbackPathTest : public ExtProcServiceTest,
     absl::MutexLock lock(&mu_);
     return bodies_;
   }
+  std::vector<std::string> Clients() {
+    absl::MutexLock lock(&mu_);
+    return clients_;
+  }
   absl::Mutex mu_;
   std::vector<std::string> bodies_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> clients_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST_P(FeedbackPathTest, AnsweredWith204AndNeverRouted) {
@@ -329,6 +348,37 @@ TEST_P(FeedbackPathTest, BadFeedbackGetsAClearError) {
   ASSERT_OK(empty);
   EXPECT_EQ(empty->status, 400);
   EXPECT_THAT(empty->body, ::testing::HasSubstr("JSON body"));
+  EXPECT_EQ(production_http_.requests() + candidate_http_.requests(), 0);
+}
+
+// A second score is 409, a client over its limit 429, a store that cannot
+// take it 503 — each with the JSON error — and the handler hears which
+// client (the sticky header's value) sent it.
+TEST_P(FeedbackPathTest, RefusalsGetTheirOwnStatusAndTheClientIsPassed) {
+  ed::EnvoyDriver driver = Driver(Chain());
+  struct Case {
+    std::string body;
+    int status;
+    std::string code;
+  };
+  for (const Case& c : std::vector<Case>{
+           {R"({"request_id":"dup","score":1})", 409, "ALREADY_EXISTS"},
+           {R"({"request_id":"flood","score":1})", 429, "RESOURCE_EXHAUSTED"},
+           {R"({"request_id":"disk","score":1})", 503, "UNAVAILABLE"},
+       }) {
+    SCOPED_TRACE(c.body);
+    ed::HttpRequest req = Feedback(c.body);
+    req.headers.emplace_back("x-user-id", "carol");
+    auto r = driver.Send(req);
+    ASSERT_OK(r);
+    EXPECT_TRUE(r->immediate_response);
+    EXPECT_EQ(r->status, c.status) << r->body;
+    EXPECT_THAT(r->body, ::testing::HasSubstr(absl::StrCat("\"code\":\"", c.code, "\"")));
+  }
+  auto anonymous = driver.Send(Feedback(R"({"request_id":"a","score":1})"));
+  ASSERT_OK(anonymous);
+  EXPECT_EQ(anonymous->status, 204);
+  EXPECT_THAT(Clients(), ::testing::ElementsAre("carol", "carol", "carol", ""));
   EXPECT_EQ(production_http_.requests() + candidate_http_.requests(), 0);
 }
 

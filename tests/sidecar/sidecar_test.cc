@@ -76,6 +76,7 @@ upstreams:
   candidate: {url: CAND}
 shadow: {sample_rate: 1.0, timeout: 5s}
 storage: {path: DATA}
+feedback: {max_per_client_per_minute: 3}
 telemetry:
   service_name: understudy-test
   otlp: {endpoint: "OTLP", protocol: grpc, flush_interval: 100ms}
@@ -88,9 +89,38 @@ telemetry:
     ASSERT_OK(root);
     absl::StatusOr<SidecarConfig> config = ParseSidecarConfig(*root);
     ASSERT_OK(config);
-    absl::StatusOr<std::unique_ptr<Sidecar>> s = Sidecar::Start(*std::move(config), {});
+    config_ = *std::move(config);
+    StartSidecar();
+  }
+  void StartSidecar() {
+    absl::StatusOr<std::unique_ptr<Sidecar>> s = Sidecar::Start(config_, {});
     ASSERT_OK(s);
     sidecar_ = std::move(*s);
+  }
+  // Restart stops the sidecar and starts it again on the same data.
+  void Restart() {
+    sidecar_->engine().WaitIdle();  // nothing queued behind the shutdown
+    sidecar_->Shutdown(absl::Seconds(2));
+    sidecar_.reset();
+    StartSidecar();
+  }
+  std::string AdminUrl(std::string_view path) const {
+    return absl::StrCat("http://127.0.0.1:", sidecar_->admin_port(), std::string(path));
+  }
+  ed::EnvoyDriver Driver() {
+    if (!production_) production_ = ed::NewCurlUpstream(production_http_.url());
+    return ed::EnvoyDriver(grpc::CreateChannel(absl::StrCat("127.0.0.1:", sidecar_->extproc_port()),
+                                               grpc::InsecureChannelCredentials()),
+                           ed::FilterChain::TwoFilter(), {{"production", production_.get()}});
+  }
+  // Feedback POSTs a score through Envoy's feedback path as `user`.
+  absl::StatusOr<ed::DriverResult> Feedback(const std::string& user, const std::string& id,
+                                            const std::string& score) {
+    ed::HttpRequest r;
+    r.path = "/understudy/feedback";
+    r.headers = {{"content-type", "application/json"}, {"x-user-id", user}};
+    r.body_chunks = {absl::StrCat(R"({"request_id":")", id, R"(","score":)", score, "}")};
+    return Driver().Send(r);
   }
   void TearDown() override {
     sidecar_.reset();
@@ -99,6 +129,8 @@ telemetry:
 
   ed::TestUpstream production_http_{"production"};
   ed::TestUpstream candidate_{"candidate"};
+  std::unique_ptr<ed::Upstream> production_;
+  SidecarConfig config_;
   std::string dir_;
   std::unique_ptr<telemetry::testing::OtlpReceiver> receiver_;
   std::unique_ptr<Sidecar> sidecar_;
@@ -131,6 +163,8 @@ TEST_F(SidecarTest, OneRequestReachesShadowStorageMetricsAndTraces) {
     return e.ok() && e->size() == 2 && sidecar_->store().GetComparison(r->request_id).ok();
   };
   while (!stored_both() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_TRUE(stored_both()) << "the live and shadow exchanges and the comparison were not "
+                                "all stored within 10 s";
   ASSERT_EQ(sidecar_->engine().Stats().comparisons, 1);
   EXPECT_EQ(candidate_.requests(), 1);
   absl::StatusOr<std::vector<understudy::v1::Exchange>> stored =
@@ -184,6 +218,59 @@ TEST_F(SidecarTest, OneRequestReachesShadowStorageMetricsAndTraces) {
       receiver_->FindSpan(spans, "understudy.rollout.decision");
   ASSERT_NE(decision, nullptr);
   EXPECT_NE(decision->span.trace_id(), exchange_trace);
+}
+
+// Feedback through Envoy cannot be stuffed: the first score for a request
+// counts and a second one is 409 — also after a restart, from the store —
+// and a client past feedback.max_per_client_per_minute (3 here) gets 429.
+// Both refusals are on /metrics.
+TEST_F(SidecarTest, EnvoyFeedbackIsOneScorePerRequestAndBoundedPerClient) {
+  ed::HttpRequest chat;
+  chat.headers = {{"x-user-id", "u1"}};
+  chat.body_chunks = {R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]})"};
+  absl::StatusOr<ed::DriverResult> answered = Driver().Send(chat);
+  ASSERT_OK(answered);
+  const std::string id = answered->request_id;
+
+  absl::StatusOr<ed::DriverResult> first = Feedback("u1", id, "1");
+  ASSERT_OK(first);
+  EXPECT_EQ(first->status, 204) << first->body;
+  absl::StatusOr<ed::DriverResult> second = Feedback("u1", id, "0");
+  ASSERT_OK(second);
+  EXPECT_EQ(second->status, 409) << second->body;
+  EXPECT_THAT(second->body, HasSubstr("already has a score"));
+  absl::StatusOr<std::vector<understudy::v1::Feedback>> stored =
+      sidecar_->store().FeedbackFor(id);
+  ASSERT_OK(stored);
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_DOUBLE_EQ((*stored)[0].score(), 1.0);
+
+  // u1 has used 2 of its 3; the 4th is refused before anything else.
+  absl::StatusOr<ed::DriverResult> third = Feedback("u1", "other-request", "1");
+  ASSERT_OK(third);
+  EXPECT_EQ(third->status, 204) << third->body;
+  absl::StatusOr<ed::DriverResult> fourth = Feedback("u1", "yet-another", "1");
+  ASSERT_OK(fourth);
+  EXPECT_EQ(fourth->status, 429) << fourth->body;
+  absl::StatusOr<ed::DriverResult> other_user = Feedback("u2", "yet-another", "1");
+  ASSERT_OK(other_user);
+  EXPECT_EQ(other_user->status, 204) << other_user->body;
+
+  const std::string metrics = HttpGet(AdminUrl("/metrics"));
+  EXPECT_THAT(metrics, HasSubstr(R"(understudy_feedback_rejected_total{reason="duplicate"} 1)"));
+  EXPECT_THAT(metrics,
+              HasSubstr(R"(understudy_feedback_rejected_total{reason="rate_limited"} 1)"));
+
+  // After a restart the store still knows the request was scored.
+  Restart();
+  absl::StatusOr<ed::DriverResult> after = Feedback("u3", id, "0");
+  ASSERT_OK(after);
+  EXPECT_EQ(after->status, 409) << after->body;
+  EXPECT_THAT(HttpGet(AdminUrl("/metrics")),
+              HasSubstr(R"(understudy_feedback_rejected_total{reason="duplicate"} 1)"));
+  stored = sidecar_->store().FeedbackFor(id);
+  ASSERT_OK(stored);
+  EXPECT_EQ(stored->size(), 1u);
 }
 
 }  // namespace

@@ -99,7 +99,7 @@ absl::Status FakeStore::Write(RecordBatch batch) {
   const int64_t now = NowMicros();
   // Exchanges and comparisons written again under the real store's key
   // (millisecond, request id, and for exchanges source and arm) replace the
-  // earlier record; feedback, health and decisions carry a sequence number.
+  // earlier record; health and decisions carry a sequence number.
   for (v1::Exchange e : batch.exchanges()) {
     if (e.start_unix_micros() == 0) e.set_start_unix_micros(now);
     EraseSameKey(exchanges_, e.start_unix_micros(), [&e](const v1::Exchange& old) {
@@ -113,9 +113,24 @@ absl::Status FakeStore::Write(RecordBatch batch) {
                  [&c](const v1::Comparison& old) { return old.request_id() == c.request_id(); });
     comparisons_[{c.time_unix_micros(), seq_++}] = std::move(c);
   }
+  // Feedback with its time set replaces the record of the same request id
+  // and time in place, as the real store does (store.h, "Identity").
   for (v1::Feedback f : batch.feedback()) {
-    if (f.time_unix_micros() == 0) f.set_time_unix_micros(now);
-    feedback_[{f.time_unix_micros(), seq_++}] = std::move(f);
+    if (f.time_unix_micros() == 0) {
+      f.set_time_unix_micros(now);
+      feedback_[{f.time_unix_micros(), seq_++}] = std::move(f);
+      continue;
+    }
+    auto same = feedback_.end();
+    for (auto it = feedback_.lower_bound({f.time_unix_micros(), INT64_MIN});
+         it != feedback_.end() && it->first.first == f.time_unix_micros(); ++it) {
+      if (it->second.request_id() == f.request_id()) same = it;
+    }
+    if (same != feedback_.end()) {
+      same->second = std::move(f);
+    } else {
+      feedback_[{f.time_unix_micros(), seq_++}] = std::move(f);
+    }
   }
   for (v1::HealthSnapshot h : batch.health()) {
     if (h.time_unix_micros() == 0) h.set_time_unix_micros(now);

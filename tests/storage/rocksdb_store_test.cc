@@ -79,6 +79,31 @@ TEST_F(RocksStoreTest, CommitTransitionPersistsStateAndDecisionAcrossReopen) {
   EXPECT_EQ((*decisions)[0].reason(), "gates passed");
 }
 
+// Feedback stored before a restart and joined after it replaces itself
+// under its first key (found through the index), and feedback retention
+// still deletes the one record and its index entry.
+TEST_F(RocksStoreTest, FeedbackRewrittenAfterReopenKeepsOneRecordThatRetentionDeletes) {
+  v1::Feedback f;
+  f.set_request_id("r1");
+  f.set_score(0.5);
+  f.set_time_unix_micros(absl::ToUnixMicros(clock_.Now()) + 777);
+  { ASSERT_OK(Open()->PutFeedback(f)); }
+  config_.retention.feedback_hours = 1;
+  auto store = Open();
+  f.set_arm(v1::ARM_CANDIDATE);
+  ASSERT_OK(store->PutFeedback(f));
+  absl::StatusOr<std::vector<v1::Feedback>> stored = store->FeedbackFor("r1");
+  ASSERT_OK(stored);
+  ASSERT_EQ(stored->size(), 1u);
+  EXPECT_EQ((*stored)[0].arm(), v1::ARM_CANDIDATE);
+  clock_.Advance(absl::Hours(2));
+  ASSERT_OK(store->EnforceRetention());
+  EXPECT_TRUE(store->FeedbackFor("r1")->empty());
+  // Written again after retention removed it: a new record, not a stale key.
+  ASSERT_OK(store->PutFeedback(f));
+  EXPECT_EQ(store->FeedbackFor("r1")->size(), 1u);
+}
+
 // Old exchanges expire after their retention; decisions (0 = forever) stay.
 TEST_F(RocksStoreTest, RetentionDeletesOldRecordsPerColumnFamily) {
   config_.retention.exchanges_hours = 24;

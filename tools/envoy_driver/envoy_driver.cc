@@ -221,6 +221,8 @@ class Exchange {
 
   std::vector<FilterRun>& runs() { return runs_; }
   int local_reply_status() const { return local_reply_status_; }
+  void set_route_cache_cleared() { route_cache_cleared_ = true; }
+  bool route_cache_cleared() const { return route_cache_cleared_; }
   void set_local_reply_status(int s) { local_reply_status_ = s; }
   const std::string& local_reply_body() const { return local_reply_body_; }
   // ImmediateReply handles an immediate_response: Envoy stops the request
@@ -237,6 +239,7 @@ class Exchange {
   DriverResult* result_;
   std::vector<FilterRun> runs_;
   int local_reply_status_ = 0;
+  bool route_cache_cleared_ = false;
   std::string local_reply_body_;
 };
 
@@ -247,6 +250,21 @@ bool Sends(const FilterConfig& c, Mode::BodySendMode mode) {
 }
 
 const char* RoleLabel(bool request_dir) { return request_dir ? "request" : "response"; }
+
+// ApplyStatusMutation: a `:status` set in a response_headers reply changes
+// the status the client gets; Envoy refuses an invalid one.
+void ApplyStatusMutation(Exchange& ex, FilterRun& r, const ep::HeaderMutation& mutation,
+                         int* status) {
+  for (const auto& option : mutation.set_headers()) {
+    if (absl::AsciiStrToLower(option.header().key()) != ":status") continue;
+    int v = 0;
+    if (absl::SimpleAtoi(option.header().raw_value(), &v) && v >= 200 && v <= 599) {
+      *status = v;
+    } else {
+      ex.Violation(r, absl::StrCat("invalid :status \"", option.header().raw_value(), "\""));
+    }
+  }
+}
 
 // BodyCommon returns the CommonResponse of a body reply, or null when the
 // processor answered with an immediate_response (the request ends there).
@@ -294,6 +312,9 @@ std::vector<std::string> BodyPass(Exchange& ex, FilterRun& r, bool request_dir,
     if (!ex.CheckCommon(r, common, mode)) return chunks;
     if (common.has_header_mutation() && held_headers != nullptr) {
       ex.ApplyHeaderMutation(r, common.header_mutation(), held_headers);
+      // The headers are still held (BUFFERED), so the route can change here
+      // too (docs/extproc.md §3.7).
+      if (request_dir && common.clear_route_cache()) ex.set_route_cache_cleared();
     }
     if (common.body_mutation().has_body()) {
       std::string rest = partial ? whole.substr(r.config.partial_buffer_bytes) : "";
@@ -435,7 +456,14 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
                      {":path", request.path},
                      {":authority", request.authority},
                      {":scheme", "http"}};
-  for (const auto& [k, v] : request.headers) headers.emplace_back(absl::AsciiStrToLower(k), v);
+  for (const auto& [k, v] : request.headers) {
+    std::string key = absl::AsciiStrToLower(k);
+    if (std::find(chain_.strip_request_headers.begin(), chain_.strip_request_headers.end(), key) !=
+        chain_.strip_request_headers.end()) {
+      continue;
+    }
+    headers.emplace_back(std::move(key), v);
+  }
   result.request_id = FindHeader(headers, "x-request-id");
   if (result.request_id.empty()) {
     result.request_id = NewRequestId();
@@ -505,7 +533,9 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
   Headers request_trailers = request.trailers;
   for (FilterRun& r : ex.runs()) {
     std::vector<std::string> duplex_tail;
-    body = BodyPass(ex, r, true, body, request_has_trailers, &headers);
+    // A request whose headers ended the stream has no body message at all
+    // (docs/extproc.md §3.8).
+    if (request_has_body) body = BodyPass(ex, r, true, body, request_has_trailers, &headers);
     TrailersPass(ex, r, true, &request_trailers, &duplex_tail);
     if (r.config.processing_mode.request_body_mode() == Mode::FULL_DUPLEX_STREAMED &&
         request_has_trailers && r.blocking() && !r.dead) {
@@ -515,6 +545,9 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
       return finish_local(ex.local_reply_status(), ex.local_reply_body());
     }
   }
+
+  if (ex.route_cache_cleared()) cluster = route(headers);
+  result.arm_header = FindHeader(headers, arm_header_);
 
   // 3. The upstream call, streaming the answer back through the filters in
   // reverse order (Envoy's encoder chain).
@@ -559,6 +592,8 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
                              r->config.message_timeout);
       if (reply && reply->has_response_headers() &&
           reply->response_headers().response().has_header_mutation()) {
+        ApplyStatusMutation(ex, *r, reply->response_headers().response().header_mutation(),
+                            &result.status);
         ex.ApplyHeaderMutation(*r, reply->response_headers().response().header_mutation(),
                                &response_headers);
       }
@@ -632,12 +667,29 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
             }
           }
         } else {
+          // Each chunk goes on as the filter's reply leaves it (a blocking
+          // STREAMED filter may replace or empty every chunk); the last
+          // message is the empty end_of_stream chunk.
+          std::vector<std::string> mutated;
+          bool changed = false;
           for (int i = 0; i < live_sent[r]; ++i) {
             auto reply = ex.Expect(*r, ep::ProcessingResponse::kResponseBody, "response_body",
                                    r->config.message_timeout);
             if (!reply) break;
-            ex.CheckCommon(*r, reply->response_body().response(), mode);
+            const ep::CommonResponse& common = reply->response_body().response();
+            if (!ex.CheckCommon(*r, common, mode)) break;
+            std::string chunk =
+                static_cast<size_t>(i) < final_chunks.size() ? final_chunks[i] : std::string();
+            if (common.body_mutation().has_body()) {
+              chunk = common.body_mutation().body();
+              changed = true;
+            } else if (common.body_mutation().clear_body()) {
+              chunk.clear();
+              changed = true;
+            }
+            mutated.push_back(std::move(chunk));
           }
+          if (changed) final_chunks = std::move(mutated);
         }
       } else if (Sends(r->config, mode)) {
         final_chunks = BodyPass(ex, *r, false, final_chunks, false, nullptr);

@@ -63,6 +63,9 @@ struct FilterConfig {
 
 struct FilterChain {
   std::vector<FilterConfig> filters;
+  // Request headers a filter ahead of the ext_proc filters removes (Envoy's
+  // header mutation filter), lower-case: gone before anything routes.
+  std::vector<std::string> strip_request_headers;
   // The recommended set-up: `understudy-route` (headers only, blocking)
   // then `understudy-observe` (observability mode, STREAMED both ways).
   static FilterChain TwoFilter();

@@ -14,6 +14,10 @@ ExtProcStream::ExtProcStream(std::shared_ptr<grpc::Channel> channel,
   for (const auto& [key, value] : metadata) context_.AddMetadata(key, value);
   context_.set_deadline(absl::ToChronoTime(absl::Now() + stream_deadline));
   stub_.PrepareBidiStreamingCall(&context_, kProcessMethod, grpc::StubOptions(), this);
+  // Writes and the half-close are started from the caller's thread, outside
+  // any reaction: the hold keeps the call (and OnDone) from finishing
+  // under them until Close or Cancel releases it.
+  AddHold();
   StartRead(&in_);
   StartCall();
 }
@@ -22,7 +26,7 @@ ExtProcStream::~ExtProcStream() {
   bool finished;
   {
     absl::MutexLock lock(&mu_);
-    finished = done_;
+    finished = done_ && hold_released_;
   }
   if (!finished) Cancel();
 }
@@ -123,12 +127,22 @@ absl::StatusOr<ep::ProcessingResponse> ExtProcStream::Next(absl::Duration timeou
   return response;
 }
 
+void ExtProcStream::ReleaseHold() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (hold_released_) return;
+    hold_released_ = true;
+  }
+  RemoveHold();
+}
+
 grpc::Status ExtProcStream::Close(absl::Duration timeout) {
   {
     absl::MutexLock lock(&mu_);
     want_writes_done_ = true;
   }
-  Pump();
+  Pump();  // the half-close now, or from OnWriteDone after the last write
+  ReleaseHold();
   auto finished = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_; };
   {
     absl::MutexLock lock(&mu_);
@@ -138,7 +152,12 @@ grpc::Status ExtProcStream::Close(absl::Duration timeout) {
 }
 
 grpc::Status ExtProcStream::Cancel() {
+  {
+    absl::MutexLock lock(&mu_);
+    want_writes_done_ = true;  // nothing more is started from outside
+  }
   context_.TryCancel();
+  ReleaseHold();
   absl::MutexLock lock(&mu_);
   auto finished = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return done_; };
   mu_.Await(absl::Condition(&finished));

@@ -67,6 +67,9 @@ class ExtProcStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grp
  private:
   void SendBuffer(grpc::ByteBuffer buffer);
   void Pump();
+  // ReleaseHold removes the constructor's hold once: no more operations are
+  // started from outside a reaction.
+  void ReleaseHold();
 
   grpc::ClientContext context_;
   grpc::GenericStub stub_;
@@ -76,6 +79,7 @@ class ExtProcStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grp
   std::deque<grpc::ByteBuffer> outbox_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool want_writes_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool hold_released_ ABSL_GUARDED_BY(mu_) = false;  // AddHold in the constructor
   bool writes_done_sent_ ABSL_GUARDED_BY(mu_) = false;
   std::deque<grpc::ByteBuffer> replies_ ABSL_GUARDED_BY(mu_);
   bool read_done_ ABSL_GUARDED_BY(mu_) = false;

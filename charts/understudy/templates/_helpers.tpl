@@ -47,3 +47,12 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "127.0.0.1:%d" (int .Values.admin.port) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* The Secret holding the admin token: the user's, or the one the chart makes. */}}
+{{- define "understudy.adminTokenSecret" -}}
+{{- if .Values.secrets.adminToken.existingSecret -}}
+{{- .Values.secrets.adminToken.existingSecret -}}
+{{- else -}}
+{{- printf "%s-admin-token" (include "understudy.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
