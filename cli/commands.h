@@ -36,7 +36,8 @@ void RegisterEvalCommand(CLI::App& app, int* exit_code);  // cmd_eval.cc
 // pause [--reason], resume, rollback --reason TEXT, set-weight PERCENT,
 // diffs [--limit N] [--verdict V] and report [--format md|json|html]. Each
 // takes --admin URL (default $UNDERSTUDY_ADMIN or http://127.0.0.1:9901),
-// --token-file FILE (default: the token in $UNDERSTUDY_ADMIN_TOKEN),
+// --token-file FILE (default: the token in $UNDERSTUDY_ADMIN_TOKEN, else
+// the file $UNDERSTUDY_ADMIN_TOKEN_FILE names), sent on every call,
 // -o text|json, and the mutating ones --actor NAME (default $USER, else
 // "cli"). Exit codes: 0 ok; 2 bad usage or a 4xx answer (the server's
 // message is printed); 1 when the server cannot be reached or answers 5xx
