@@ -50,23 +50,19 @@ std::optional<double> Cost(std::string_view model, const compare::Usage& usage,
 
 namespace {
 
-// TranslationOf: the translation a live exchange's request needs for `u`
-// (none when it cannot be translated at all: Decide skips those).
-std::optional<Translation> TranslationOf(const v1::Exchange& live, const UpstreamConfig& u) {
-  const compare::ApiKind api =
-      compare::ParseApiKindName(live.api()).value_or(compare::ApiKind::kUnknown);
-  absl::StatusOr<std::optional<Translation>> t = TranslationFor(api, u);
-  return t.ok() ? *t : std::nullopt;
+// TranslationOf: the translation a live exchange's request needs for `u`;
+// FailedPrecondition when there is none (Decide skips those).
+absl::StatusOr<std::optional<Translation>> TranslationOf(const v1::Exchange& live,
+                                                         const UpstreamConfig& u) {
+  return TranslationFor(
+      compare::ParseApiKindName(live.api()).value_or(compare::ApiKind::kUnknown), u);
 }
 
 // Translatable: whether the live request can be sent to `u` in its API.
 bool Translatable(const v1::Exchange& live, const UpstreamConfig& u) {
-  const compare::ApiKind api =
-      compare::ParseApiKindName(live.api()).value_or(compare::ApiKind::kUnknown);
-  absl::StatusOr<std::optional<Translation>> t = TranslationFor(api, u);
+  absl::StatusOr<std::optional<Translation>> t = TranslationOf(live, u);
   if (!t.ok()) return false;
-  if (!t->has_value()) return true;
-  return ShapeRequest(live.request().body(), u, *t).ok();
+  return !t->has_value() || ShapeRequest(live.request().body(), u, *t).ok();
 }
 
 }  // namespace
@@ -94,7 +90,8 @@ UpstreamRequest BuildUpstreamRequest(const ShadowConfig& config, const v1::Excha
   // The target's shaping, as on the live arm (shadow/shaping.h). The
   // credential itself is added by the client at send time.
   const UpstreamConfig& u = target == v1::ARM_CANDIDATE ? config.candidate : config.production;
-  std::optional<Translation> translation = TranslationOf(live, u);
+  absl::StatusOr<std::optional<Translation>> t = TranslationOf(live, u);
+  const std::optional<Translation> translation = t.ok() ? *t : std::nullopt;
   std::string translated_path;
   if (u.request.ChangesBody() || translation.has_value()) {
     // A body that cannot be shaped is sent unchanged (Mirror::Decide skips

@@ -57,7 +57,6 @@ absl::StatusOr<ShapedRequest> ShapeRequest(std::string_view body, const Upstream
   } else {
     out.body = std::string(body);
   }
-  if (!u.request.path.empty()) out.path.clear();  // ShapeHeaders sets the configured one
   return out;
 }
 

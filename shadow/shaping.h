@@ -115,7 +115,8 @@ struct Translation {
 // A whole request body made ready for one upstream.
 struct ShapedRequest {
   std::string body;
-  std::string path;  // the target path ("" = keep the client's)
+  std::string path;  // the translated request's path ("" = untranslated); a
+                     // configured request.path (ShapeHeaders) takes precedence
   std::vector<std::pair<std::string, std::string>> headers;  // e.g. anthropic-version
   // From the client's request, to translate the answer back.
   std::string client_model;

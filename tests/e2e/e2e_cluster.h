@@ -23,30 +23,23 @@
 #ifndef UNDERSTUDY_TESTS_E2E_E2E_CLUSTER_H_
 #define UNDERSTUDY_TESTS_E2E_E2E_CLUSTER_H_
 
-#include <map>
-#include <memory>
-#include <optional>
 #include <gtest/gtest.h>
 
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "tools/envoy_driver/envoy_driver.h"
+#include "tests/common/test_util.h"
 #include "tests/support/subprocess.h"
+#include "tools/envoy_driver/envoy_driver.h"
 
 namespace understudy::e2e {
-
-// ASSERT_OK for absl::Status expressions, with the status in the message.
-#define E2E_ASSERT_OK(expr)                                   \
-  do {                                                        \
-    const absl::Status _st = (expr);                          \
-    ASSERT_TRUE(_st.ok()) << #expr << ": " << _st.ToString(); \
-  } while (0)
 
 using envoy_driver::DriverResult;
 using nlohmann::json;

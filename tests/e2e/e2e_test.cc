@@ -111,8 +111,8 @@ class E2eTest : public E2eFixture {
 // exactly (state, decision log) and routes with the restored weight from
 // its first request: every sticky user keeps their arm.
 TEST_F(E2eTest, KillNineMidRolloutResumes) {
-  E2E_ASSERT_OK(c_.StartFakes());
-  E2E_ASSERT_OK(c_.StartSidecar());
+  ASSERT_OK(c_.StartFakes());
+  ASSERT_OK(c_.StartSidecar());
   for (int i = 0; i < 2; ++i) {
     testing::CommandResult r = Cli({"promote", "--actor", "e2e-operator"});
     EXPECT_EXIT_CODE(r, 0);
@@ -139,7 +139,7 @@ TEST_F(E2eTest, KillNineMidRolloutResumes) {
   ASSERT_EQ(State(), before);
 
   c_.KillSidecar();
-  E2E_ASSERT_OK(c_.StartSidecar());
+  ASSERT_OK(c_.StartSidecar());
   // Routing first, before anything else touches the new process.
   std::map<std::string, std::string> arms_after = SendMany(c_, users);
   std::vector<std::string> moved;
@@ -165,7 +165,7 @@ TEST_F(E2eTest, KillNineMidRolloutResumes) {
   ASSERT_EQ(decisions_full.size(), 3u);
   EXPECT_EQ(decisions_full.back().value("action", ""), "ACTION_SET_WEIGHT");
   c_.KillSidecar();
-  E2E_ASSERT_OK(c_.StartSidecar());
+  ASSERT_OK(c_.StartSidecar());
   std::map<std::string, std::string> arms_full = SendMany(c_, Users("new-user-", 50));
   EXPECT_EQ(CountArm(arms_full, "candidate"), 50);
   EXPECT_EQ(State(), full);
@@ -177,7 +177,7 @@ TEST_F(E2eTest, KillNineMidRolloutResumes) {
 // `understudy rollback` works from every state the CLI can reach, and the
 // decision is recorded (actor, reason) before the command returns.
 TEST_F(E2eTest, ManualRollbackFromEveryState) {
-  E2E_ASSERT_OK(c_.StartFakes());
+  ASSERT_OK(c_.StartFakes());
   struct Case {
     std::string name;
     std::vector<std::vector<std::string>> setup;
@@ -193,7 +193,7 @@ TEST_F(E2eTest, ManualRollbackFromEveryState) {
   for (const Case& tc : cases) {
     SCOPED_TRACE("from " + tc.name);
     c_.NewDataDir();
-    E2E_ASSERT_OK(c_.StartSidecar());
+    ASSERT_OK(c_.StartSidecar());
     for (std::vector<std::string> args : tc.setup) {
       args.insert(args.end(), {"--actor", "setup"});
       testing::CommandResult r = Cli(args);
@@ -246,8 +246,8 @@ TEST_F(E2eTest, ManualRollbackFromEveryState) {
 // admin API (202) and Envoy (a POST to /understudy/feedback answered by the
 // sidecar with 204), also when it arrives before its request.
 TEST_F(E2eTest, FeedbackThroughBothPathsReachesTheJudge) {
-  E2E_ASSERT_OK(c_.StartFakes());
-  E2E_ASSERT_OK(c_.StartSidecar());
+  ASSERT_OK(c_.StartFakes());
+  ASSERT_OK(c_.StartSidecar());
   testing::CommandResult w = Cli({"set-weight", "100", "--actor", "e2e-operator"});
   EXPECT_EXIT_CODE(w, 0);
   ASSERT_EQ(State().value("weight_basis_points", -1), 10000);
@@ -333,8 +333,8 @@ TEST_F(E2eTest, HungCandidateLeavesProductionTimingsUnchanged) {
   Cluster& healthy = c_;
   Cluster hung;
   for (Cluster* c : {&healthy, &hung}) {
-    E2E_ASSERT_OK(c->StartFakes(production, candidate));
-    E2E_ASSERT_OK(c->StartSidecar(knobs));
+    ASSERT_OK(c->StartFakes(production, candidate));
+    ASSERT_OK(c->StartSidecar(knobs));
     json state = c->Rollout()["state"];
     ASSERT_EQ(state.value("phase", ""), "PHASE_SHADOW");
     ASSERT_EQ(state.value("weight_basis_points", -1), 0);
@@ -434,8 +434,8 @@ TEST_F(E2eTest, HungCandidateLeavesProductionTimingsUnchanged) {
 // Bad admin requests get the documented status and a JSON error naming the
 // problem, and change nothing.
 TEST_F(E2eTest, BadAdminRequestsChangeNothing) {
-  E2E_ASSERT_OK(c_.StartFakes());
-  E2E_ASSERT_OK(c_.StartSidecar());
+  ASSERT_OK(c_.StartFakes());
+  ASSERT_OK(c_.StartSidecar());
   testing::CommandResult p = Cli({"promote", "--actor", "e2e-operator"});
   EXPECT_EXIT_CODE(p, 0);
   const json before = c_.Rollout();
@@ -537,8 +537,8 @@ TEST_F(E2eTest, BadAdminRequestsChangeNothing) {
 // The CLI's contract: JSON output parses, --help works everywhere, exit 1
 // when the admin API cannot be reached, exit 2 on bad usage.
 TEST_F(E2eTest, CliContract) {
-  E2E_ASSERT_OK(c_.StartFakes());
-  E2E_ASSERT_OK(c_.StartSidecar());
+  ASSERT_OK(c_.StartFakes());
+  ASSERT_OK(c_.StartSidecar());
 
   testing::CommandResult status = Cli({"status", "-o", "json"});
   EXPECT_EXIT_CODE(status, 0);
@@ -633,8 +633,8 @@ TEST_F(E2eTest, CliContract) {
 // any other), the client's key never reaches the candidate, and production's
 // requests go as the client sent them. No key is ever stored.
 TEST_F(E2eTest, CanaryArmReachesTheCandidateWithItsModelAndKey) {
-  E2E_ASSERT_OK(c_.StartFakes());
-  E2E_ASSERT_OK(c_.StartSidecar());
+  ASSERT_OK(c_.StartFakes());
+  ASSERT_OK(c_.StartSidecar());
   testing::CommandResult w = Cli({"set-weight", "50", "--actor", "e2e-operator"});
   EXPECT_EXIT_CODE(w, 0);
   int candidate = 0, production = 0;

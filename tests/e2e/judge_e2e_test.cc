@@ -92,11 +92,11 @@ TEST_F(JudgeE2eTest, AAWithUserClusteredErrorsPromotes) {
   fake.latency_ms = 4;
   fake.ttft_ms = 1;
   fake.extra_args = {"--failing-user-rate", "0.04", "--error-rate", "0.002"};
-  E2E_ASSERT_OK(c_.StartFakes(fake, fake));
+  ASSERT_OK(c_.StartFakes(fake, fake));
   SidecarKnobs knobs;
   knobs.sample_rate = 0;  // live arms only: the candidate's evidence is its canary traffic
   knobs.rollout_yaml = JudgedPlan();
-  E2E_ASSERT_OK(c_.StartSidecar(knobs));
+  ASSERT_OK(c_.StartSidecar(knobs));
 
   Traffic traffic(c_, 3000, 6);
   double max_design_effect = 0;
@@ -140,11 +140,11 @@ TEST_F(JudgeE2eTest, WorseCandidateWithUserClusteredErrorsRollsBack) {
   prod.extra_args = {"--failing-user-rate", "0.04", "--error-rate", "0.002"};
   FakeOptions cand = prod;
   cand.extra_args = {"--failing-user-rate", "0.04", "--error-rate", "0.06"};
-  E2E_ASSERT_OK(c_.StartFakes(prod, cand));
+  ASSERT_OK(c_.StartFakes(prod, cand));
   SidecarKnobs knobs;
   knobs.sample_rate = 0;
   knobs.rollout_yaml = JudgedPlan();
-  E2E_ASSERT_OK(c_.StartSidecar(knobs));
+  ASSERT_OK(c_.StartSidecar(knobs));
 
   Traffic traffic(c_, 3000, 6);
   std::string phase = WaitForPhase({"PHASE_ROLLED_BACK", "PHASE_PROMOTED"}, absl::Minutes(4));
@@ -167,12 +167,12 @@ TEST_F(JudgeE2eTest, KillNineKeepsANearlyDecidedTest) {
   prod.extra_args = {"--error-rate", "0.01"};
   FakeOptions cand = prod;
   cand.extra_args = {"--error-rate", "0.01"};
-  E2E_ASSERT_OK(c_.StartFakes(prod, cand));
+  ASSERT_OK(c_.StartFakes(prod, cand));
   SidecarKnobs knobs;
   knobs.sample_rate = 0;
   // The critical gate is off: only the sequential error gate may act.
   knobs.rollout_yaml = JudgedPlan(0.01, /*critical=*/false);
-  E2E_ASSERT_OK(c_.StartSidecar(knobs));
+  ASSERT_OK(c_.StartSidecar(knobs));
   // Straight to 50%: many candidate users, so the test moves fast.
   for (std::vector<std::string> args : {std::vector<std::string>{"set-weight", "50"},
                                         std::vector<std::string>{"resume"}}) {
@@ -230,7 +230,7 @@ TEST_F(JudgeE2eTest, KillNineKeepsANearlyDecidedTest) {
   }
   ASSERT_GE(snapshots_after_reading(), 2) << "no tick stored its snapshot after the reading";
   c_.KillSidecar();
-  E2E_ASSERT_OK(c_.StartSidecar(knobs));
+  ASSERT_OK(c_.StartSidecar(knobs));
 
   // First tick after the restart, before any new traffic: the statistic is
   // where it was (the stored evidence), not started over.

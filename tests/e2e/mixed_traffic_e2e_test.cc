@@ -301,7 +301,7 @@ class MixedTrafficE2eTest : public E2eFixture {
     fake.compress = true;
     FakeOptions candidate = fake;
     candidate.extra_args = std::move(candidate_args);
-    E2E_ASSERT_OK(c_.StartFakes(fake, candidate));
+    ASSERT_OK(c_.StartFakes(fake, candidate));
     SidecarKnobs knobs;
     knobs.sample_rate = 0.2;
     // 400 users, ~200 per arm at 50%: zero errors among 200 users bound
@@ -309,7 +309,7 @@ class MixedTrafficE2eTest : public E2eFixture {
     // to decide an error-free A/A (rollout/judge.cc; the default +1 point
     // needs ~300 error-free users).
     knobs.rollout_yaml = JudgedPlan(0.03);
-    E2E_ASSERT_OK(c_.StartSidecar(knobs));
+    ASSERT_OK(c_.StartSidecar(knobs));
   }
 
   // Why: the judge's latest hold and gates, for failure messages.

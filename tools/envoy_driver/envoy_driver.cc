@@ -526,7 +526,6 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
     }
   }
   if (ex.local_reply_status() != 0) return finish_local(ex.local_reply_status(), "");
-  result.arm_header = FindHeader(headers, arm_header_);
 
   // 2. Request body and trailers through each filter in order.
   std::vector<std::string> body = request.body_chunks;
