@@ -105,9 +105,9 @@ constexpr std::array<v1::RolloutPhase, 5> kPhases = {v1::PHASE_SHADOW, v1::PHASE
                                                      v1::PHASE_ROLLED_BACK};
 
 // Label values are rollout::HoldReasonName.
-constexpr std::array<v1::HoldReason, 6> kHoldReasons = {
+constexpr std::array<v1::HoldReason, 7> kHoldReasons = {
     v1::HOLD_NONE,         v1::HOLD_MIN_BAKE,  v1::HOLD_WAITING_FOR_DATA, v1::HOLD_INCONCLUSIVE,
-    v1::HOLD_SHADOW_NO_COMPARISONS, v1::HOLD_PAUSED};
+    v1::HOLD_SHADOW_NO_COMPARISONS, v1::HOLD_PAUSED, v1::HOLD_COORDINATION};
 
 // Label values are rollout::DecisionActionName; any other action is "other".
 constexpr std::array<v1::DecisionAction, 6> kActions = {

@@ -101,6 +101,28 @@ struct Controller::Impl {
 
   mutable absl::Mutex data_mu ABSL_ACQUIRED_AFTER(mu);
   Evidence evidence ABSL_GUARDED_BY(data_mu);
+  // Fleet mode (docs/fleet.md): Record* go to `outgoing`, a delta this
+  // replica hands to the fleet's judge, instead of `evidence`, which then
+  // holds only what the judge merged.
+  bool deltas ABSL_GUARDED_BY(data_mu) = false;
+  std::unique_ptr<Evidence> outgoing ABSL_GUARDED_BY(data_mu);
+  std::deque<std::string> outgoing_error_ids ABSL_GUARDED_BY(data_mu);
+  double delta_latency_ms ABSL_GUARDED_BY(data_mu) = 0;
+  double delta_ttft_ms ABSL_GUARDED_BY(data_mu) = 0;
+
+  // Recording is the evidence Record* add to.
+  Evidence& Recording() ABSL_EXCLUSIVE_LOCKS_REQUIRED(data_mu) {
+    return deltas ? *outgoing : evidence;
+  }
+  void NewOutgoing() ABSL_EXCLUSIVE_LOCKS_REQUIRED(data_mu) {
+    outgoing = std::make_unique<Evidence>(config);
+    outgoing->SetThresholds(delta_latency_ms, delta_ttft_ms);
+    outgoing_error_ids.clear();
+  }
+  static void NoteErrorId(std::deque<std::string>& ids, std::string_view id) {
+    ids.emplace_back(id);
+    if (ids.size() > kTriggerIds) ids.pop_front();
+  }
   absl::Time stratum_started ABSL_GUARDED_BY(data_mu) = absl::InfinitePast();
   std::deque<std::string> cand_error_ids ABSL_GUARDED_BY(data_mu);
   uint64_t next_unclustered ABSL_GUARDED_BY(data_mu) = 0;
@@ -219,6 +241,11 @@ struct Controller::Impl {
     {
       absl::MutexLock data(&data_mu);
       verdict = judge.Evaluate(evidence, traffic, now);
+      if (deltas) {
+        delta_latency_ms = evidence.latency_threshold();
+        delta_ttft_ms = evidence.ttft_threshold();
+        outgoing->SetThresholds(delta_latency_ms, delta_ttft_ms);
+      }
       if (stratum_started == absl::InfinitePast()) stratum_started = now;
       if (now - stratum_started >= config.stratum) {
         // A new time stratum (evidence.h): both arms compared within it.
@@ -420,11 +447,11 @@ void Controller::RecordOutcome(Arm arm, const Outcome& outcome) {
   absl::Time now = impl_->clock.Now();
   absl::MutexLock lock(&impl_->data_mu);
   const int32_t bucket = impl_->Resolve(outcome.bucket, outcome.request_id);
-  impl_->evidence.AddOutcome(arm, outcome, bucket, now);
+  impl_->Recording().AddOutcome(arm, outcome, bucket, now);
   if (arm == understudy::v1::ARM_CANDIDATE && IsError(outcome.status) &&
       !outcome.request_id.empty()) {
-    impl_->cand_error_ids.emplace_back(outcome.request_id);
-    if (impl_->cand_error_ids.size() > kTriggerIds) impl_->cand_error_ids.pop_front();
+    Impl::NoteErrorId(impl_->deltas ? impl_->outgoing_error_ids : impl_->cand_error_ids,
+                      outcome.request_id);
   }
 }
 
@@ -433,7 +460,7 @@ void Controller::RecordComparison(const ShadowComparison& comparison) {
   absl::MutexLock lock(&impl_->data_mu);
   const int32_t bucket =
       impl_->Resolve(comparison.candidate.bucket, comparison.candidate.request_id);
-  impl_->evidence.AddComparison(comparison, bucket, now);
+  impl_->Recording().AddComparison(comparison, bucket, now);
 }
 
 bool Controller::RecordFeedback(Arm arm, double score, int32_t bucket) {
@@ -441,7 +468,7 @@ bool Controller::RecordFeedback(Arm arm, double score, int32_t bucket) {
   if (arm != understudy::v1::ARM_PRODUCTION && arm != understudy::v1::ARM_CANDIDATE) return false;
   absl::Time now = impl_->clock.Now();
   absl::MutexLock lock(&impl_->data_mu);
-  impl_->evidence.AddFeedback(arm, score, impl_->Resolve(bucket, {}), now);
+  impl_->Recording().AddFeedback(arm, score, impl_->Resolve(bucket, {}), now);
   return true;
 }
 
@@ -618,17 +645,20 @@ RolloutState Controller::State() const {
   return impl_->state;
 }
 
-absl::Status Controller::Restore(const RolloutState& state) {
-  if (state.plan_fingerprint() != impl_->fingerprint) {
+namespace {
+
+absl::Status ValidateState(const RolloutState& state, const std::string& fingerprint,
+                           const RolloutConfig& config) {
+  if (state.plan_fingerprint() != fingerprint) {
     return absl::FailedPreconditionError(absl::StrCat(
         "restore: the saved rollout used stage plan [", state.plan_fingerprint(),
-        "] but the config has [", impl_->fingerprint, "]; roll back or start a new rollout"));
+        "] but the config has [", fingerprint, "]; roll back or start a new rollout"));
   }
   if (state.phase() < understudy::v1::PHASE_SHADOW ||
       state.phase() > understudy::v1::PHASE_ROLLED_BACK) {
     return absl::InvalidArgumentError(absl::StrCat("restore: invalid phase ", state.phase()));
   }
-  if (state.stage_index() < 0 || state.stage_index() >= static_cast<int>(config_.stages.size())) {
+  if (state.stage_index() < 0 || state.stage_index() >= static_cast<int>(config.stages.size())) {
     return absl::InvalidArgumentError(
         absl::StrCat("restore: stage_index ", state.stage_index(), " out of range"));
   }
@@ -636,79 +666,191 @@ absl::Status Controller::Restore(const RolloutState& state) {
     return absl::InvalidArgumentError(absl::StrCat("restore: weight_basis_points ",
                                                    state.weight_basis_points(), " out of range"));
   }
-  absl::MutexLock lock(&impl_->mu);
-  impl_->state = state;
-  impl_->router.SetWeightBasisPoints(state.weight_basis_points());
-  impl_->RestartEvidence(EvidenceRestart::kAll);
-  {
-    absl::MutexLock data(&impl_->data_mu);
-    impl_->cand_error_ids.clear();
+  return absl::OkStatus();
+}
+
+// Evidence and deltas name the stage run they belong to.
+bool SameStageRun(const understudy::v1::JudgeEvidence& e, const RolloutState& s) {
+  return e.evidence_epoch() == s.evidence_epoch() && e.stage_index() == s.stage_index() &&
+         e.stage_started_unix_micros() == s.stage_started_unix_micros();
+}
+
+}  // namespace
+
+struct Controller::Locked {
+  // Restore's body, with mu held.
+  static void Restore(Impl& m, const RolloutState& state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
+    m.state = state;
+    m.router.SetWeightBasisPoints(state.weight_basis_points());
+    m.RestartEvidence(EvidenceRestart::kAll);
+    {
+      absl::MutexLock data(&m.data_mu);
+      m.cand_error_ids.clear();
+    }
+    m.SetHold(state.phase() == understudy::v1::PHASE_PAUSED ? understudy::v1::HOLD_PAUSED
+                                                             : understudy::v1::HOLD_NONE,
+              state.phase() == understudy::v1::PHASE_PAUSED ? m.PausedUnblock() : "");
   }
-  impl_->SetHold(state.phase() == understudy::v1::PHASE_PAUSED ? understudy::v1::HOLD_PAUSED
-                                                                : understudy::v1::HOLD_NONE,
-                 state.phase() == understudy::v1::PHASE_PAUSED ? impl_->PausedUnblock() : "");
+
+  // Stamp names the state a saved evidence or delta belongs to.
+  static void Stamp(const Impl& m, understudy::v1::JudgeEvidence* e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
+    const RolloutState& s = m.state;
+    e->set_saved_unix_micros(absl::ToUnixMicros(m.clock.Now()));
+    e->set_plan_fingerprint(m.fingerprint);
+    e->set_state_version(s.version());
+    e->set_evidence_epoch(s.evidence_epoch());
+    e->set_stage_index(s.stage_index());
+    e->set_stage_started_unix_micros(s.stage_started_unix_micros());
+    e->set_stage_on_shadow(m.StageTraffic() == CandidateTraffic::kShadow);
+  }
+
+  static understudy::v1::JudgeEvidence SaveEvidence(const Impl& m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
+    understudy::v1::JudgeEvidence e;
+    {
+      absl::MutexLock data(&m.data_mu);
+      m.evidence.Save(&e);
+      for (const std::string& id : m.cand_error_ids) e.add_candidate_error_ids(id);
+      if (m.stratum_started != absl::InfinitePast()) {
+        e.set_stratum_started_unix_micros(absl::ToUnixMicros(m.stratum_started));
+      }
+    }
+    Stamp(m, &e);
+    return e;
+  }
+
+  static absl::Status RestoreEvidence(Impl& m, const understudy::v1::JudgeEvidence& e)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(m.mu) {
+    const RolloutState& s = m.state;
+    if (e.plan_fingerprint() != m.fingerprint) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("restore evidence: it was saved for stage plan [", e.plan_fingerprint(),
+                       "] but the config has [", m.fingerprint, "]"));
+    }
+    if (e.evidence_epoch() != s.evidence_epoch()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "restore evidence: it belongs to attempt ", e.evidence_epoch(),
+          " but the rollout is on ", s.evidence_epoch(), " (the judge starts afresh)"));
+    }
+    if (e.state_version() > s.version()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("restore evidence: saved at state version ", e.state_version(),
+                       ", newer than the state's ", s.version()));
+    }
+    absl::MutexLock data(&m.data_mu);
+    RETURN_IF_ERROR(m.evidence.Load(e));
+    if (e.stage_index() != s.stage_index() ||
+        e.stage_started_unix_micros() != s.stage_started_unix_micros()) {
+      // The process stopped between a transition that started a new stage
+      // run and the next save: fold the saved stage as the transition would
+      // have, and start this one empty.
+      m.evidence.FoldStage(e.stage_on_shadow() ? CandidateTraffic::kShadow
+                                               : CandidateTraffic::kLive);
+      m.stratum_started = m.clock.Now();
+    } else if (e.stratum_started_unix_micros() != 0) {
+      m.stratum_started = absl::FromUnixMicros(e.stratum_started_unix_micros());
+    }
+    m.cand_error_ids.assign(e.candidate_error_ids().begin(), e.candidate_error_ids().end());
+    while (m.cand_error_ids.size() > kTriggerIds) m.cand_error_ids.pop_front();
+    return absl::OkStatus();
+  }
+};
+
+absl::Status Controller::Restore(const RolloutState& state) {
+  RETURN_IF_ERROR(ValidateState(state, impl_->fingerprint, config_));
+  absl::MutexLock lock(&impl_->mu);
+  Locked::Restore(*impl_, state);
   return absl::OkStatus();
 }
 
 understudy::v1::JudgeEvidence Controller::SaveEvidence() const {
   absl::MutexLock lock(&impl_->mu);
-  const RolloutState& s = impl_->state;
-  understudy::v1::JudgeEvidence e;
-  {
-    absl::MutexLock data(&impl_->data_mu);
-    impl_->evidence.Save(&e);
-    for (const std::string& id : impl_->cand_error_ids) e.add_candidate_error_ids(id);
-  }
-  e.set_saved_unix_micros(absl::ToUnixMicros(impl_->clock.Now()));
-  e.set_plan_fingerprint(impl_->fingerprint);
-  e.set_state_version(s.version());
-  e.set_evidence_epoch(s.evidence_epoch());
-  e.set_stage_index(s.stage_index());
-  e.set_stage_started_unix_micros(s.stage_started_unix_micros());
-  e.set_stage_on_shadow(impl_->StageTraffic() == CandidateTraffic::kShadow);
-  {
-    absl::MutexLock data(&impl_->data_mu);
-    if (impl_->stratum_started != absl::InfinitePast()) {
-      e.set_stratum_started_unix_micros(absl::ToUnixMicros(impl_->stratum_started));
-    }
-  }
-  return e;
+  return Locked::SaveEvidence(*impl_);
 }
 
 absl::Status Controller::RestoreEvidence(const understudy::v1::JudgeEvidence& e) {
   absl::MutexLock lock(&impl_->mu);
+  return Locked::RestoreEvidence(*impl_, e);
+}
+
+// ------------------------------------------------------------ fleet mode
+
+void Controller::EnableEvidenceDeltas() {
+  absl::MutexLock data(&impl_->data_mu);
+  if (impl_->deltas) return;
+  impl_->deltas = true;
+  impl_->NewOutgoing();
+}
+
+understudy::v1::JudgeEvidence Controller::TakeEvidenceDelta() {
+  absl::MutexLock lock(&impl_->mu);
+  understudy::v1::JudgeEvidence e;
+  {
+    absl::MutexLock data(&impl_->data_mu);
+    if (!impl_->deltas) return e;
+    impl_->outgoing->Save(&e);
+    e.clear_contrasts();  // no strata are ever folded in a delta
+    for (const std::string& id : impl_->outgoing_error_ids) e.add_candidate_error_ids(id);
+    impl_->NewOutgoing();
+  }
+  Locked::Stamp(*impl_, &e);
+  return e;
+}
+
+bool IsEmptyDelta(const understudy::v1::JudgeEvidence& delta) {
+  for (const understudy::v1::ArmEvidence* a :
+       {&delta.production(), &delta.candidate(), &delta.shadow()}) {
+    const understudy::v1::CountersEvidence& c = a->counters();
+    if (c.requests() != 0 || c.comparisons() != 0 || c.satisfaction().n() != 0) return false;
+  }
+  return true;
+}
+
+absl::Status Controller::MergeEvidenceDelta(const understudy::v1::JudgeEvidence& delta) {
+  absl::MutexLock lock(&impl_->mu);
   const RolloutState& s = impl_->state;
-  if (e.plan_fingerprint() != impl_->fingerprint) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("restore evidence: it was saved for stage plan [", e.plan_fingerprint(),
-                     "] but the config has [", impl_->fingerprint, "]"));
-  }
-  if (e.evidence_epoch() != s.evidence_epoch()) {
+  if (delta.plan_fingerprint() != impl_->fingerprint || !SameStageRun(delta, s)) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "restore evidence: it belongs to attempt ", e.evidence_epoch(), " but the rollout is on ",
-        s.evidence_epoch(), " (the judge starts afresh)"));
-  }
-  if (e.state_version() > s.version()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("restore evidence: saved at state version ", e.state_version(),
-                     ", newer than the state's ", s.version()));
+        "evidence delta: recorded in stage ", delta.stage_index(), " (attempt ",
+        delta.evidence_epoch(), ", started ", delta.stage_started_unix_micros(),
+        "); the judge is in stage ", s.stage_index(), " (attempt ", s.evidence_epoch(),
+        ", started ", s.stage_started_unix_micros(), ")"));
   }
   absl::MutexLock data(&impl_->data_mu);
-  RETURN_IF_ERROR(impl_->evidence.Load(e));
-  if (e.stage_index() != s.stage_index() ||
-      e.stage_started_unix_micros() != s.stage_started_unix_micros()) {
-    // The process stopped between a transition that started a new stage
-    // run and the next save: fold the saved stage as the transition would
-    // have, and start this one empty.
-    impl_->evidence.FoldStage(e.stage_on_shadow() ? CandidateTraffic::kShadow
-                                                  : CandidateTraffic::kLive);
-    impl_->stratum_started = impl_->clock.Now();
-  } else if (e.stratum_started_unix_micros() != 0) {
-    impl_->stratum_started = absl::FromUnixMicros(e.stratum_started_unix_micros());
+  RETURN_IF_ERROR(impl_->evidence.Merge(delta));
+  for (const std::string& id : delta.candidate_error_ids()) {
+    Impl::NoteErrorId(impl_->cand_error_ids, id);
   }
-  impl_->cand_error_ids.assign(e.candidate_error_ids().begin(), e.candidate_error_ids().end());
-  while (impl_->cand_error_ids.size() > kTriggerIds) impl_->cand_error_ids.pop_front();
   return absl::OkStatus();
+}
+
+void Controller::SetDeltaThresholds(double latency_ms, double ttft_ms) {
+  absl::MutexLock data(&impl_->data_mu);
+  impl_->delta_latency_ms = latency_ms;
+  impl_->delta_ttft_ms = ttft_ms;
+  if (impl_->outgoing) impl_->outgoing->SetThresholds(latency_ms, ttft_ms);
+}
+
+absl::StatusOr<bool> Controller::Adopt(const RolloutState& state) {
+  RETURN_IF_ERROR(ValidateState(state, impl_->fingerprint, config_));
+  absl::MutexLock lock(&impl_->mu);
+  Impl& m = *impl_;
+  if (state.version() <= m.state.version()) return false;  // seen already (or older)
+  // What the transition would have done to the evidence (RestoreEvidence's
+  // rules): the same stage run goes on, a new run folds the old one, a new
+  // attempt starts afresh.
+  const understudy::v1::JudgeEvidence saved = Locked::SaveEvidence(m);
+  const bool same_run = SameStageRun(saved, state);
+  Locked::Restore(m, state);
+  (void)Locked::RestoreEvidence(m, saved);  // FailedPrecondition: a new attempt, afresh
+  {
+    absl::MutexLock data(&m.data_mu);
+    // What this replica recorded under the old stage run is not evidence
+    // for the new one.
+    if (m.deltas && !same_run) m.NewOutgoing();
+  }
+  return true;
 }
 
 understudy::v1::HealthSnapshot Controller::Health() const {

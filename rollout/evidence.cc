@@ -824,13 +824,47 @@ void Evidence::Save(v1::JudgeEvidence* out) const {
   }
 }
 
-absl::Status Evidence::Load(const v1::JudgeEvidence& in) {
-  auto bad = [](const std::string& what) {
-    return absl::InvalidArgumentError(absl::StrCat("judge evidence: ", what));
-  };
-  auto bucket_ok = [](int32_t b) { return b >= 0 && b < kBucketCount; };
+namespace {
+
+absl::Status BadEvidence(const std::string& what) {
+  return absl::InvalidArgumentError(absl::StrCat("judge evidence: ", what));
+}
+
+bool BucketOk(int32_t b) { return b >= 0 && b < kBucketCount; }
+
+// CellAt is row i of validated bucket columns.
+BucketCell CellAt(const v1::BucketColumns& col, int i) {
+  BucketCell c;
+  c.n = static_cast<int32_t>(col.requests(i));
+  c.e = static_cast<int32_t>(col.errors(i));
+  c.lat_n = static_cast<int32_t>(col.latency_timed(i));
+  c.ttft_n = static_cast<int32_t>(col.ttft_timed(i));
+  for (int j = 0; j < 3; ++j) {
+    c.lat_above[j] = static_cast<int32_t>(col.latency_above(3 * i + j));
+    c.ttft_above[j] = static_cast<int32_t>(col.ttft_above(3 * i + j));
+  }
+  c.fb_n = static_cast<int32_t>(col.feedback(i));
+  c.fb_sum = col.feedback_sum(i);
+  c.cost_n = static_cast<int32_t>(col.cost_samples(i));
+  c.cost_sum = col.cost_sum(i);
+  c.cmp_n = static_cast<int32_t>(col.comparisons(i));
+  c.major = static_cast<int32_t>(col.major_diffs(i));
+  return c;
+}
+
+// Histograms of an arm's saved columns (false if an index is out of range).
+bool HistogramsOf(const v1::ArmEvidence& a, ArmWindow* w) {
+  std::vector<std::pair<int32_t, int64_t>> lat, ttft;
+  for (int i = 0; i < a.latency_index_size(); ++i) lat.emplace_back(a.latency_index(i), a.latency_count(i));
+  for (int i = 0; i < a.ttft_index_size(); ++i) ttft.emplace_back(a.ttft_index(i), a.ttft_count(i));
+  return w->latency_ms.SetSparse(lat) && w->ttft_ms.SetSparse(ttft);
+}
+
+// ValidateArms checks the per-arm columns of saved evidence or a delta.
+absl::Status ValidateArms(const v1::JudgeEvidence& in) {
+  auto bad = BadEvidence;
+  auto bucket_ok = BucketOk;
   const v1::ArmEvidence* arms[kEvidenceArms] = {&in.production(), &in.candidate(), &in.shadow()};
-  // Validate first: a malformed record changes nothing.
   for (int ai = 0; ai < kEvidenceArms; ++ai) {
     const v1::ArmEvidence& a = *arms[ai];
     if (a.latency_index_size() != a.latency_count_size() ||
@@ -857,6 +891,17 @@ absl::Status Evidence::Load(const v1::JudgeEvidence& in) {
       if (!bucket_ok(b)) return bad(absl::StrCat("bucket ", b, " out of range"));
     }
   }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Evidence::Load(const v1::JudgeEvidence& in) {
+  auto bad = BadEvidence;
+  auto bucket_ok = BucketOk;
+  const v1::ArmEvidence* arms[kEvidenceArms] = {&in.production(), &in.candidate(), &in.shadow()};
+  // Validate first: a malformed record changes nothing.
+  if (absl::Status s = ValidateArms(in); !s.ok()) return s;
   std::array<int, kNumContrasts> contrast_row;
   contrast_row.fill(-1);
   for (int i = 0; i < in.contrasts_size(); ++i) {
@@ -880,16 +925,7 @@ absl::Status Evidence::Load(const v1::JudgeEvidence& in) {
   for (int ai = 0; ai < kEvidenceArms; ++ai) {
     const v1::ArmEvidence& a = *arms[ai];
     windows[ai].c = FromProto(a.counters());
-    std::vector<std::pair<int32_t, int64_t>> lat, ttft;
-    for (int i = 0; i < a.latency_index_size(); ++i) {
-      lat.emplace_back(a.latency_index(i), a.latency_count(i));
-    }
-    for (int i = 0; i < a.ttft_index_size(); ++i) {
-      ttft.emplace_back(a.ttft_index(i), a.ttft_count(i));
-    }
-    if (!windows[ai].latency_ms.SetSparse(lat) || !windows[ai].ttft_ms.SetSparse(ttft)) {
-      return bad("histogram index out of range");
-    }
+    if (!HistogramsOf(a, &windows[ai])) return bad("histogram index out of range");
   }
 
   // Apply.
@@ -901,20 +937,7 @@ absl::Status Evidence::Load(const v1::JudgeEvidence& in) {
     for (int i = 0; i < col.bucket_size(); ++i) {
       const int32_t b = col.bucket(i);
       BucketCell& c = ab.At(b);
-      c.n = static_cast<int32_t>(col.requests(i));
-      c.e = static_cast<int32_t>(col.errors(i));
-      c.lat_n = static_cast<int32_t>(col.latency_timed(i));
-      c.ttft_n = static_cast<int32_t>(col.ttft_timed(i));
-      for (int j = 0; j < 3; ++j) {
-        c.lat_above[j] = static_cast<int32_t>(col.latency_above(3 * i + j));
-        c.ttft_above[j] = static_cast<int32_t>(col.ttft_above(3 * i + j));
-      }
-      c.fb_n = static_cast<int32_t>(col.feedback(i));
-      c.fb_sum = col.feedback_sum(i);
-      c.cost_n = static_cast<int32_t>(col.cost_samples(i));
-      c.cost_sum = col.cost_sum(i);
-      c.cmp_n = static_cast<int32_t>(col.comparisons(i));
-      c.major = static_cast<int32_t>(col.major_diffs(i));
+      c = CellAt(col, i);
       AddCell(c, ab.totals);
       Activate(b);
     }
@@ -966,6 +989,51 @@ absl::Status Evidence::Load(const v1::JudgeEvidence& in) {
       slots.emplace_back(s.index(), FromProto(s.counters()));
     }
     recent_[ai].SetSlots(slots);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Evidence::Merge(const v1::JudgeEvidence& in) {
+  // A delta is what one replica recorded (Controller::TakeEvidenceDelta):
+  // windows, the current stratum's cells and recent slots, never folded
+  // strata (only the judge folds).
+  if (absl::Status s = ValidateArms(in); !s.ok()) return s;
+  if (in.folded_bucket_size() != 0) return BadEvidence("a delta carries no folded strata");
+  for (const v1::ContrastEvidence& c : in.contrasts()) {
+    if (c.weight() != 0 || c.u_size() != 0) return BadEvidence("a delta carries no folded strata");
+  }
+  const v1::ArmEvidence* arms[kEvidenceArms] = {&in.production(), &in.candidate(), &in.shadow()};
+  std::array<ArmWindow, kEvidenceArms> add;
+  for (int ai = 0; ai < kEvidenceArms; ++ai) {
+    if (!HistogramsOf(*arms[ai], &add[ai])) return BadEvidence("histogram index out of range");
+  }
+  const google::protobuf::RepeatedPtrField<v1::RecentSlotEvidence>* recents[kEvidenceArms] = {
+      &in.production_recent(), &in.candidate_recent(), &in.shadow_recent()};
+  for (int ai = 0; ai < kEvidenceArms; ++ai) {
+    const v1::ArmEvidence& a = *arms[ai];
+    ArmWindow& w = windows_[ai];
+    w.c.Merge(FromProto(a.counters()));
+    w.latency_ms.Merge(add[ai].latency_ms);
+    w.ttft_ms.Merge(add[ai].ttft_ms);
+    const v1::BucketColumns& col = a.buckets();
+    ArmBuckets& ab = buckets_[ai];
+    for (int i = 0; i < col.bucket_size(); ++i) {
+      const int32_t b = col.bucket(i);
+      const BucketCell d = CellAt(col, i);
+      AddCell(d, ab.At(b));
+      AddCell(d, ab.totals);
+      Activate(b);
+    }
+    for (int i = 0; i < a.stage_bucket_size(); ++i) {
+      const int32_t b = a.stage_bucket(i);
+      if (stage_err_[ai].empty()) stage_err_[ai].resize(kBucketCount);
+      stage_err_[ai][b].n += static_cast<int32_t>(a.stage_requests(i));
+      stage_err_[ai][b].e += static_cast<int32_t>(a.stage_errors(i));
+      Activate(b);
+    }
+    for (const v1::RecentSlotEvidence& slot : *recents[ai]) {
+      recent_[ai].MergeSlot(slot.index(), FromProto(slot.counters()));
+    }
   }
   return absl::OkStatus();
 }

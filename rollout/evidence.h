@@ -229,6 +229,12 @@ class Evidence {
   // changes then).
   void Save(understudy::v1::JudgeEvidence* out) const;
   [[nodiscard]] absl::Status Load(const understudy::v1::JudgeEvidence& in);
+  // Merge adds a delta (another Evidence's Save that never folded: what
+  // one replica recorded since its last delta, docs/fleet.md) to this
+  // evidence: windows, the current stratum's cells, stage error cells and
+  // recent slots (by slot index). InvalidArgument if malformed or if it
+  // carries folded strata; nothing changes then.
+  [[nodiscard]] absl::Status Merge(const understudy::v1::JudgeEvidence& delta);
 
  private:
   struct ArmBuckets {

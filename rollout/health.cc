@@ -134,6 +134,19 @@ Counters& SlidingCounters::Slot(absl::Time now) {
   return slots_.back().second;
 }
 
+void SlidingCounters::MergeSlot(int64_t index, const Counters& c) {
+  auto it = std::lower_bound(
+      slots_.begin(), slots_.end(), index,
+      [](const std::pair<int64_t, Counters>& s, int64_t i) { return s.first < i; });
+  if (it != slots_.end() && it->first == index) {
+    it->second.Merge(c);
+  } else {
+    slots_.insert(it, {index, c});
+  }
+  const int64_t newest = slots_.back().first;
+  while (!slots_.empty() && slots_.front().first <= newest - max_slots_) slots_.pop_front();
+}
+
 Counters SlidingCounters::Sum(absl::Time now) const {
   absl::Duration rem;
   int64_t idx = absl::IDivDuration(now - absl::UnixEpoch(), slot_len_, &rem);

@@ -110,6 +110,9 @@ class SlidingCounters {
   void SetSlots(const std::vector<std::pair<int64_t, Counters>>& slots) {
     slots_.assign(slots.begin(), slots.end());
   }
+  // MergeSlot adds counters to slot `index` (created in order if new; a
+  // slot older than the window's oldest is kept only while it fits).
+  void MergeSlot(int64_t index, const Counters& c);
 
  private:
   absl::Duration slot_len_;

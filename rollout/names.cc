@@ -84,6 +84,8 @@ std::string_view HoldReasonName(v1::HoldReason reason) {
       return "shadow_no_comparisons";
     case v1::HOLD_PAUSED:
       return "paused";
+    case v1::HOLD_COORDINATION:
+      return "coordination";
     default:
       return "unspecified";
   }

@@ -241,6 +241,10 @@ struct RolloutConfig {
 // min_requests, confidence}}; every gate also takes `enabled`.
 [[nodiscard]] absl::StatusOr<RolloutConfig> ParseRolloutConfig(const ConfigNode& node);
 
+// IsEmptyDelta: an evidence delta (Controller::TakeEvidenceDelta) that
+// recorded nothing.
+bool IsEmptyDelta(const understudy::v1::JudgeEvidence& delta);
+
 // PlanFingerprint identifies the stage percents, e.g. "0,1,5,25,50,100".
 std::string PlanFingerprint(const RolloutConfig& config);
 
@@ -286,7 +290,8 @@ const char* PhaseName(understudy::v1::RolloutPhase phase);
 const char* GateOutcomeName(understudy::v1::GateOutcome outcome);
 std::string_view DecisionActionName(understudy::v1::DecisionAction action);
 // "none", "min_bake", "waiting_for_data", "inconclusive",
-// "shadow_no_comparisons", "paused": the label of understudy_rollout_hold.
+// "shadow_no_comparisons", "paused", "coordination": the label of
+// understudy_rollout_hold.
 std::string_view HoldReasonName(understudy::v1::HoldReason reason);
 std::string_view ArmName(understudy::v1::Arm arm);
 std::string_view ExchangeSourceName(understudy::v1::ExchangeSource source);
@@ -429,6 +434,35 @@ class Controller {
   // empty) if it belongs to another plan or attempt (evidence_epoch) or is
   // newer than the state; InvalidArgument if malformed.
   [[nodiscard]] absl::Status RestoreEvidence(const understudy::v1::JudgeEvidence& evidence);
+  // ---- Fleet mode (docs/fleet.md): one judge, many replicas recording.
+  //
+  // EnableEvidenceDeltas makes Record* add to an outgoing delta instead of
+  // the judge's evidence; the judge's evidence then holds only what
+  // MergeEvidenceDelta (or RestoreEvidence) put there. Irreversible.
+  void EnableEvidenceDeltas();
+  // TakeEvidenceDelta returns what Record* added since the last call,
+  // stamped with the state it was recorded under (fingerprint, epoch,
+  // stage index and start), and starts a new delta. Empty proto without
+  // EnableEvidenceDeltas. The timings are counted against the thresholds of
+  // SetDeltaThresholds (the judge's, published by the fleet's leader).
+  understudy::v1::JudgeEvidence TakeEvidenceDelta();
+  // MergeEvidenceDelta adds a delta (any replica's, this one's included) to
+  // the judge's evidence. FailedPrecondition if it was recorded in another
+  // stage run than the current one (the caller drops and counts it);
+  // InvalidArgument if malformed. Nothing changes on error.
+  [[nodiscard]] absl::Status MergeEvidenceDelta(const understudy::v1::JudgeEvidence& delta);
+  // SetDeltaThresholds sets the latency and TTFT thresholds (ms; 0 = none)
+  // the outgoing delta counts timings against. The judge's own Tick keeps
+  // them in step with its evidence.
+  void SetDeltaThresholds(double latency_ms, double ttft_ms);
+  // Adopt applies a state another replica committed (through the shared
+  // TransitionLog) if it is newer than this one's: sets the router's weight
+  // and treats the evidence as the transition did (same stage run: kept; a
+  // new stage run: the old one folded; a new attempt: afresh), and drops an
+  // outgoing delta of an ended stage run. Returns whether it was newer.
+  // Not committed. Errors as Restore.
+  [[nodiscard]] absl::StatusOr<bool> Adopt(const understudy::v1::RolloutState& state);
+
   // Health returns the per-arm windows (since stage start, and recent),
   // the gates of the judge's latest evaluation (none before its first
   // Tick; kept while it is idle), and why the latest tick held.
@@ -438,6 +472,7 @@ class Controller {
 
  private:
   struct Impl;
+  struct Locked;
   const RolloutConfig config_;
   std::unique_ptr<Impl> impl_;
 };

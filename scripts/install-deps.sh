@@ -13,6 +13,7 @@ PACKAGES=(
   curl ca-certificates
   chromium prometheus fonts-dejavu-core
   mmdebstrap eatmydata python3-yaml jq iproute2   # scripts/build-image.sh, tests/image
+  etcd-server                                     # fleet mode tests: a real etcd on loopback
 )
 
 missing=()
