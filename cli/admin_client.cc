@@ -319,6 +319,20 @@ void PrintStatus(const json& j, Io io) {
   if (int64_t rollbacks = JsonInt64(state, "rollbacks"); rollbacks > 0) {
     io.out << "rollbacks:     " << rollbacks << "\n";
   }
+  // Fleet mode (docs/fleet.md): who judges, and whether etcd answers.
+  if (const json& fleet = j.value("fleet", json()); fleet.is_object()) {
+    const std::string member = JsonString(fleet, "member");
+    const std::string leader = JsonString(fleet, "leader");
+    const bool leads = fleet.value("is_leader", false);
+    io.out << "fleet:         " << JsonInt64(fleet, "members") << " replicas; this one ("
+           << member << ") " << (leads ? "leads and judges"
+                                       : absl::StrCat("follows ",
+                                                      leader.empty() ? "no leader yet" : leader))
+           << (fleet.value("etcd_reachable", false) ? "" : "; etcd UNREACHABLE") << "\n";
+    if (std::string err = JsonString(fleet, "error"); !err.empty()) {
+      io.out << "fleet error:   " << err << "\n";
+    }
+  }
   // Why the judge's latest tick held and what would unblock it.
   std::string hold = JsonString(health, "hold_reason");
   if (!hold.empty() && hold != "HOLD_NONE") {

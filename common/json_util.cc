@@ -58,7 +58,10 @@ absl::StatusOr<nlohmann::json> ParseJsonObject(std::string_view body) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(body.begin(), body.end());
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {
+    // Not only parse_error: a number too large for a double is out_of_range
+    // (406), and an uncaught one ended the process (found by
+    // fuzz/feedback_fuzzer with {"score":1e999}).
     // what() is "[json.exception.parse_error.101] parse error at line 1, ...".
     std::string what = e.what();
     size_t close = what.find("] ");

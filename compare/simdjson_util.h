@@ -17,12 +17,27 @@
 
 namespace understudy::compare::internal {
 
+// EmptyArray is a view of a parsed "[]". A default-constructed dom::array
+// has no document: iterating it dereferences a null pointer (found by
+// fuzz/answer_parser_fuzzer: a Responses stream whose response.output is
+// not an array crashed the worker). The document lives for the process and
+// is only read, so the view may be shared by every thread.
+inline simdjson::dom::array EmptyArray() {
+  static const simdjson::dom::array* const empty = [] {
+    static simdjson::dom::parser* const parser = new simdjson::dom::parser();
+    simdjson::dom::array a;
+    if (parser->parse("[]", 2).get_array().get(a) != simdjson::SUCCESS) __builtin_trap();
+    return new simdjson::dom::array(a);
+  }();
+  return *empty;
+}
+
 // AsArray returns `e` as an array, or an empty one. Range-for over
 // e.get_array().value_unsafe() would bind to a temporary that dies before
 // the loop body; this copies the (cheap) view out first.
 inline simdjson::dom::array AsArray(const simdjson::dom::element& e) {
   simdjson::dom::array a;
-  if (e.get_array().get(a) != simdjson::SUCCESS) return simdjson::dom::array();
+  if (e.get_array().get(a) != simdjson::SUCCESS) return EmptyArray();
   return a;
 }
 

@@ -16,6 +16,9 @@
 #include <utility>
 
 #include "compare/compare.h"
+#include "metrics/drift_metrics.h"
+#include "metrics/fleet_metrics.h"
+#include "metrics/internal_metrics.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 
@@ -105,9 +108,10 @@ constexpr std::array<v1::RolloutPhase, 5> kPhases = {v1::PHASE_SHADOW, v1::PHASE
                                                      v1::PHASE_ROLLED_BACK};
 
 // Label values are rollout::HoldReasonName.
-constexpr std::array<v1::HoldReason, 7> kHoldReasons = {
+constexpr std::array<v1::HoldReason, 8> kHoldReasons = {
     v1::HOLD_NONE,         v1::HOLD_MIN_BAKE,  v1::HOLD_WAITING_FOR_DATA, v1::HOLD_INCONCLUSIVE,
-    v1::HOLD_SHADOW_NO_COMPARISONS, v1::HOLD_PAUSED, v1::HOLD_COORDINATION};
+    v1::HOLD_SHADOW_NO_COMPARISONS, v1::HOLD_PAUSED, v1::HOLD_COORDINATION,
+    v1::HOLD_STORAGE};
 
 // Label values are rollout::DecisionActionName; any other action is "other".
 constexpr std::array<v1::DecisionAction, 6> kActions = {
@@ -767,7 +771,10 @@ struct Metrics::Impl {
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      impl_(std::make_unique<Impl>(*registry_)) {}
+      impl_(std::make_unique<Impl>(*registry_)),
+      drift_(NewDriftFamilies(*registry_)),
+      fleet_(NewFleetFamilies(*registry_)),
+      internal_(NewInternalFamilies(*registry_)) {}
 
 Metrics::~Metrics() = default;
 

@@ -133,6 +133,16 @@
 //         dropped: queue full or left at shutdown; failed: in batches given
 //         up on; rejected: refused by the collector in a partial success
 //     understudy_otlp_export_retries_total                          counter
+//   ObserveDriftEvent (docs/drift.md)
+//     understudy_drift_events_total{arm,kind,dimension}             counter
+//         kind: new_version | version_mix | behaviour; dimension: model,
+//         system_fingerprint, header:<name>, or the behaviour metric
+//   SetDriftStatus
+//     understudy_drift_versions{arm,dimension}                      gauge
+//         distinct version values seen (the values are never labels)
+//     understudy_drift_effect{arm,metric}                           gauge
+//         live minus baseline of each behaviour metric
+//     understudy_drift_alarm{arm,metric}                            gauge 0/1
 //
 // Counters fed with absolute values owned by another component (SyncExtProc,
 // SetShadowStats, SetStoreStats, SetTracingStats) are advanced by the delta since the last
@@ -154,6 +164,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "drift/drift.h"
 #include "rollout/rollout.h"
 #include "understudy/v1/compare.pb.h"
 #include "understudy/v1/exchange.pb.h"
@@ -231,6 +242,22 @@ struct TracingCounters {
   int64_t failed = 0;    // spans in batches given up on
   int64_t rejected = 0;  // refused by the collector (partial success)
   int64_t retries = 0;   // export calls repeated after transient failures
+};
+
+struct DriftFamilies;  // metrics/drift_metrics.h
+struct FleetFamilies;  // metrics/fleet_metrics.h
+struct InternalFamilies;  // metrics/internal_metrics.h
+
+// Failures counted inside the sidecar that an operator must see
+// (SetInternalCounters; absolute values, synced by delta).
+struct InternalCounters {
+  bool store_failing = false;        // the latest store write failed
+  int64_t retention_runs = 0;
+  int64_t retention_failures = 0;
+  int64_t size_cap_trims = 0;
+  int64_t mirror_results_dropped = 0;  // shadow answers lost to a full queue
+  int64_t judge_tick_failures = 0;     // ticks whose transition could not be committed
+  int64_t engine_store_failures = 0;   // records the pipeline could not store
 };
 
 class Metrics {
@@ -311,6 +338,29 @@ class Metrics {
   // SetTracingStats syncs the span exporter's absolute counters (by delta).
   void SetTracingStats(const TracingCounters& counters);
 
+  // ObserveDriftEvent counts one drift watch event (drift/drift.h).
+  void ObserveDriftEvent(const understudy::v1::DriftEvent& event);
+  // SetDriftStatus publishes the drift watch's state (call before a scrape).
+  void SetDriftStatus(const drift::WatchSnapshot& snapshot);
+
+  // SetFleetStatus publishes this replica's view of the fleet (fleet mode,
+  // docs/fleet.md; call before a scrape):
+  //   understudy_fleet_leader (1 if this replica judges), understudy_fleet_etcd_reachable,
+  //   understudy_fleet_members, understudy_fleet_state_version          gauges
+  //   understudy_fleet_deltas_total{result=published|merged|discarded|dropped},
+  //   understudy_fleet_states_adopted_total, understudy_fleet_commits_refused_total,
+  //   understudy_fleet_etcd_requests_total,
+  //   understudy_fleet_etcd_bytes_total{direction=sent|received}      counters
+  void SetFleetStatus(const understudy::v1::FleetStatus& status);
+
+  // SetInternalCounters publishes failures counted inside the sidecar:
+  //   understudy_store_failing                                       gauge 0/1
+  //   understudy_store_retention_runs_total, understudy_store_retention_failures_total,
+  //   understudy_store_size_cap_trims_total, understudy_mirror_results_dropped_total,
+  //   understudy_judge_tick_failures_total,
+  //   understudy_pipeline_store_failures_total                       counters
+  void SetInternalCounters(const InternalCounters& counters);
+
   // Serialize renders every metric in the Prometheus text format 0.0.4.
   std::string Serialize() const;
 
@@ -322,6 +372,9 @@ class Metrics {
   struct Impl;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<DriftFamilies> drift_;
+  std::unique_ptr<FleetFamilies> fleet_;
+  std::unique_ptr<InternalFamilies> internal_;
 };
 
 }  // namespace understudy::metrics

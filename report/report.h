@@ -32,6 +32,7 @@
 #ifndef UNDERSTUDY_REPORT_REPORT_H_
 #define UNDERSTUDY_REPORT_REPORT_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -59,6 +60,10 @@ struct ReportInputs {
   // Retention of exchanges in hours (storage.retention_hours.exchanges), for
   // the "export the evidence before it expires" reminder; 0 = forever.
   int64_t exchanges_retention_hours = 72;
+  // drift.deprecation: the served model's retirement date (a revisit
+  // trigger that fires `deprecation_notice` before it); unset = none.
+  std::optional<absl::Time> deprecation_date;
+  absl::Duration deprecation_notice = absl::Hours(24 * 30);
 };
 
 // RenderReport renders the report as "md", "json" or "html".

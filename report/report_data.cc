@@ -435,6 +435,25 @@ void Risks(const ReportInputs& in, ReportData* d) {
 
 void RevisitPlan(const ReportInputs& in, ReportData* d) {
   Revisit& r = d->revisit;
+  if (in.deprecation_date.has_value()) {
+    const std::string date = absl::FormatTime("%Y-%m-%d", *in.deprecation_date,
+                                              absl::UTCTimeZone());
+    if (in.now >= *in.deprecation_date - in.deprecation_notice) {
+      const int64_t days = (*in.deprecation_date - in.now) / absl::Hours(24);
+      r.fired.push_back(absl::StrCat(
+          "deprecation: the served model is retired on ", date,
+          days >= 0 ? absl::StrCat(" (in ", days, " days)") : std::string(" (passed)"),
+          " — pick its successor and start a new rollout against it as a candidate"));
+    }
+  }
+  for (const understudy::v1::Decision& dec : d->drift) {
+    if (dec.action() != understudy::v1::ACTION_DRIFT) continue;
+    r.fired.push_back(absl::StrCat(
+        "drift (", internal::TimeText(absl::FromUnixMicros(dec.time_unix_micros())),
+        "): ", dec.reason(),
+        " — check the change (re-run the eval set against this arm) and, if the "
+        "model has changed under you, start a new rollout against it as a candidate"));
+  }
   const auto& st = in.state;
   const rollout::StageConfig* stage = CurrentStage(in);
   switch (st.phase()) {
@@ -686,6 +705,17 @@ absl::StatusOr<ReportData> Gather(storage::Store& store, const ReportInputs& in)
   }
 
   ASSIGN_OR_RETURN(d.decisions, store.ListDecisions(d.since, storage::kNoLimit));
+  // Drift records go to their own section; the rollout's decisions stay
+  // the state transitions.
+  {
+    std::vector<understudy::v1::Decision> transitions;
+    for (understudy::v1::Decision& dec : d.decisions) {
+      const bool drift = dec.action() == understudy::v1::ACTION_DRIFT ||
+                         dec.action() == understudy::v1::ACTION_DRIFT_BASELINE;
+      (drift ? d.drift : transitions).push_back(std::move(dec));
+    }
+    d.decisions = std::move(transitions);
+  }
 
   // The latest health snapshot (and the latest with traffic): look in the
   // last hour first (cheap), then in the whole window.

@@ -67,6 +67,9 @@ struct Revisit {
   absl::Time date;
   std::string reason;
   std::vector<std::string> checklist;
+  // Triggers that fired and reopen the decision now, each with what to do
+  // (e.g. a drift event: "start a new rollout against a candidate").
+  std::vector<std::string> fired;
 };
 
 struct ReportData {
@@ -82,6 +85,9 @@ struct ReportData {
   // or a stage change the windows restart empty).
   std::optional<understudy::v1::HealthSnapshot> latest_health_with_traffic;
   std::vector<understudy::v1::Decision> decisions;
+  // The drift watch's records (ACTION_DRIFT, ACTION_DRIFT_BASELINE), kept
+  // out of `decisions`: they never change the rollout (docs/drift.md).
+  std::vector<understudy::v1::Decision> drift;
   int64_t noise_exchanges = 0;  // SOURCE_NOISE exchanges seen
   int64_t shadow_exchanges = 0;
   int64_t live_exchanges = 0;

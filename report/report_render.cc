@@ -19,6 +19,7 @@
 #include "nlohmann/json.hpp"
 #include "report/report.h"
 #include "report/report_data.h"
+#include "drift/drift.h"
 
 namespace understudy::report {
 namespace {
@@ -566,6 +567,61 @@ void HealthSection(Writer& w, const ReportData& d) {
 
 std::string GateNumber(double v) { return internal::FormatNumber(v); }
 
+// DriftSection: the drift watch's baselines and events (docs/drift.md).
+void DriftSection(Writer& w, const ReportData& d) {
+  w.Heading(2, "Model drift");
+  std::vector<std::vector<std::string>> baselines;
+  std::vector<std::vector<std::string>> events;
+  for (const Decision& dec : d.drift) {
+    const std::string when = internal::TimeText(absl::FromUnixMicros(dec.time_unix_micros()));
+    if (dec.action() == understudy::v1::ACTION_DRIFT_BASELINE) {
+      const understudy::v1::DriftBaseline& b = dec.drift_baseline();
+      std::vector<std::string> versions, metrics;
+      for (const auto& v : b.versions()) {
+        versions.push_back(absl::StrCat(v.dimension(), ": ", absl::StrJoin(v.values(), ", ")));
+      }
+      for (const auto& m : b.metrics()) {
+        metrics.push_back(absl::StrCat(m.metric(), " ", internal::FormatNumber(m.mean()), " (n ",
+                                       m.samples(), ", ", m.clusters(), " users)"));
+      }
+      baselines.push_back({when, std::string(rollout::ArmName(b.arm())),
+                           absl::StrJoin(versions, "; "), absl::StrJoin(metrics, "; ")});
+      continue;
+    }
+    const understudy::v1::DriftEvent& e = dec.drift_event();
+    std::string effect;
+    if (e.kind() == understudy::v1::DRIFT_BEHAVIOUR) {
+      effect = absl::StrFormat("%s → %s (%+.1f%%; interval [%s, %s])",
+                               internal::FormatNumber(e.baseline_value()),
+                               internal::FormatNumber(e.live_value()),
+                               100 * e.relative_effect(), internal::FormatNumber(e.effect_lower()),
+                               internal::FormatNumber(e.effect_upper()));
+    } else if (e.kind() == understudy::v1::DRIFT_VERSION_MIX) {
+      effect = absl::StrFormat("distance %.2f", e.distance());
+    } else {
+      effect = absl::StrCat("new value ", e.value());
+    }
+    events.push_back({when, std::string(rollout::ArmName(e.arm())),
+                      std::string(drift::KindName(e.kind())), e.dimension(), effect,
+                      e.paused_rollout() ? "yes" : "no", Truncate(e.detail(), 400)});
+  }
+  if (baselines.empty() && events.empty()) {
+    w.Para("No drift records in the window (drift.enabled off, or no baseline yet).");
+    return;
+  }
+  if (events.empty()) {
+    w.Para("No drift: every arm serves the versions and behaviour of its baseline.");
+  } else {
+    w.Para(absl::StrCat(events.size(), " drift event(s): the served model changed after the "
+                        "decision. See \"When to revisit\"."));
+    w.Table({"time", "arm", "kind", "dimension", "change", "paused rollout", "detail"}, events);
+  }
+  if (!baselines.empty()) {
+    w.Heading(3, "Baselines");
+    w.Table({"frozen", "arm", "versions", "behaviour"}, baselines);
+  }
+}
+
 void DecisionsSection(Writer& w, const ReportData& d) {
   w.Heading(2, "Rollout decisions");
   if (d.decisions.empty()) {
@@ -651,6 +707,7 @@ std::string Document(Writer& w, const ReportData& d) {
   ShadowSection(w, d);
   HealthSection(w, d);
   DecisionsSection(w, d);
+  DriftSection(w, d);
 
   w.Heading(2, "Current risks");
   if (d.risks.empty()) {
@@ -662,6 +719,10 @@ std::string Document(Writer& w, const ReportData& d) {
   }
 
   w.Heading(2, "When to revisit");
+  if (!d.revisit.fired.empty()) {
+    w.Para("Revisit now: these triggers fired.");
+    w.Bullets(d.revisit.fired);
+  }
   w.Para(absl::StrCat("Revisit by ",
                       absl::FormatTime("%Y-%m-%d", d.revisit.date, absl::UTCTimeZone()), ". ",
                       d.revisit.reason));
@@ -829,6 +890,19 @@ absl::StatusOr<std::string> Json(const ReportData& d) {
     decisions.push_back(std::move(one));
   }
   j["decisions"] = std::move(decisions);
+  nlohmann::json drift_events = nlohmann::json::array();
+  nlohmann::json drift_baselines = nlohmann::json::array();
+  for (const Decision& dec : d.drift) {
+    if (dec.action() == understudy::v1::ACTION_DRIFT_BASELINE) {
+      ASSIGN_OR_RETURN(nlohmann::json one, ProtoToJson(dec.drift_baseline()));
+      drift_baselines.push_back(std::move(one));
+    } else {
+      ASSIGN_OR_RETURN(nlohmann::json one, ProtoToJson(dec.drift_event()));
+      one["time_unix_micros"] = dec.time_unix_micros();
+      drift_events.push_back(std::move(one));
+    }
+  }
+  j["drift"] = {{"events", std::move(drift_events)}, {"baselines", std::move(drift_baselines)}};
 
   nlohmann::json risks = nlohmann::json::array();
   for (const auto& r : d.risks) {
@@ -837,7 +911,8 @@ absl::StatusOr<std::string> Json(const ReportData& d) {
   j["risks"] = std::move(risks);
   j["revisit"] = {{"date", absl::FormatTime("%Y-%m-%d", d.revisit.date, absl::UTCTimeZone())},
                   {"reason", d.revisit.reason},
-                  {"checklist", d.revisit.checklist}};
+                  {"checklist", d.revisit.checklist},
+                  {"fired", d.revisit.fired}};
   j["notes"] = d.notes;
   // Invalid UTF-8 in stored text (e.g. a truncated body in a finding) must
   // not make dump() throw: replace it.

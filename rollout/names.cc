@@ -86,6 +86,8 @@ std::string_view HoldReasonName(v1::HoldReason reason) {
       return "paused";
     case v1::HOLD_COORDINATION:
       return "coordination";
+    case v1::HOLD_STORAGE:
+      return "storage";
     default:
       return "unspecified";
   }
@@ -105,6 +107,10 @@ std::string_view DecisionActionName(v1::DecisionAction action) {
       return "set_weight";
     case v1::ACTION_HOLD:
       return "hold";
+    case v1::ACTION_DRIFT:
+      return "drift";
+    case v1::ACTION_DRIFT_BASELINE:
+      return "drift_baseline";
     default:
       return "unspecified";
   }

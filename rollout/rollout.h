@@ -290,8 +290,8 @@ const char* PhaseName(understudy::v1::RolloutPhase phase);
 const char* GateOutcomeName(understudy::v1::GateOutcome outcome);
 std::string_view DecisionActionName(understudy::v1::DecisionAction action);
 // "none", "min_bake", "waiting_for_data", "inconclusive",
-// "shadow_no_comparisons", "paused", "coordination": the label of
-// understudy_rollout_hold.
+// "shadow_no_comparisons", "paused", "coordination", "storage": the label
+// of understudy_rollout_hold.
 std::string_view HoldReasonName(understudy::v1::HoldReason reason);
 std::string_view ArmName(understudy::v1::Arm arm);
 std::string_view ExchangeSourceName(understudy::v1::ExchangeSource source);

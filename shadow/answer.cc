@@ -1,6 +1,12 @@
 #include "shadow/answer.h"
 
+#include <algorithm>
+#include <memory>
 #include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "re2/re2.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -58,14 +64,32 @@ void PrepareExchange(v1::Exchange* e, const encoding::DecodeLimits& limits) {
   }
 }
 
+namespace {
+
+// IsRefusal matches the configured refusal patterns on the start of `text`.
+bool IsRefusal(std::string_view text, const compare::CompareOptions* options) {
+  if (options == nullptr || options->compiled_refusals == nullptr) return false;
+  const re2::StringPiece head(text.data(), std::min<size_t>(text.size(), 1024));
+  for (const std::unique_ptr<re2::RE2>& re : *options->compiled_refusals) {
+    if (re != nullptr && re2::RE2::PartialMatch(head, *re)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 AnswerFacts ClassifyExchange(const v1::Exchange& e, const compare::CompareOptions* options,
                              ParsedAnswer* answer) {
   AnswerFacts f;
+  bool json_expected = false;
   f.latency = OffsetOrNone(e.end_offset_micros());
   f.ttft = OffsetOrNone(e.first_body_byte_offset_micros());
   if (!e.request().body().empty() && !e.request().body_truncated()) {
     absl::StatusOr<compare::RequestInfo> req = compare::ParseRequest(e.request().body());
-    if (req.ok()) f.request_model = req->model;
+    if (req.ok()) {
+      f.request_model = req->model;
+      json_expected = req->json_expected;
+    }
   }
   // No response at all: transport trouble (a mirrored call's client knows
   // more, e.g. a timeout, and says so itself).
@@ -115,6 +139,12 @@ AnswerFacts ClassifyExchange(const v1::Exchange& e, const compare::CompareOption
       if (f.outcome == OutcomeClass::kOk && options != nullptr) {
         f.cost = compare::AnswerCost(*a, f.request_model, *options);
       }
+      f.system_fingerprint = a->system_fingerprint;
+      f.finish_reason = a->finish_reason;
+      f.answer_chars = static_cast<int64_t>(a->text.size());
+      f.refusal = a->finish_reason == "content_filter" || IsRefusal(a->text, options);
+      f.invalid_json = json_expected && a->tool_calls.empty() && !f.refusal &&
+                       !nlohmann::json::accept(a->text);
       if (answer != nullptr) answer->chat = *std::move(a);
     } else if (f.outcome == OutcomeClass::kOk && api != compare::ApiKind::kUnknown) {
       // A known API's answer that does not parse is broken; a body of an

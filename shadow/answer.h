@@ -42,6 +42,18 @@ struct AnswerFacts {
   std::optional<double> cost;
   std::optional<absl::Duration> latency;
   std::optional<absl::Duration> ttft;
+  // What the drift watch reads (drift/drift.h), from a parsed chat answer:
+  // the answer's system_fingerprint ("" when none), its normalised
+  // finish_reason, its text length in bytes (unset when not parsed), and
+  // whether it is a refusal (finish_reason content_filter, or a
+  // compare.refusal_patterns match in its first 1 KiB; needs `options`).
+  std::string system_fingerprint;
+  std::string finish_reason;
+  std::optional<int64_t> answer_chars;
+  bool refusal = false;
+  // The request asked for JSON (response_format / text.format) and the
+  // answer's text is not a JSON value.
+  bool invalid_json = false;
 };
 
 // ExchangeApi is the exchange's API: as the traffic scope classified it

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "coordination/config.h"
 
 namespace understudy::sidecar {
 
@@ -113,7 +114,7 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   SidecarConfig c;
   RETURN_IF_ERROR(root.CheckKeys({"extproc", "admin", "routing", "routes", "capture", "feedback",
                                   "compare", "rollout", "storage", "upstreams", "shadow",
-                                  "telemetry"}));
+                                  "telemetry", "drift", "coordination"}));
   RETURN_IF_ERROR(ParseExtProc(root.Child("extproc"), &c));
   ASSIGN_OR_RETURN(c.admin, admin::ParseAdminConfig(root.Child("admin")));
   RETURN_IF_ERROR(ParseRouting(root.Child("routing"), &c));
@@ -134,6 +135,8 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   ASSIGN_OR_RETURN(c.storage, storage::ParseStorageConfig(root.Child("storage")));
   ASSIGN_OR_RETURN(c.shadow, shadow::ParseShadowConfig(root));
   ASSIGN_OR_RETURN(c.telemetry, telemetry::ParseTelemetryConfig(root.Child("telemetry")));
+  ASSIGN_OR_RETURN(c.drift, drift::ParseDriftConfig(root.Child("drift")));
+  ASSIGN_OR_RETURN(c.fleet, coordination::ParseCoordinationConfig(root.Child("coordination")));
   ASSIGN_OR_RETURN(TrafficScope scope, ParseTrafficScope(root.Child("routes")));
   c.scope = std::make_shared<const TrafficScope>(std::move(scope));
   c.session.scope = c.scope;

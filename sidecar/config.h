@@ -7,6 +7,7 @@
 #ifndef UNDERSTUDY_SIDECAR_CONFIG_H_
 #define UNDERSTUDY_SIDECAR_CONFIG_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,7 +15,9 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/config_node.h"
+#include "coordination/fleet.h"
 #include "compare/compare.h"
+#include "drift/drift.h"
 #include "rollout/rollout.h"
 #include "sidecar/admin/admin.h"
 #include "sidecar/ext_proc_service.h"
@@ -70,6 +73,10 @@ struct SidecarConfig {
   // check-config print them.
   std::vector<std::string> warnings;
   telemetry::TelemetryConfig telemetry;
+  drift::DriftConfig drift;           // `drift:` (docs/drift.md)
+  // `coordination:` (docs/fleet.md): one rollout across many sidecars;
+  // nullopt → this sidecar runs its rollout alone.
+  std::optional<coordination::FleetOptions> fleet;
   SessionOptions session;         // derived from routing + capture + extproc + feedback
 };
 

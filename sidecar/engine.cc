@@ -498,6 +498,33 @@ absl::Status Engine::SubmitFeedbackJson(std::string_view body, v1::FeedbackSourc
 }
 
 absl::StatusOr<v1::Decision> Engine::Tick() {
+  if (impl_->options.begin_tick && !impl_->options.begin_tick()) {
+    // Another replica judges (or etcd is away): this one only recorded.
+    impl_->stats_ticks.fetch_add(1);
+    v1::Decision hold;
+    hold.set_time_unix_micros(absl::ToUnixMicros(impl_->clock.Now()));
+    hold.set_action(v1::ACTION_HOLD);
+    hold.set_actor("judge");
+    hold.set_reason("fleet: this replica does not judge now (docs/fleet.md)");
+    *hold.mutable_from() = impl_->controller.State();
+    *hold.mutable_to() = hold.from();
+    return hold;
+  }
+  if (!impl_->options.end_tick && impl_->store.Stats().failing) {
+    // Nothing can be persisted (disk full or read-only), so the judge must
+    // not decide: it waits. Saving the evidence is the probe that finds
+    // the store writable again (the store resumes by itself).
+    impl_->stats_ticks.fetch_add(1);
+    SaveEvidence();
+    v1::Decision hold;
+    hold.set_time_unix_micros(absl::ToUnixMicros(impl_->clock.Now()));
+    hold.set_action(v1::ACTION_HOLD);
+    hold.set_actor("judge");
+    hold.set_reason("storage failing: the judge waits until decisions can be persisted");
+    *hold.mutable_from() = impl_->controller.State();
+    *hold.mutable_to() = hold.from();
+    return hold;
+  }
   absl::StatusOr<v1::Decision> d = impl_->controller.Tick();
   impl_->stats_ticks.fetch_add(1);
   if (!d.ok()) {
@@ -523,7 +550,11 @@ absl::StatusOr<v1::Decision> Engine::Tick() {
     absl::Status s = impl_->store.PutHealth(health);
     if (!s.ok()) impl_->stats_store_failures.fetch_add(1);
   }
-  SaveEvidence();
+  if (impl_->options.end_tick) {
+    impl_->options.end_tick(health);
+  } else {
+    SaveEvidence();
+  }
   return d;
 }
 
@@ -554,7 +585,9 @@ void Engine::OnManualDecision(const v1::Decision& decision) {
 
 void Engine::SaveEvidence() {
   // Every tick and manual command (docs/statistics.md, "Evidence survives a
-  // restart"); a failure is counted and the next tick tries again.
+  // restart"); a failure is counted and the next tick tries again. In
+  // fleet mode the leader saves it to etcd (end_tick) instead.
+  if (impl_->options.end_tick) return;
   absl::Status s = impl_->store.SaveJudgeEvidence(impl_->controller.SaveEvidence());
   if (!s.ok()) impl_->stats_store_failures.fetch_add(1);
 }

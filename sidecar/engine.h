@@ -122,6 +122,13 @@ struct EngineOptions {
   // Bodies are decoded by their Content-Encoding within these limits
   // (capture.decode_max_bytes, capture.decode_max_ratio).
   encoding::DecodeLimits decode_limits;
+  // Fleet mode (coordination/fleet.h): before each judge tick, begin_tick
+  // says whether this replica judges now (the leader, with every replica's
+  // evidence merged); when it does not, the tick is a hold and nothing is
+  // stored. After a judged tick, end_tick saves the evidence to the fleet,
+  // instead of the local store. Unset: the sidecar judges alone.
+  std::function<bool()> begin_tick;
+  std::function<void(const understudy::v1::HealthSnapshot&)> end_tick;
 };
 
 // EngineStats are counters for metrics and tests.

@@ -76,6 +76,7 @@ void TracingObserver::OnLiveExchange(const v1::Exchange& live, const ExchangeFac
   info.output_tokens = f.usage.output_tokens;
   info.outcome = std::string(rollout::OutcomeClassName(f.outcome));
   info.cost = f.cost.value_or(-1);
+  if (events_ != nullptr) info.events = events_->TakeSpanEvents(live.request_id());
   tracer_.OnExchange(live, info);
 }
 

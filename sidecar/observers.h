@@ -36,9 +36,21 @@ class MetricsObserver final : public EngineObserver {
   metrics::Metrics& metrics_;
 };
 
+// SpanEventSource hands over events that belong on a live exchange's span
+// (the drift watch's alarms), each once. Called from pipeline workers.
+class SpanEventSource {
+ public:
+  virtual ~SpanEventSource() = default;
+  virtual std::vector<telemetry::ExchangeInfo::Event> TakeSpanEvents(
+      std::string_view request_id) = 0;
+};
+
 class TracingObserver final : public EngineObserver {
  public:
-  explicit TracingObserver(telemetry::Tracer& tracer) : tracer_(tracer) {}
+  // `events` (may be null) must be an observer that hears each exchange
+  // before this one does.
+  explicit TracingObserver(telemetry::Tracer& tracer, SpanEventSource* events = nullptr)
+      : tracer_(tracer), events_(events) {}
   void OnLiveExchange(const understudy::v1::Exchange& live, const ExchangeFacts& facts) override;
   void OnMirrorExchange(const MirrorResult& copy, const ExchangeFacts& facts) override;
   void OnComparison(const understudy::v1::Comparison& comparison) override;
@@ -46,6 +58,7 @@ class TracingObserver final : public EngineObserver {
 
  private:
   telemetry::Tracer& tracer_;
+  SpanEventSource* events_;
 };
 
 }  // namespace understudy::sidecar

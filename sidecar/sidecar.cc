@@ -7,7 +7,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
+#include "coordination/fleet.h"
 #include "sidecar/admin/admin.h"
+#include "sidecar/drift_observer.h"
 #include "sidecar/ext_proc_service.h"
 #include "metrics/metrics.h"
 #include "sidecar/observers.h"
@@ -143,6 +145,8 @@ struct Sidecar::Impl {
   ExtProcStats stats;
   std::unique_ptr<storage::Store> store;
   std::unique_ptr<StoreTransitionLog> log;
+  // Fleet mode (docs/fleet.md): transitions commit to etcd first.
+  std::unique_ptr<coordination::Fleet> fleet;
   std::unique_ptr<rollout::Router> router;
   std::unique_ptr<rollout::Controller> controller;
   LoggingObserver logging;
@@ -151,6 +155,7 @@ struct Sidecar::Impl {
   std::unique_ptr<MetricsObserver> metrics_observer;
   std::unique_ptr<telemetry::Tracer> tracer;
   std::unique_ptr<TracingObserver> tracing_observer;
+  std::unique_ptr<DriftObserver> drift;  // drift.enabled (docs/drift.md)
   FanOut observers;
   std::unique_ptr<shadow::UpstreamClient> shadow_client;
   std::unique_ptr<shadow::Mirror> mirror;
@@ -161,6 +166,10 @@ struct Sidecar::Impl {
   std::unique_ptr<admin::AdminServer> admin;
 
   std::string MetricsText();
+  // RolloutHealth is what status shows: the judge's health on the replica
+  // that judges, the leader's (as of its last tick) on the others, and in
+  // fleet mode, when etcd is away, the hold says so.
+  v1::HealthSnapshot RolloutHealth();
   absl::StatusOr<std::string> Report(std::string_view format);
   std::string restored;  // how the rollout state was obtained, for the summary
   bool shut_down = false;
@@ -197,8 +206,56 @@ std::string Sidecar::Impl::MetricsText() {
     metrics.SetTracingStats({ts.exported, ts.dropped, ts.failed_spans, ts.rejected_spans,
                              ts.retries});
   }
-  metrics.SetRollout(controller->State(), controller->Health(), clock->Now());
+  if (drift) metrics.SetDriftStatus(drift->Snapshot());
+  if (fleet) metrics.SetFleetStatus(fleet->Status());
+  {
+    metrics::InternalCounters ic;
+    ic.store_failing = ss.failing;
+    ic.retention_runs = ss.retention_runs;
+    ic.retention_failures = ss.retention_failures;
+    ic.size_cap_trims = ss.size_cap_trims;
+    if (engine) {
+      const EngineStats es = engine->Stats();
+      ic.mirror_results_dropped = es.mirror_results_dropped;
+      ic.judge_tick_failures = es.tick_failures;
+      ic.engine_store_failures = es.store_failures;
+    }
+    metrics.SetInternalCounters(ic);
+  }
+  metrics.SetRollout(controller->State(), RolloutHealth(), clock->Now());
   return metrics.Serialize();
+}
+
+v1::HealthSnapshot Sidecar::Impl::RolloutHealth() {
+  v1::HealthSnapshot h = controller->Health();
+  if (!fleet) {
+    const storage::StoreStats ss = store->Stats();
+    if (ss.failing) {
+      h.set_hold_reason(v1::HOLD_STORAGE);
+      h.set_unblock(absl::StrCat(
+          "the store cannot write (", ss.last_error,
+          "): traffic is served, nothing is persisted and the judge waits; it resumes by "
+          "itself once writes succeed (free disk space)"));
+    }
+    return h;
+  }
+  if (!fleet->IsLeader()) {
+    if (std::optional<v1::HealthSnapshot> leader = fleet->LeaderHealth()) h = *leader;
+  }
+  *h.mutable_state() = controller->State();  // what this replica routes by
+  const v1::FleetStatus st = fleet->Status();
+  if (!st.etcd_reachable()) {
+    h.set_hold_reason(v1::HOLD_COORDINATION);
+    h.set_unblock(absl::StrFormat(
+        "etcd unreachable%s: every replica keeps routing at the last known weight (%.2f%%) and "
+        "the judge waits; it resumes by itself when etcd answers (%s)",
+        st.last_contact_unix_micros() > 0
+            ? absl::StrCat(" since ", absl::FormatTime(absl::FromUnixMicros(
+                                          st.last_contact_unix_micros())))
+            : "",
+        h.state().weight_basis_points() / 100.0, st.error()));
+  }
+  return h;
 }
 
 absl::StatusOr<std::string> Sidecar::Impl::Report(std::string_view format) {
@@ -220,6 +277,8 @@ absl::StatusOr<std::string> Sidecar::Impl::Report(std::string_view format) {
   in.now = clock->Now();
   in.shadow_budget_per_hour = config.shadow.budget_per_hour;
   in.exchanges_retention_hours = config.storage.retention.exchanges_hours;
+  in.deprecation_date = config.drift.deprecation_date;
+  in.deprecation_notice = config.drift.deprecation_notice;
   return report::RenderReport(*store, in, format);
 }
 
@@ -239,8 +298,19 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   ASSIGN_OR_RETURN(m.store, storage::OpenRocksStore(m.config.storage, *m.clock));
   m.log = std::make_unique<StoreTransitionLog>(*m.store);
   m.router = std::make_unique<rollout::Router>(m.config.routing.salt, 0);
+  rollout::TransitionLog* log = m.log.get();
+  if (m.config.fleet.has_value()) {
+    coordination::FleetLocal local;
+    storage::Store* store = m.store.get();
+    local.commit = [store](const v1::RolloutState& st, const v1::Decision& d) {
+      return store->CommitTransition(st, d);
+    };
+    local.save_state = [store](const v1::RolloutState& st) { return store->SaveRolloutState(st); };
+    ASSIGN_OR_RETURN(m.fleet, coordination::Fleet::Create(*m.config.fleet, *m.clock, local));
+    log = m.fleet.get();
+  }
   m.controller =
-      std::make_unique<rollout::Controller>(m.config.rollout, *m.clock, *m.router, *m.log);
+      std::make_unique<rollout::Controller>(m.config.rollout, *m.clock, *m.router, *log);
   absl::StatusOr<v1::RolloutState> saved = m.store->LoadRolloutState();
   if (saved.ok() && !options.reset_rollout) {
     absl::Status restored = m.controller->Restore(*saved);
@@ -269,14 +339,42 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
     return saved.status();
   }
 
+  // 1b. Fleet mode: join (adopting the fleet's state if etcd answers; the
+  // state restored above otherwise), then record into evidence deltas.
+  if (m.fleet) {
+    m.controller->EnableEvidenceDeltas();
+    m.fleet->Start(*m.controller);
+    const v1::FleetStatus fs = m.fleet->Status();
+    absl::StrAppend(&m.restored, "; fleet member ", fs.member(),
+                    fs.etcd_reachable() ? absl::StrCat(" (leader: ", fs.leader().empty() ? "none yet" : fs.leader(), ")")
+                                        : " (etcd unreachable: routing at the stored state)");
+  }
+
   // 2. Observers: metrics, traces, model names, the exchange log.
   if (options.log_exchanges) m.observers.Add(&m.logging);
   m.observers.Add(&m.models);
   m.metrics_observer = std::make_unique<MetricsObserver>(m.metrics);
   m.observers.Add(m.metrics_observer.get());
   ASSIGN_OR_RETURN(m.tracer, telemetry::Tracer::Create(m.config.telemetry));
+  // The drift watch hears each exchange before the tracer, so its alarms
+  // land on that exchange's span; it resumes from the decision log.
+  if (m.config.drift.enabled) {
+    DriftObserverOptions drift_options;
+    drift_options.clock = m.clock;
+    drift_options.metrics = &m.metrics;
+    drift_options.sticky_header = m.config.routing.sticky_header;
+    drift_options.keep_span_events = m.tracer->enabled();
+    Impl* owner = &m;
+    drift_options.on_pause = [owner](const v1::Decision& d) {
+      if (owner->engine) owner->engine->OnManualDecision(d);
+    };
+    m.drift = std::make_unique<DriftObserver>(m.config.drift, *m.store, *m.controller,
+                                              std::move(drift_options));
+    RETURN_IF_ERROR(m.drift->Restore());
+    m.observers.Add(m.drift.get());
+  }
   if (m.tracer->enabled()) {
-    m.tracing_observer = std::make_unique<TracingObserver>(*m.tracer);
+    m.tracing_observer = std::make_unique<TracingObserver>(*m.tracer, m.drift.get());
     m.observers.Add(m.tracing_observer.get());
   }
 
@@ -297,6 +395,11 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   eo.feedback_max_per_client_per_minute = m.config.feedback.max_per_client_per_minute;
   eo.sticky_header = m.config.routing.sticky_header;
   eo.snapshot_interval = std::max(m.config.rollout.tick_interval, absl::Seconds(1));
+  if (m.fleet) {
+    coordination::Fleet* fleet = m.fleet.get();
+    eo.begin_tick = [fleet] { return fleet->BeginTick(); };
+    eo.end_tick = [fleet](const v1::HealthSnapshot& h) { fleet->EndTick(h); };
+  }
   m.engine = std::make_unique<Engine>(std::move(eo), *m.controller, *m.store, *m.clock,
                                       m.shadow_port.get(), &m.observers);
 
@@ -314,6 +417,12 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   };
   Impl* impl = &m;
   backend.metrics_text = [impl] { return impl->MetricsText(); };
+  backend.health = [impl] { return impl->RolloutHealth(); };
+  if (m.fleet) {
+    coordination::Fleet* fleet = m.fleet.get();
+    backend.fleet_status = [fleet] { return fleet->Status(); };
+    backend.refresh_rollout = [fleet] { return fleet->Refresh(); };
+  }
   backend.dashboard_html = [] { return report::DashboardHtml(); };
   backend.report = [impl](std::string_view format) { return impl->Report(format); };
   ASSIGN_OR_RETURN(m.admin, admin::AdminServer::Start(m.config.admin, std::move(backend)));
@@ -356,6 +465,8 @@ void Sidecar::Shutdown(absl::Duration drain) {
   // flight then end with the client (their results are dropped: the queue
   // is closed); the production path is already gone.
   if (m.engine) m.engine->Stop();
+  // After the ticker: leadership passes on at once (the lease is revoked).
+  if (m.fleet) m.fleet->Stop();
   m.shadow_port.reset();
   m.mirror.reset();
   m.shadow_client.reset();

@@ -196,8 +196,19 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
     } else if (key == "content-type") {
       response_content_type_ = value;
     } else if (key == ":status") {
+      // A status is three digits; a longer run of digits is no status and
+      // reads as 0 instead of overflowing (found by
+      // fuzz/stream_session_fuzzer: ":status: 8888888888" was signed
+      // overflow, undefined behaviour on peer input).
       int code = 0;
-      for (char c : value) code = (c >= '0' && c <= '9') ? code * 10 + (c - '0') : code;
+      for (char c : value) {
+        if (c < '0' || c > '9') continue;
+        code = code * 10 + (c - '0');
+        if (code > 999) {
+          code = 0;
+          break;
+        }
+      }
       exchange_.set_status_code(code);
     }
     if (Records() && !IsSecretHeader(key, options_.secret_headers)) {

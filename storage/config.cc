@@ -92,12 +92,14 @@ absl::StatusOr<StorageConfig> ParseStorageConfig(const ConfigNode& node) {
   }
   if (!node.IsMap()) return absl::InvalidArgumentError(absl::StrCat(node.Path(), ": must be a map"));
   RETURN_IF_ERROR(node.CheckKeys({"path", "sync_bulk", "retention_hours", "max_size_mb",
-                                  "retention_interval", "privacy"}));
+                                  "min_free_mb", "retention_interval", "privacy"}));
   ASSIGN_OR_RETURN(config.path, node.GetString("path", config.path));
   if (config.path.empty()) return node.Error("path", "must not be empty");
   ASSIGN_OR_RETURN(config.sync_bulk, node.GetBool("sync_bulk", config.sync_bulk));
   ASSIGN_OR_RETURN(int64_t max_mb, node.GetInt("max_size_mb", 0, 0, int64_t{1} << 30));
   config.max_size_bytes = max_mb * 1024 * 1024;
+  ASSIGN_OR_RETURN(int64_t min_free_mb, node.GetInt("min_free_mb", 0, 0, int64_t{1} << 30));
+  config.min_free_bytes = min_free_mb * 1024 * 1024;
   ASSIGN_OR_RETURN(config.retention_interval,
                    node.GetDuration("retention_interval", config.retention_interval));
   if (config.retention_interval < absl::ZeroDuration()) {

@@ -74,6 +74,25 @@ const std::vector<std::string>& BuiltinSecretHeaders() {
   return *headers;
 }
 
+const std::vector<std::string>& BuiltinContentJsonPaths() {
+  static const auto* paths = new std::vector<std::string>{
+      // Requests: chat messages (string or parts), legacy prompts, Responses
+      // and embeddings input, instructions and Anthropic's system prompt.
+      "messages[*].content", "messages[*].tool_calls", "prompt", "input", "instructions", "system",
+      // OpenAI Chat Completions answers and stream chunks.
+      "choices[*].message.content", "choices[*].message.tool_calls", "choices[*].message.refusal",
+      "choices[*].message.reasoning_content", "choices[*].text", "choices[*].delta.content",
+      "choices[*].delta.tool_calls", "choices[*].delta.refusal", "choices[*].logprobs",
+      // OpenAI Responses answers and stream events.
+      "output", "output_text", "delta", "text", "arguments", "item", "part",
+      "response.output", "response.output_text", "response.instructions",
+      // Anthropic Messages answers and stream events.
+      "content", "content_block", "message.content",
+      // Upstream errors often quote the request.
+      "error.message"};
+  return *paths;
+}
+
 const std::vector<std::string>& DefaultRedactPatterns() {
   static const auto* patterns = new std::vector<std::string>{
       R"(sk-[A-Za-z0-9_\-]{16,})",               // OpenAI / Anthropic style keys
@@ -129,7 +148,13 @@ absl::StatusOr<std::unique_ptr<Scrubber>> Scrubber::Create(const PrivacyConfig& 
   for (const std::string& h : config.secret_headers) {
     s->secret_headers_.insert(absl::AsciiStrToLower(h));
   }
-  for (const std::string& p : config.redact_json_paths) {
+  std::vector<std::string> paths = config.redact_json_paths;
+  if (config.body_mode == BodyMode::kRedacted) {
+    // Content is redacted whatever else is configured: "redacted" promises
+    // that no prompt or answer text is kept.
+    paths.insert(paths.end(), BuiltinContentJsonPaths().begin(), BuiltinContentJsonPaths().end());
+  }
+  for (const std::string& p : paths) {
     absl::StatusOr<JsonPath> path = ParseJsonPath(p);
     if (!path.ok()) return path.status();
     s->paths_.push_back(*std::move(path));
@@ -216,6 +241,38 @@ void Scrubber::Scrub(v1::Exchange* exchange) const {
   if (exchange->has_request()) ScrubMessage(exchange->mutable_request());
   if (exchange->has_response()) ScrubMessage(exchange->mutable_response());
   if (mode_ == BodyMode::kRedacted) exchange->set_path(RedactText(exchange->path()));
+}
+
+namespace {
+
+// Digest stands for a finding's text: its hash prefix and length, or only
+// the length when nothing derived from the body may be kept.
+std::string Digest(const std::string& text, BodyMode mode) {
+  if (mode == BodyMode::kNone) return absl::StrCat("[len:", text.size(), "]");
+  return absl::StrCat("[sha256:", Sha256Hex(text).substr(0, 16), " len:", text.size(), "]");
+}
+
+}  // namespace
+
+void Scrubber::ScrubComparison(v1::Comparison* c) const {
+  if (mode_ == BodyMode::kFull) return;
+  for (v1::Finding& f : *c->mutable_findings()) {
+    std::string message = f.kind();
+    if (!f.path().empty()) absl::StrAppend(&message, " at ", f.path());
+    if (!f.production().empty()) {
+      absl::StrAppend(&message, "; production ", f.production().size(), " bytes");
+      f.set_production(Digest(f.production(), mode_));
+    }
+    if (!f.candidate().empty()) {
+      absl::StrAppend(&message, "; candidate ", f.candidate().size(), " bytes");
+      f.set_candidate(Digest(f.candidate(), mode_));
+    }
+    f.set_message(std::move(message));
+  }
+}
+
+void Scrubber::ScrubFeedback(v1::Feedback* f) const {
+  if (mode_ != BodyMode::kFull) f->clear_comment();
 }
 
 std::string Sha256Hex(std::string_view data) {

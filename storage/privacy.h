@@ -1,6 +1,21 @@
 // storage/privacy.h (internal)
-// Scrubber removes secrets from an exchange before it is stored: secret
-// headers always, bodies per BodyMode. Built once from PrivacyConfig.
+// Scrubber removes secrets from every record before it is stored: secret
+// headers always; bodies, comparison findings and feedback comments per
+// BodyMode. Built once from PrivacyConfig. The store applies it in Write,
+// which every other output (admin API, export, report, dashboard) reads
+// from, so this file is the one place the privacy rules live.
+//
+// In every mode but `full`, no prompt or answer text is kept:
+//   * redacted: bodies keep their JSON structure; the built-in content paths
+//     (BuiltinContentJsonPaths: prompts, messages, answers and stream deltas
+//     of every API kind) and the configured paths are replaced by
+//     "[REDACTED]", then the regexes run.
+//   * hash_only: bodies become body_sha256; none: bodies are dropped.
+//   * findings keep kind, path (a JSON path or a position), major/noise and
+//     the comparison's scores; their production/candidate texts become
+//     "[sha256:<16 hex> len:<bytes>]" ("[len:<bytes>]" in none) and their
+//     message is rebuilt from kind, path and lengths.
+//   * feedback comments are dropped (the score, source and arm are kept).
 //
 // Thread safety: Scrub is const and may be called concurrently.
 #ifndef UNDERSTUDY_STORAGE_PRIVACY_H_
@@ -22,6 +37,10 @@ inline constexpr std::string_view kRedacted = "[REDACTED]";
 
 // The headers that are never stored, whatever the config says.
 const std::vector<std::string>& BuiltinSecretHeaders();
+// The JSON paths always replaced in redacted mode, in addition to the
+// configured ones: prompt and answer text of OpenAI Chat Completions and
+// Responses, Anthropic Messages and embeddings inputs, JSON and SSE.
+const std::vector<std::string>& BuiltinContentJsonPaths();
 // The patterns used in redacted mode when the config lists none.
 const std::vector<std::string>& DefaultRedactPatterns();
 
@@ -46,6 +65,10 @@ class Scrubber {
   // Scrub removes secret headers and trailers from both directions and
   // applies the body mode.
   void Scrub(v1::Exchange* exchange) const;
+  // ScrubComparison replaces finding texts per the mode (see above).
+  void ScrubComparison(v1::Comparison* comparison) const;
+  // ScrubFeedback drops the comment in every mode but full.
+  void ScrubFeedback(v1::Feedback* feedback) const;
 
   // RedactBody applies JSON paths (to a JSON body or to each `data:` line of
   // an SSE body) and then the regexes; exposed for tests.

@@ -2,6 +2,8 @@
 // plus `index` (request id → primary key) for lookups by request id.
 #include "storage/rocksdb_store.h"
 
+#include <sys/statvfs.h>
+
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -157,6 +159,11 @@ class RocksStore final : public Store {
     if (env != nullptr) options.env = env;
     options.keep_log_file_num = 3;
     options.max_log_file_size = 8 << 20;
+    // Bounded memory: memtables of every column family together stay under
+    // 32 MiB (RocksDB's default is 64 MiB per family, and there are eight),
+    // so the sidecar's RSS levels off under steady load (bench/soak).
+    options.write_buffer_size = 8 << 20;
+    options.db_write_buffer_size = 32 << 20;
 
     std::error_code ec;
     if (read_only_) {
@@ -266,13 +273,10 @@ class RocksStore final : public Store {
     }
     for (const v1::Comparison& in : batch.comparisons()) {
       RETURN_IF_ERROR(CheckRequestId(in.request_id()));
-      const v1::Comparison* c = &in;
-      v1::Comparison stamped;
-      if (in.time_unix_micros() == 0) {
-        stamped = in;
-        stamped.set_time_unix_micros(now);
-        c = &stamped;
-      }
+      v1::Comparison stamped = in;
+      if (in.time_unix_micros() == 0) stamped.set_time_unix_micros(now);
+      scrubber_->ScrubComparison(&stamped);
+      const v1::Comparison* c = &stamped;
       std::string key = keys::ComparisonKey(keys::MillisOfMicros(c->time_unix_micros()), c->request_id());
       c->SerializeToString(&value);
       wb.Put(comparisons_, key, value);
@@ -285,6 +289,7 @@ class RocksStore final : public Store {
     for (const v1::Feedback& in : batch.feedback()) {
       RETURN_IF_ERROR(CheckRequestId(in.request_id()));
       v1::Feedback f = in;
+      scrubber_->ScrubFeedback(&f);
       std::string key;
       const bool timed = f.time_unix_micros() != 0;  // only a given time identifies a record
       if (!timed) f.set_time_unix_micros(now);
@@ -543,16 +548,64 @@ class RocksStore final : public Store {
 
   absl::Status Commit(const rocksdb::WriteOptions& wo, rocksdb::WriteBatch* wb, size_t records,
                       std::string_view what) {
-    absl::Status s = FromRocks(db_->Write(wo, wb), config_.path, what);
+    // After a failed write nothing touches the database's files again until
+    // RocksDB has recovered (Resume): writing through a log writer that has
+    // failed is undefined in RocksDB (an assertion in some builds).
+    absl::Status s = CheckSpace();
+    if (s.ok()) s = MaybeResume();
+    if (s.ok()) s = FromRocks(db_->Write(wo, wb), config_.path, what);
     absl::MutexLock lock(&stats_mu_);
     if (s.ok()) {
       stats_.records_written += static_cast<int64_t>(records);
       ++stats_.batches_written;
+      stats_.failing = false;
     } else {
       stats_.write_failures += static_cast<int64_t>(records);
       stats_.last_error = s.ToString();
+      stats_.failing = true;
     }
     return s;
+  }
+
+  // MaybeResume: after a failed write (a full or read-only disk), RocksDB
+  // refuses every write until its background error is cleared. Try that
+  // at most once a second, so the store recovers by itself once space
+  // returns (docs/operations.md, "Disk full").
+  // CheckSpace refuses a write while the disk is nearly full (the free
+  // space is read at most every 200 ms).
+  absl::Status CheckSpace() {
+    const absl::Time now = clock_->Now();
+    absl::MutexLock lock(&stats_mu_);
+    if (now - space_checked_ >= absl::Milliseconds(200)) {
+      space_checked_ = now;
+      struct statvfs st;
+      if (statvfs(config_.path.c_str(), &st) == 0) {
+        const int64_t total = static_cast<int64_t>(st.f_blocks) * static_cast<int64_t>(st.f_frsize);
+        free_bytes_ = static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+        reserve_bytes_ = config_.min_free_bytes > 0
+                             ? config_.min_free_bytes
+                             : std::clamp<int64_t>(total / 20, int64_t{16} << 20, int64_t{1} << 30);
+      }
+    }
+    if (free_bytes_ >= reserve_bytes_) return absl::OkStatus();
+    return absl::UnavailableError(absl::StrCat(
+        "storage: ", config_.path, ": disk full: ", free_bytes_ >> 20, " MiB free, below the ",
+        reserve_bytes_ >> 20, " MiB kept free (storage.min_free_mb); writes resume when space "
+        "returns"));
+  }
+
+  absl::Status MaybeResume() {
+    {
+      absl::MutexLock lock(&stats_mu_);
+      if (!stats_.failing) return absl::OkStatus();
+      const absl::Time now = clock_->Now();
+      if (now - last_resume_ < absl::Seconds(1)) {
+        return absl::UnavailableError(
+            absl::StrCat("storage: ", config_.path, ": not writable: ", stats_.last_error));
+      }
+      last_resume_ = now;
+    }
+    return FromRocks(db_->Resume(), config_.path, "resume after a write error");
   }
 
   template <typename M>
@@ -740,6 +793,10 @@ class RocksStore final : public Store {
   const StorageConfig config_;
   Clock* clock_;
   const bool read_only_;
+  absl::Time last_resume_ ABSL_GUARDED_BY(stats_mu_) = absl::InfinitePast();
+  absl::Time space_checked_ ABSL_GUARDED_BY(stats_mu_) = absl::InfinitePast();
+  int64_t free_bytes_ ABSL_GUARDED_BY(stats_mu_) = std::numeric_limits<int64_t>::max();
+  int64_t reserve_bytes_ ABSL_GUARDED_BY(stats_mu_) = 0;
   std::unique_ptr<Scrubber> scrubber_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;

@@ -49,7 +49,12 @@
 // api-key and every configured secret header are removed from exchanges
 // before they are stored, in every body mode. Bodies are kept per
 // `privacy.body_mode`: full, redacted (JSON paths and regexes replaced by
-// "[REDACTED]"), hash_only (sha256 hex in body_sha256) or none.
+// "[REDACTED]"; prompt and answer text always), hash_only (sha256 hex in
+// body_sha256) or none. In every mode but full, comparison findings keep
+// kind, path, flags and scores but their texts become a hash and a length
+// (a length in none), and feedback comments are dropped (storage/privacy.h).
+// Everything read back — and so the admin API, export and the report —
+// holds only what the mode allows.
 //
 // Errors: Unavailable for I/O trouble (disk full, read-only directory, the
 // database locked by another live process) with the path in the message;
@@ -114,6 +119,11 @@ struct StorageConfig {
   bool sync_bulk = false;              // fsync each bulk batch (see above)
   RetentionConfig retention;
   int64_t max_size_bytes = 0;          // total cap; 0 = none
+  // Writes are refused (Unavailable, "disk full") while the file system
+  // holding `path` has less than this free, so RocksDB itself never runs
+  // out of space mid-write (it cannot recover from that in every build).
+  // 0 = automatic: 5% of the file system, at least 16 MiB, at most 1 GiB.
+  int64_t min_free_bytes = 0;
   // How often the background thread enforces retention and the size cap;
   // zero disables the thread (tests call EnforceRetention themselves).
   absl::Duration retention_interval = absl::Minutes(5);
@@ -125,6 +135,7 @@ struct StorageConfig {
 //     path: /var/lib/understudy
 //     sync_bulk: false
 //     max_size_mb: 10240
+//     min_free_mb: 0                  # 0 = automatic (see min_free_bytes)
 //     retention_interval: 5m
 //     retention_hours: {exchanges: 72, comparisons: 720, feedback: 720,
 //                       health: 720, decisions: 0}
@@ -193,6 +204,10 @@ struct StoreStats {
   int64_t retention_failures = 0;
   int64_t size_cap_trims = 0;
   std::string last_error;  // last write or background error, "" if none
+  // The latest write failed (a full or read-only disk): nothing can be
+  // persisted until a write succeeds again. The store retries by itself
+  // (RocksDB's Resume after a background error) at most once a second.
+  bool failing = false;
 };
 
 inline constexpr size_t kNoLimit = std::numeric_limits<size_t>::max();

@@ -384,6 +384,12 @@ SpanContext Tracer::OnExchange(const understudy::v1::Exchange& live, const Excha
   if (info.input_tokens >= 0) PutInt(a, "gen_ai.usage.input_tokens", info.input_tokens);
   if (info.output_tokens >= 0) PutInt(a, "gen_ai.usage.output_tokens", info.output_tokens);
   SetErrorStatus(live, ErrorType(live, info.outcome), &span);
+  for (const ExchangeInfo::Event& e : info.events) {
+    otlp_trace::Span::Event* ev = span.add_events();
+    ev->set_time_unix_nano(span.end_time_unix_nano());
+    ev->set_name(e.name);
+    for (const auto& [key, value] : e.attributes) Put(ev->mutable_attributes(), key.c_str(), value);
+  }
 
   Submit(std::move(span));
   return ctx;
@@ -481,9 +487,10 @@ void Tracer::OnComparison(const understudy::v1::Comparison& c) {
   PutInt(a, "understudy.compare.major_findings", major);
 
   // The most important findings as events: major ones first, then those
-  // noise does not explain, in their original order otherwise. The
-  // production/candidate texts are left out: traces are not the place for
-  // user content (storage/ applies the privacy mode to it).
+  // noise does not explain, in their original order otherwise. Traces never
+  // carry user content, whatever storage.privacy.body_mode says: the
+  // production/candidate texts and the message (which quotes them) are left
+  // out; kind and path (a JSON path or a position) say where to look.
   std::vector<const understudy::v1::Finding*> order;
   order.reserve(c.findings_size());
   for (const understudy::v1::Finding& f : c.findings()) order.push_back(&f);
@@ -502,7 +509,6 @@ void Tracer::OnComparison(const understudy::v1::Comparison& c) {
     Attributes* ea = ev->mutable_attributes();
     Put(ea, "understudy.finding.kind", f->kind());
     PutIfSet(ea, "understudy.finding.path", Truncate(f->path()));
-    PutIfSet(ea, "understudy.finding.message", Truncate(f->message()));
     PutBool(ea, "understudy.finding.major", f->major());
     PutBool(ea, "understudy.finding.noise_explained", f->noise_explained());
   }

@@ -179,6 +179,13 @@ struct ExchangeInfo {
   int64_t output_tokens = -1;
   std::string outcome;  // OutcomeClassName(...); "" = unknown
   double cost = -1;     // currency units; < 0 = unknown
+  // Span events to attach at the exchange's end, e.g. "understudy.drift"
+  // (docs/drift.md); attributes are string-valued.
+  struct Event {
+    std::string name;
+    std::vector<std::pair<std::string, std::string>> attributes;
+  };
+  std::vector<Event> events;
 };
 
 struct TracerStats {

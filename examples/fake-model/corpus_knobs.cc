@@ -35,7 +35,9 @@ const char* const kKnobKeys[] = {"model",
                                  "wrong_answer_rate",
                                  "paraphrase_rate",
                                  "truncation_rate",
-                                 "compress"};
+                                 "compress",
+                                 "system_fingerprint",
+                                 "shorten"};
 
 absl::Status Bad(const std::string& key, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(key, ": ", what));
@@ -149,6 +151,8 @@ std::string KnobsToJson(const FakeModelKnobs& k) {
   j["paraphrase_rate"] = k.paraphrase_rate;
   j["truncation_rate"] = k.truncation_rate;
   j["compress"] = k.compress;
+  j["system_fingerprint"] = k.system_fingerprint;
+  j["shorten"] = k.shorten;
   return j.dump();
 }
 
@@ -169,6 +173,15 @@ absl::StatusOr<FakeModelKnobs> ApplyKnobsJson(const FakeModelKnobs& base,
         return Bad(key, "must be a non-empty string of at most 200 characters");
       }
       k.model = v.get<std::string>();
+    } else if (key == "system_fingerprint") {
+      if (!v.is_string() || v.get<std::string>().size() > 200) {
+        return Bad(key, "must be a string of at most 200 characters");
+      }
+      k.system_fingerprint = v.get<std::string>();
+    } else if (key == "shorten") {
+      absl::StatusOr<double> r = GetNumber(v, key, 0, 0.95);
+      if (!r.ok()) return r.status();
+      k.shorten = *r;
     } else if (key == "seed") {
       if (!v.is_number_integer() ||
           (v.is_number_integer() && !v.is_number_unsigned() &&

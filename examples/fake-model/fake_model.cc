@@ -35,6 +35,16 @@ constexpr char kFallbackAnswer[] =
     "I'm not certain about that. Could you rephrase the question or give me "
     "more detail?";
 constexpr char kRefusal[] = "I'm sorry, but I can't help with that.";
+
+// Shorten drops the last `fraction` of `text`, cut back to a word boundary
+// (knob `shorten`): the same answer, tersely.
+std::string Shorten(const std::string& text, double fraction) {
+  size_t keep = static_cast<size_t>(static_cast<double>(text.size()) * (1.0 - fraction));
+  if (keep >= text.size()) return text;
+  const size_t space = text.rfind(' ', keep);
+  if (space != std::string::npos && space > 0) keep = space;
+  return text.substr(0, keep);
+}
 constexpr size_t kMaxBodyBytes = 16 << 20;
 constexpr size_t kMaxSeenPrompts = 100000;
 constexpr int kMaxEmbeddingDim = 8192;
@@ -444,6 +454,7 @@ class FakeModelServer::Impl {
       if (wrong) p.content = WrongAnswer(p.content, drift), p.events.push_back("wrong_answer");
       if (para) p.content = Paraphrase(p.content, drift), p.events.push_back("paraphrase");
       if (trunc) p.content = Truncate(p.content, drift), p.events.push_back("truncation");
+      if (k.shorten > 0) p.content = Shorten(p.content, k.shorten), p.events.push_back("shorten");
     }
     if (trunc) p.finish = api::Finish::kLength;
     if (!p.tool_call && !r.stop.empty()) {
@@ -568,7 +579,8 @@ class FakeModelServer::Impl {
     api::AnswerContext context;
     context.model = knobs.model;
     context.created = absl::ToUnixSeconds(absl::Now());
-    context.fingerprint = fingerprint_;
+    context.fingerprint =
+        knobs.system_fingerprint.empty() ? fingerprint_ : knobs.system_fingerprint;
     {
       absl::MutexLock l(&mu_);
       if (seen_prompts_.size() >= kMaxSeenPrompts) seen_prompts_.clear();

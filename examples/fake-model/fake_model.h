@@ -107,6 +107,12 @@ struct FakeModelKnobs {
   // Compress answers when the request's Accept-Encoding allows gzip, br or
   // zstd (JSON whole; SSE with a flush per event, preferring gzip).
   bool compress = false;
+  // Silent model drift (docs/drift.md): `system_fingerprint` in OpenAI
+  // answers ("" = derived from the model name, as before), and a fraction
+  // of each plain-text answer cut off at a word boundary (0.3 = answers
+  // 30% shorter; finish_reason stays "stop").
+  std::string system_fingerprint;
+  double shorten = 0.0;
 };
 
 // One corpus item. A line of corpus.jsonl is

@@ -90,6 +90,10 @@ int main(int argc, char** argv) {
   app.add_option("--truncation-rate", k.truncation_rate,
                  "fraction cut short (finish_reason length)")
       ->check(rate);
+  app.add_option("--system-fingerprint", k.system_fingerprint,
+                 "system_fingerprint in answers (default: derived from the model)");
+  app.add_option("--shorten", k.shorten, "fraction of each text answer left out (drift)")
+      ->check(CLI::Range(0.0, 0.95));
   CLI::Option* key_flag =
       app.add_option("--api-key", options.api_key,
                      "require this key (OpenAI: Authorization: Bearer; Anthropic: "

@@ -76,6 +76,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -159,6 +160,14 @@ struct AdminBackend {
   // Called after a successful manual command, before the reply is sent.
   std::function<void(const understudy::v1::Decision&)> on_decision;
   std::function<std::string()> metrics_text;
+  // What /v1/rollout shows as "health" (default: controller->Health()).
+  std::function<understudy::v1::HealthSnapshot()> health;
+  // Fleet mode (docs/fleet.md): this replica's view of the fleet, shown as
+  // "fleet" in /v1/rollout; and a refresh of the rollout state from the
+  // fleet, run before a command refused as Aborted (another replica moved
+  // the rollout first) is tried once more.
+  std::function<understudy::v1::FleetStatus()> fleet_status;
+  std::function<absl::Status()> refresh_rollout;
   std::function<std::string()> dashboard_html;
   // format is "md", "json" or "html" (validated before the call).
   std::function<absl::StatusOr<std::string>(std::string_view format)> report;
@@ -184,6 +193,18 @@ class AdminServer {
   // Stop closes the listener, finishes requests in flight and joins the
   // workers. Idempotent.
   void Stop();
+
+  // ServeForTest handles one request in-process exactly as one read from
+  // the socket would be handled (routing, auth, limits on the query, body
+  // validation, the backend call), without the socket: for fuzzers and
+  // tests. `target` is the path with an optional query string; `headers`
+  // are the request headers (e.g. {"authorization", "Bearer ..."}).
+  struct TestReply {
+    int status = 0;
+    std::string body;
+  };
+  TestReply ServeForTest(std::string_view method, std::string_view target, std::string_view body,
+                         const std::vector<std::pair<std::string, std::string>>& headers = {});
 
  private:
   struct Impl;

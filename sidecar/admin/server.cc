@@ -327,6 +327,22 @@ void AdminServer::Impl::Handle(const httplib::Request& req, httplib::Response& r
   res.set_content(std::move(reply.body), reply.content_type.c_str());
 }
 
+AdminServer::TestReply AdminServer::ServeForTest(
+    std::string_view method, std::string_view target, std::string_view body,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  httplib::Request req;
+  req.method = std::string(method);
+  req.target = std::string(target);
+  const size_t query = req.target.find('?');
+  req.path = req.target.substr(0, query);
+  if (query != std::string::npos) httplib::detail::parse_query_text(req.target.substr(query + 1), req.params);
+  for (const auto& [k, v] : headers) req.headers.emplace(k, v);
+  req.body = std::string(body);
+  httplib::Response res;
+  impl_->Handle(req, res, req.body);
+  return {res.status, res.body};
+}
+
 absl::Status AdminServer::Impl::Authorize(const httplib::Request& req, Access access) const {
   if (config.token.empty() || access == Access::kOpen) return absl::OkStatus();
   if (access == Access::kMetrics && config.metrics_public) return absl::OkStatus();
@@ -447,14 +463,17 @@ absl::StatusOr<Reply> AdminServer::Impl::Serve(RouteId id, const httplib::Reques
 absl::StatusOr<Reply> AdminServer::Impl::Rollout() {
   if (backend.controller == nullptr) return Missing("the rollout controller");
   ASSIGN_OR_RETURN(json state, ProtoToJson(backend.controller->State()));
-  ASSIGN_OR_RETURN(json health, ProtoToJson(backend.controller->Health()));
+  ASSIGN_OR_RETURN(json health,
+                   ProtoToJson(backend.health ? backend.health() : backend.controller->Health()));
   json stages = json::array();
   for (const rollout::StageConfig& s : backend.controller->config().stages) {
     stages.push_back(s.percent);
   }
-  return JsonReply(200, json{{"state", std::move(state)},
-                             {"health", std::move(health)},
-                             {"stages", std::move(stages)}});
+  json out{{"state", std::move(state)}, {"health", std::move(health)}, {"stages", std::move(stages)}};
+  if (backend.fleet_status) {
+    ASSIGN_OR_RETURN(out["fleet"], ProtoToJson(backend.fleet_status()));
+  }
+  return JsonReply(200, std::move(out));
 }
 
 absl::StatusOr<Reply> AdminServer::Impl::Command(RouteId id, const std::string& raw) {
@@ -463,7 +482,9 @@ absl::StatusOr<Reply> AdminServer::Impl::Command(RouteId id, const std::string& 
   ASSIGN_OR_RETURN(json body, ParseJsonObject(raw));
   if (backend.controller == nullptr) return Missing("the rollout controller");
   rollout::Controller& c = *backend.controller;
-  absl::StatusOr<understudy::v1::Decision> decision;
+  // Run validates and runs the command (again, after a refresh, when
+  // another replica of a fleet moved the rollout first).
+  auto run = [&]() -> absl::StatusOr<understudy::v1::Decision> {
   switch (id) {
     case RouteId::kPromote: {
       RETURN_IF_ERROR(CheckJsonFields(body, {"actor", "to_full"}));
@@ -476,28 +497,24 @@ absl::StatusOr<Reply> AdminServer::Impl::Command(RouteId id, const std::string& 
         }
         to_full = it->get<bool>();
       }
-      decision = c.Promote(actor, to_full);
-      break;
+      return c.Promote(actor, to_full);
     }
     case RouteId::kPause: {
       RETURN_IF_ERROR(CheckJsonFields(body, {"actor", "reason"}));
       ASSIGN_OR_RETURN(std::string actor, Actor(body));
       ASSIGN_OR_RETURN(std::string reason, JsonOptionalString(body, "reason", ""));
-      decision = c.Pause(actor, reason);
-      break;
+      return c.Pause(actor, reason);
     }
     case RouteId::kResume: {
       RETURN_IF_ERROR(CheckJsonFields(body, {"actor"}));
       ASSIGN_OR_RETURN(std::string actor, Actor(body));
-      decision = c.Resume(actor);
-      break;
+      return c.Resume(actor);
     }
     case RouteId::kRollback: {
       RETURN_IF_ERROR(CheckJsonFields(body, {"actor", "reason"}));
       ASSIGN_OR_RETURN(std::string actor, Actor(body));
       ASSIGN_OR_RETURN(std::string reason, JsonRequiredString(body, "reason"));
-      decision = c.Rollback(actor, reason);
-      break;
+      return c.Rollback(actor, reason);
     }
     case RouteId::kWeight: {
       RETURN_IF_ERROR(CheckJsonFields(body, {"actor", "percent"}));
@@ -515,11 +532,16 @@ absl::StatusOr<Reply> AdminServer::Impl::Command(RouteId id, const std::string& 
         return absl::InvalidArgumentError(
             absl::StrCat("percent: must be in 0..100, got ", DumpJson(*it)));
       }
-      decision = c.SetWeight(actor, percent);
-      break;
+      return c.SetWeight(actor, percent);
     }
     default:
       return absl::InternalError("not a rollout command");
+  }
+  };
+  absl::StatusOr<understudy::v1::Decision> decision = run();
+  if (absl::IsAborted(decision.status()) && backend.refresh_rollout &&
+      backend.refresh_rollout().ok()) {
+    decision = run();
   }
   if (!decision.ok()) return decision.status();
   // The controller has committed the transition; tell the engine before

@@ -246,5 +246,25 @@ TEST_F(AnswerParserTest, ParsesRequestModelStreamAndJsonMode) {
   EXPECT_THAT(ParseRequest("nope"), StatusIs(absl::StatusCode::kInvalidArgument, "JSON"));
 }
 
+// Regression (fuzz/answer_parser_fuzzer): a field that should be an array
+// but is not — a Responses stream's response.output, Chat's choices, an
+// Anthropic content — reads as empty instead of iterating a document-less
+// array (a null dereference that killed the worker).
+TEST_F(AnswerParserTest, NonArrayWhereAnArrayBelongsReadsAsEmpty) {
+  absl::StatusOr<ModelAnswer> responses = ParseAnswerFor(
+      ApiKind::kOpenAiResponses,
+      "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":"
+      "{\"id\":\"r1\",\"status\":\"completed\",\"output\":7}}\n\n");
+  if (responses.ok()) EXPECT_TRUE(responses->text.empty());
+  absl::StatusOr<ModelAnswer> whole = ParseAnswerFor(
+      ApiKind::kOpenAiResponses, R"({"object":"response","status":"completed","output":{"a":1}})");
+  if (whole.ok()) EXPECT_TRUE(whole->text.empty());
+  absl::StatusOr<ModelAnswer> chat = ParseAnswer(R"({"object":"chat.completion","choices":"x"})");
+  if (chat.ok()) EXPECT_TRUE(chat->text.empty());
+  absl::StatusOr<ModelAnswer> anthropic =
+      ParseAnswer(R"({"type":"message","role":"assistant","content":3,"stop_reason":"end_turn"})");
+  if (anthropic.ok()) EXPECT_TRUE(anthropic->text.empty());
+}
+
 }  // namespace
 }  // namespace understudy::compare

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <sstream>
 
@@ -325,6 +326,277 @@ TEST_F(RenderedChartTest, ReadOnlyTokenAndPublicMetrics) {
   EXPECT_FALSE(YAML::Load(monitor.out)["spec"]["endpoints"][0]["authorization"]);
 }
 
+// --- Fleet mode (docs/fleet.md): coordination through etcd -------------------
+
+// Statically: the replicaCount guard and the PodDisruptionBudget are in the
+// templates, conditioned as documented, and their values exist with the
+// documented defaults (every .Values reference resolving is checked for
+// every template by ChartPassesEveryCheck).
+TEST(ChartTest, FleetGuardAndDisruptionBudgetAreInTheTemplates) {
+  const std::string cm = Read(kChart + "/templates/configmap-understudy.yaml");
+  EXPECT_THAT(cm, HasSubstr("{{- if and (gt (int .Values.replicaCount) 1) (not (include "
+                            "\"understudy.coordinated\" .)) }}\n{{- fail \"replicaCount > 1 needs "
+                            "coordination"));
+  EXPECT_THAT(cm, HasSubstr("{{- if include \"understudy.coordinated\" . }}\n"
+                            "    # Fleet mode"));
+  const std::string helpers = Read(kChart + "/templates/_helpers.tpl");
+  EXPECT_THAT(helpers, HasSubstr("{{- if or .Values.coordination.etcd.endpoints "
+                                 ".Values.coordination.etcd.bundled.enabled -}}\ntrue"));
+  const std::string pdb = Read(kChart + "/templates/poddisruptionbudget.yaml");
+  EXPECT_THAT(pdb, HasSubstr("{{- if gt (int .Values.replicaCount) 1 }}\napiVersion: policy/v1\n"
+                             "kind: PodDisruptionBudget\n"));
+  EXPECT_THAT(pdb, HasSubstr("maxUnavailable: {{ .Values.podDisruptionBudget.maxUnavailable }}"));
+  const std::string values = Read(kChart + "/values.yaml");
+  EXPECT_THAT(CheckValuesReferences(pdb, "templates/poddisruptionbudget.yaml", values), IsEmpty());
+  std::vector<std::string> refs;
+  for (const auto& [line, path] : ValuesReferences(pdb)) refs.push_back(path);
+  EXPECT_THAT(refs, AllOf(Contains("replicaCount"), Contains("podDisruptionBudget.maxUnavailable")));
+
+  const YAML::Node v = YAML::Load(values);
+  EXPECT_EQ(v["replicaCount"].as<int>(), 1);
+  const YAML::Node etcd = v["coordination"]["etcd"];
+  ASSERT_TRUE(etcd.IsMap());
+  EXPECT_TRUE(etcd["endpoints"].IsSequence());
+  EXPECT_EQ(etcd["endpoints"].size(), 0u);
+  EXPECT_EQ(etcd["prefix"].as<std::string>(), "");
+  EXPECT_EQ(etcd["leaseTtl"].as<std::string>(), "10s");
+  EXPECT_EQ(etcd["requestTimeout"].as<std::string>(), "3s");
+  EXPECT_EQ(etcd["tls"]["existingSecret"].as<std::string>(), "");
+  EXPECT_EQ(etcd["auth"]["username"].as<std::string>(), "");
+  EXPECT_EQ(etcd["auth"]["existingSecret"].as<std::string>(), "");
+  EXPECT_FALSE(etcd["bundled"]["enabled"].as<bool>());
+  EXPECT_FALSE(etcd["bundled"]["persistence"]["enabled"].as<bool>());
+  EXPECT_EQ(v["podDisruptionBudget"]["maxUnavailable"].as<int>(), 1);
+  EXPECT_FALSE(v["coordination"]["member"]) << "member is the sidecar's default (the pod name)";
+}
+
+// replicaCount > 1 without coordination is refused, whichever template is
+// rendered first (the StatefulSet includes the ConfigMap for its checksum).
+TEST_F(RenderedChartTest, RefusesReplicasWithoutCoordination) {
+  for (const std::string tmpl : {"configmap-understudy.yaml", "statefulset.yaml"}) {
+    SCOPED_TRACE(tmpl);
+    Rendered r = Render(tmpl, Values("replicaCount: 2\n"));
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_THAT(r.out, AllOf(HasSubstr("fail: replicaCount > 1 needs coordination"),
+                             HasSubstr("coordination.etcd.endpoints"),
+                             HasSubstr("coordination.etcd.bundled.enabled")));
+  }
+  for (const std::string more :
+       {"replicaCount: 2\ncoordination: {etcd: {endpoints: [\"etcd.infra:2379\"]}}\n",
+        "replicaCount: 2\ncoordination: {etcd: {bundled: {enabled: true}}}\n", "replicaCount: 1\n"}) {
+    SCOPED_TRACE(more);
+    Rendered r = Render("statefulset.yaml", Values(more));
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+  }
+}
+
+// The config's coordination: section is rendered only when coordinated
+// (endpoints set, or the bundled etcd), and the PodDisruptionBudget only
+// with more than one replica.
+TEST_F(RenderedChartTest, CoordinationSectionOnlyWhenCoordinated) {
+  Rendered config = Render("configmap-understudy.yaml", Values(), "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  EXPECT_FALSE(YAML::Load(config.out)["coordination"]) << config.out;
+  EXPECT_THAT(config.out, ::testing::Not(HasSubstr("coordination")));
+  Rendered pdb = Render("poddisruptionbudget.yaml", Values());
+  ASSERT_EQ(pdb.exit_code, 0) << pdb.out;
+  EXPECT_TRUE(YAML::Load(pdb.out).IsNull()) << pdb.out;
+  for (const std::string tmpl : {"etcd-statefulset.yaml", "etcd-service.yaml"}) {
+    Rendered r = Render(tmpl, Values());
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_TRUE(YAML::Load(r.out).IsNull()) << tmpl << ": " << r.out;
+  }
+  Rendered sts = Render("statefulset.yaml", Values());
+  ASSERT_EQ(sts.exit_code, 0) << sts.out;
+  EXPECT_THAT(sts.out, ::testing::Not(HasSubstr("etcd")));
+
+  // Endpoints alone (one replica: a fleet of one is allowed).
+  const std::string one = Values("coordination: {etcd: {endpoints: [\"etcd-0.infra:2379\", \"etcd-1.infra:2379\"]}}\n");
+  config = Render("configmap-understudy.yaml", one, "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  const YAML::Node c = YAML::Load(config.out)["coordination"];
+  ASSERT_TRUE(c.IsMap()) << config.out;
+  EXPECT_FALSE(c["member"]) << "left to the sidecar: <host name = pod name>-<pid>-<random>";
+  const YAML::Node etcd = c["etcd"];
+  EXPECT_THAT(etcd["endpoints"].as<std::vector<std::string>>(),
+              ElementsAre("etcd-0.infra:2379", "etcd-1.infra:2379"));
+  EXPECT_EQ(etcd["prefix"].as<std::string>(), "/understudy/understudy/");  // <fullname>
+  EXPECT_EQ(etcd["lease_ttl"].as<std::string>(), "10s");
+  EXPECT_EQ(etcd["request_timeout"].as<std::string>(), "3s");
+  EXPECT_FALSE(etcd["tls"]);
+  EXPECT_FALSE(etcd["auth"]);
+  pdb = Render("poddisruptionbudget.yaml", one);
+  EXPECT_TRUE(YAML::Load(pdb.out).IsNull()) << "one replica: " << pdb.out;
+
+  // Three replicas: the budget selects exactly the sidecar pods.
+  const std::string three = Values(
+      "replicaCount: 3\nfullnameOverride: checkout\n"
+      "coordination: {etcd: {endpoints: [\"etcd.infra:2379\"], prefix: /rollouts/checkout, "
+      "leaseTtl: 15s, requestTimeout: 2s}}\n");
+  config = Render("configmap-understudy.yaml", three, "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  const YAML::Node etcd3 = YAML::Load(config.out)["coordination"]["etcd"];
+  EXPECT_EQ(etcd3["prefix"].as<std::string>(), "/rollouts/checkout");
+  EXPECT_EQ(etcd3["lease_ttl"].as<std::string>(), "15s");
+  EXPECT_EQ(etcd3["request_timeout"].as<std::string>(), "2s");
+  pdb = Render("poddisruptionbudget.yaml", three);
+  ASSERT_EQ(pdb.exit_code, 0) << pdb.out;
+  const YAML::Node budget = YAML::Load(pdb.out);
+  EXPECT_EQ(budget["apiVersion"].as<std::string>(), "policy/v1");
+  EXPECT_EQ(budget["kind"].as<std::string>(), "PodDisruptionBudget");
+  EXPECT_EQ(budget["metadata"]["name"].as<std::string>(), "checkout");
+  EXPECT_EQ(budget["spec"]["maxUnavailable"].as<int>(), 1);
+  sts = Render("statefulset.yaml", three);
+  ASSERT_EQ(sts.exit_code, 0) << sts.out;
+  const YAML::Node set = YAML::Load(sts.out);
+  EXPECT_EQ(set["spec"]["replicas"].as<int>(), 3);
+  using Labels = std::map<std::string, std::string>;
+  EXPECT_EQ(budget["spec"]["selector"]["matchLabels"].as<Labels>(),
+            set["spec"]["selector"]["matchLabels"].as<Labels>());
+  pdb = Render("poddisruptionbudget.yaml", three + "podDisruptionBudget: {maxUnavailable: 2}\n");
+  EXPECT_EQ(YAML::Load(pdb.out)["spec"]["maxUnavailable"].as<int>(), 2) << pdb.out;
+
+  // Bad prefix, auth halves, TLS/auth for the bundled etcd: refused.
+  for (const auto& [more, message] : std::vector<std::pair<std::string, std::string>>{
+           {"coordination: {etcd: {endpoints: [\"e:2379\"], prefix: rollouts/x}}\n",
+            "coordination.etcd.prefix must start with a slash"},
+           {"coordination: {etcd: {endpoints: [\"e:2379\"], auth: {username: u}}}\n",
+            "go together"},
+           {"coordination: {etcd: {endpoints: [\"e:2379\"], auth: {existingSecret: s}}}\n",
+            "go together"},
+           {"coordination: {etcd: {bundled: {enabled: true}, tls: {existingSecret: t}}}\n",
+            "for an existing etcd"}}) {
+    SCOPED_TRACE(more);
+    Rendered r = Render("configmap-understudy.yaml", Values(more));
+    EXPECT_EQ(r.exit_code, 1) << r.out;
+    EXPECT_THAT(r.out, HasSubstr(message));
+  }
+}
+
+// etcd's TLS files and password come from Secrets mounted read-only in the
+// sidecar; the config names the mounted files, never the password.
+TEST_F(RenderedChartTest, EtcdSecretsAreMountedNotWritten) {
+  const std::string values = Values(
+      "replicaCount: 2\n"
+      "coordination:\n  etcd:\n    endpoints: [\"https://etcd.infra:2379\"]\n"
+      "    tls: {existingSecret: etcd-client}\n"
+      "    auth: {username: understudy, existingSecret: etcd-pass, passwordKey: pw}\n");
+  Rendered config = Render("configmap-understudy.yaml", values, "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  const YAML::Node etcd = YAML::Load(config.out)["coordination"]["etcd"];
+  ASSERT_TRUE(etcd.IsMap()) << config.out;
+  Rendered sts = Render("statefulset.yaml", values);
+  ASSERT_EQ(sts.exit_code, 0) << sts.out;
+  const YAML::Node doc = YAML::Load(sts.out);
+  const YAML::Node pod = doc["spec"]["template"]["spec"];
+  const YAML::Node sidecar = Container(doc, "understudy");
+
+  const YAML::Node tls_volume = Named(pod["volumes"], "etcd-tls");
+  ASSERT_FALSE(tls_volume.IsNull()) << sts.out;
+  EXPECT_EQ(tls_volume["secret"]["secretName"].as<std::string>(), "etcd-client");
+  const YAML::Node tls_mount = Named(sidecar["volumeMounts"], "etcd-tls");
+  ASSERT_FALSE(tls_mount.IsNull());
+  EXPECT_TRUE(tls_mount["readOnly"].as<bool>());
+  const std::string tls_dir = tls_mount["mountPath"].as<std::string>();
+  EXPECT_EQ(etcd["tls"]["ca_file"].as<std::string>(), tls_dir + "/ca.crt");
+  EXPECT_EQ(etcd["tls"]["cert_file"].as<std::string>(), tls_dir + "/tls.crt");
+  EXPECT_EQ(etcd["tls"]["key_file"].as<std::string>(), tls_dir + "/tls.key");
+
+  const YAML::Node auth_volume = Named(pod["volumes"], "etcd-auth");
+  ASSERT_FALSE(auth_volume.IsNull()) << sts.out;
+  EXPECT_EQ(auth_volume["secret"]["secretName"].as<std::string>(), "etcd-pass");
+  EXPECT_EQ(auth_volume["secret"]["items"][0]["key"].as<std::string>(), "pw");
+  const YAML::Node auth_mount = Named(sidecar["volumeMounts"], "etcd-auth");
+  ASSERT_FALSE(auth_mount.IsNull());
+  EXPECT_TRUE(auth_mount["readOnly"].as<bool>());
+  EXPECT_EQ(etcd["auth"]["username"].as<std::string>(), "understudy");
+  EXPECT_EQ(etcd["auth"]["password_file"].as<std::string>(),
+            auth_mount["mountPath"].as<std::string>() + "/" +
+                auth_volume["secret"]["items"][0]["path"].as<std::string>());
+  EXPECT_FALSE(etcd["auth"]["password"]);
+  EXPECT_FALSE(etcd["auth"]["password_env"]);
+}
+
+// The bundled etcd: one replica behind a headless Service, used by the
+// sidecars when no endpoints are given, selected apart from the sidecar pods.
+TEST_F(RenderedChartTest, BundledEtcdForTrials) {
+  const std::string values =
+      Values("replicaCount: 2\ncoordination: {etcd: {bundled: {enabled: true}}}\n");
+  Rendered set = Render("etcd-statefulset.yaml", values);
+  ASSERT_EQ(set.exit_code, 0) << set.out;
+  const YAML::Node etcd = YAML::Load(set.out);
+  EXPECT_EQ(etcd["kind"].as<std::string>(), "StatefulSet");
+  EXPECT_EQ(etcd["metadata"]["name"].as<std::string>(), "understudy-etcd");
+  EXPECT_EQ(etcd["spec"]["replicas"].as<int>(), 1);
+  const YAML::Node container = Container(etcd, "etcd");
+  ASSERT_FALSE(container.IsNull()) << set.out;
+  EXPECT_THAT(container["image"].as<std::string>(), HasSubstr("quay.io/coreos/etcd:v3.4."));
+  EXPECT_EQ(container["readinessProbe"]["httpGet"]["path"].as<std::string>(), "/health");
+  EXPECT_TRUE(container["securityContext"]["readOnlyRootFilesystem"].as<bool>());
+  const YAML::Node data = Named(etcd["spec"]["template"]["spec"]["volumes"], "etcd-data");
+  ASSERT_FALSE(data.IsNull()) << set.out;
+  EXPECT_TRUE(data["emptyDir"]);
+  EXPECT_FALSE(etcd["spec"]["volumeClaimTemplates"]);
+
+  Rendered svc = Render("etcd-service.yaml", values);
+  ASSERT_EQ(svc.exit_code, 0) << svc.out;
+  const YAML::Node service = YAML::Load(svc.out);
+  EXPECT_EQ(service["spec"]["clusterIP"].as<std::string>(), "None");
+  EXPECT_EQ(etcd["spec"]["serviceName"].as<std::string>(),
+            service["metadata"]["name"].as<std::string>());
+  using Labels = std::map<std::string, std::string>;
+  const Labels etcd_pod = etcd["spec"]["template"]["metadata"]["labels"].as<Labels>();
+  EXPECT_EQ(service["spec"]["selector"].as<Labels>(), etcd_pod);
+  EXPECT_EQ(etcd["spec"]["selector"]["matchLabels"].as<Labels>(), etcd_pod);
+
+  // The sidecars use it: <service>.<namespace>.svc:<port>.
+  Rendered config = Render("configmap-understudy.yaml", values, "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  EXPECT_THAT(YAML::Load(config.out)["coordination"]["etcd"]["endpoints"].as<std::vector<std::string>>(),
+              ElementsAre("understudy-etcd.default.svc:" +
+                          service["spec"]["ports"][0]["port"].as<std::string>()));
+
+  // Neither the app Service nor the budget selects the etcd pod.
+  Rendered app = Render("service.yaml", values);
+  Rendered pdb = Render("poddisruptionbudget.yaml", values);
+  ASSERT_EQ(app.exit_code, 0) << app.out;
+  ASSERT_EQ(pdb.exit_code, 0) << pdb.out;
+  for (const Labels& selector :
+       {YAML::Load(app.out)["spec"]["selector"].as<Labels>(),
+        YAML::Load(pdb.out)["spec"]["selector"]["matchLabels"].as<Labels>()}) {
+    bool matches = true;
+    for (const auto& [k, v] : selector) {
+      auto it = etcd_pod.find(k);
+      matches = matches && it != etcd_pod.end() && it->second == v;
+    }
+    EXPECT_FALSE(matches) << "a sidecar selector matches the etcd pod";
+  }
+
+  // Explicit endpoints win over the bundled etcd.
+  config = Render("configmap-understudy.yaml",
+                  Values("coordination: {etcd: {endpoints: [\"etcd.infra:2379\"], bundled: {enabled: true}}}\n"),
+                  "understudy.yaml");
+  EXPECT_THAT(YAML::Load(config.out)["coordination"]["etcd"]["endpoints"].as<std::vector<std::string>>(),
+              ElementsAre("etcd.infra:2379"));
+
+  // A small claim instead of the emptyDir.
+  set = Render("etcd-statefulset.yaml",
+               Values("coordination: {etcd: {bundled: {enabled: true, persistence: {enabled: true, "
+                      "size: 2Gi}}}}\n"));
+  ASSERT_EQ(set.exit_code, 0) << set.out;
+  const YAML::Node claimed = YAML::Load(set.out);
+  EXPECT_FALSE(claimed["spec"]["template"]["spec"]["volumes"]);
+  EXPECT_EQ(claimed["spec"]["volumeClaimTemplates"][0]["metadata"]["name"].as<std::string>(),
+            "etcd-data");
+  EXPECT_EQ(claimed["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
+                .as<std::string>(),
+            "2Gi");
+
+  Rendered notes = Render("NOTES.txt", values);
+  ASSERT_EQ(notes.exit_code, 0) << notes.out;
+  EXPECT_THAT(notes.out, AllOf(HasSubstr("Fleet mode"), HasSubstr("WARNING: the bundled etcd")));
+}
+
 // --- The checker, on broken copies of the chart ------------------------------
 
 class BrokenChartTest : public ::testing::Test {
@@ -403,6 +675,24 @@ TEST_F(BrokenChartTest, UndocumentedValuesKey) {
 TEST_F(BrokenChartTest, InlineCommentDocumentsAKey) {
   Edit("values.yaml", "  # Envoy log level", "  newKey: 1   # documented inline\n  # Envoy log level");
   EXPECT_THAT(Problems(), IsEmpty());
+}
+
+TEST_F(BrokenChartTest, DisruptionBudgetValuesReference) {
+  Edit("templates/poddisruptionbudget.yaml", ".Values.podDisruptionBudget.maxUnavailable",
+       ".Values.podDisruptionBudget.maxUnavail");
+  EXPECT_THAT(Problems(),
+              ElementsAre(AllOf(HasSubstr("templates/poddisruptionbudget.yaml:"),
+                                HasSubstr("no key podDisruptionBudget.maxUnavail"))));
+}
+
+TEST_F(BrokenChartTest, CoordinationValuesReferenceAndComments) {
+  Edit("templates/configmap-understudy.yaml", ".Values.coordination.etcd.leaseTtl",
+       ".Values.coordination.etcd.lease_ttl");
+  Edit("values.yaml", "      # etcd's client port.", "      newKey: 1\n      # etcd's client port.");
+  EXPECT_THAT(Problems(),
+              AllOf(Contains(AllOf(HasSubstr("templates/configmap-understudy.yaml:"),
+                                   HasSubstr("no key coordination.etcd.lease_ttl"))),
+                    Contains(HasSubstr("key coordination.etcd.bundled.newKey has no comment"))));
 }
 
 TEST_F(BrokenChartTest, ChartYamlFields) {

@@ -163,6 +163,25 @@ absl::Status Cluster::StartFakes(FakeOptions production, FakeOptions candidate) 
   return absl::OkStatus();
 }
 
+absl::Status Cluster::UseFakesOf(const Cluster& other) {
+  if (other.prod_port_ == 0) return absl::FailedPreconditionError("the other cluster has no fakes");
+  prod_port_ = other.prod_port_;
+  cand_port_ = other.cand_port_;
+  prod_key_ = other.prod_key_;
+  cand_key_ = other.cand_key_;
+  prod_key_file_ = other.prod_key_file_;
+  cand_key_file_ = other.cand_key_file_;
+  prod_upstream_ = envoy_driver::NewCurlUpstream(absl::StrCat("http://127.0.0.1:", prod_port_),
+                                                 absl::Seconds(30));
+  cand_upstream_ = envoy_driver::NewCurlUpstream(candidate_url(), absl::Seconds(30));
+  return absl::OkStatus();
+}
+
+void Cluster::UseCandidatePort(int port) {
+  cand_port_ = port;
+  cand_upstream_ = envoy_driver::NewCurlUpstream(candidate_url(), absl::Seconds(30));
+}
+
 absl::Status Cluster::WriteConfig(const SidecarKnobs& k) {
   std::string yaml = absl::StrCat(R"(extproc:
   listen: 127.0.0.1:0
@@ -201,7 +220,7 @@ storage:
   path: )", data_dir_, R"(
   privacy:
     body_mode: full
-)");
+)", k.extra_yaml);
   return WriteFile(config_path_, yaml);
 }
 
@@ -271,6 +290,8 @@ std::optional<int> Cluster::StopSidecar() {
   if (!status.has_value()) KillSidecar();
   return status;
 }
+
+int Cluster::SidecarPid() const { return sidecar_ ? static_cast<int>(sidecar_->pid()) : 0; }
 
 std::string Cluster::SidecarErrors() const { return sidecar_ ? sidecar_->Errors() : ""; }
 

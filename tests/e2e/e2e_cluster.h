@@ -79,6 +79,8 @@ struct SidecarKnobs {
   // "rollout:"); empty: the default plan with every gate off, so the judge
   // never acts on its own.
   std::string rollout_yaml;
+  // Appended to the config as is (whole top-level sections, e.g. "drift:").
+  std::string extra_yaml;
 };
 
 class Cluster {
@@ -89,6 +91,11 @@ class Cluster {
   // StartFakes starts production (gpt-4o, seed 1) and candidate
   // (gpt-5-mini, seed 2) fake models with fixed latencies (sigma 0).
   absl::Status StartFakes(FakeOptions production = {}, FakeOptions candidate = {});
+  // UseFakesOf points this cluster's sidecar and driver at `other`'s fakes
+  // (same models, keys and upstreams): several sidecars, one pair of
+  // models (fleet mode). `other` must have started its fakes and outlive
+  // this cluster's use of them.
+  absl::Status UseFakesOf(const Cluster& other);
   // StartSidecar writes the config (first call only, or when knobs change)
   // and starts `understudy serve` on data_dir(); waits for both ports.
   absl::Status StartSidecar(const SidecarKnobs& knobs = {}, bool reset_rollout = false);
@@ -100,6 +107,12 @@ class Cluster {
   std::optional<int> StopSidecar();
   // NewDataDir points later starts at a fresh, empty --data directory.
   void NewDataDir();
+  // UseCandidatePort points the sidecar's candidate upstream (and the
+  // driver's candidate cluster) at another server on 127.0.0.1, e.g. one
+  // that misbehaves; call before StartSidecar.
+  void UseCandidatePort(int port);
+  // UseDataDir points later starts at `path` (e.g. on a small tmpfs).
+  void UseDataDir(const std::string& path) { data_dir_ = path; }
 
   // Send plays one chat completion for `user` (header x-user-id) through
   // the two-filter chain, as a client of the production model would send it
@@ -133,6 +146,8 @@ class Cluster {
   const std::string& token_file() const { return token_file_; }
   const std::string& data_dir() const { return data_dir_; }
   int extproc_port() const { return extproc_port_; }
+  // SidecarPid is the running sidecar's process id (0 if none).
+  int SidecarPid() const;
   // SidecarErrors is the sidecar's stderr so far (for failure messages).
   std::string SidecarErrors() const;
 

@@ -39,8 +39,9 @@ TEST(HeaderExamplesTest, EveryExampleBlockOfEveryListedHeaderIsCompiled) {
 TEST(HeaderExamplesTest, ListCoversEveryProductHeaderWithAnExample) {
   const std::filesystem::path root(UNDERSTUDY_SOURCE_DIR);
   int seen = 0;
-  for (const char* folder : {"common", "encoding", "compare", "translate", "rollout", "storage",
-                             "shadow", "telemetry", "metrics", "report", "sidecar", "tools", "cli"}) {
+  for (const char* folder : {"common", "encoding", "compare", "translate", "rollout", "drift",
+                             "storage", "shadow", "telemetry", "metrics", "report", "sidecar",
+                             "tools", "cli"}) {
     for (const auto& entry : std::filesystem::recursive_directory_iterator(root / folder)) {
       if (entry.path().extension() != ".h" || CountExampleLines(entry.path().string()) == 0) {
         continue;

@@ -1154,5 +1154,30 @@ TEST(CompressionTest, CompressorsRoundTrip) {
   }
 }
 
+// Silent drift knobs: /control switches system_fingerprint behind the same
+// model name, and `shorten` answers about 30% shorter with finish_reason
+// still "stop"; a bad value names the knob.
+TEST_F(FakeModelApiTest, DriftKnobsSwitchFingerprintAndShortenAnswers) {
+  Start(FakeModelOptions{});
+  Json before = Json::parse(Post("/v1/chat/completions", ChatRequest("m"))->body);
+  const std::string text = before["choices"][0]["message"]["content"].get<std::string>();
+  const std::string fp = before["system_fingerprint"].get<std::string>();
+  ASSERT_EQ(Post("/control", std::string(R"({"system_fingerprint":"fp_next","shorten":0.3})"))
+                ->status,
+            200);
+  Json after = Json::parse(Post("/v1/chat/completions", ChatRequest("m"))->body);
+  EXPECT_NE(fp, "fp_next");
+  EXPECT_EQ(after["system_fingerprint"], "fp_next");
+  EXPECT_EQ(after["model"], before["model"]);
+  const std::string shorter = after["choices"][0]["message"]["content"].get<std::string>();
+  EXPECT_EQ(after["choices"][0]["finish_reason"], "stop");
+  EXPECT_LE(shorter.size(), text.size() * 0.7 + 1);
+  EXPECT_GE(shorter.size(), text.size() * 0.5);
+  EXPECT_EQ(text.substr(0, shorter.size()), shorter);
+  httplib::Result bad = Post("/control", std::string(R"({"shorten":2})"));
+  EXPECT_EQ(bad->status, 400);
+  EXPECT_THAT(bad->body, HasSubstr("shorten"));
+}
+
 }  // namespace
 }  // namespace understudy::fake_model

@@ -9,7 +9,12 @@
 #   2. values that write a plan starting with a shadow stage (percent 0)
 #      and no `shadow:` section: exit 2, the error naming rollout.stages[0];
 #   3. the same plan with both upstream URLs and `shadow:`: exit 0, no
-#      warning.
+#      warning;
+#   4. fleet mode (docs/fleet.md) with an existing etcd, TLS and auth
+#      Secrets: the `coordination:` section check-config accepts (exit 0,
+#      no warning), naming the mounted files;
+#   5. fleet mode with the bundled etcd: its Service as the endpoint;
+#   6. replicaCount > 1 without coordination: the chart refuses to render.
 # Runs the build's binary directly (no root, no image): the image test
 # (image_test.sh) repeats case 1 inside the image, with the chart's mounts.
 #
@@ -115,6 +120,61 @@ check "$TMP/shadowing-config.yaml"
 [ "$rc" = 0 ] || fail "check-config exited $rc: $err"
 [ -z "$err" ] || fail "stderr: '$err'"
 [ "$(json_field 'j["ok"] and not j["warnings"]')" = True ] || fail "-o json: $json"
+
+echo "=== 4. fleet mode with an existing etcd, TLS and auth"
+cat >"$TMP/fleet.yaml" <<'EOF2'
+replicaCount: 3
+coordination:
+  etcd:
+    endpoints: ["etcd-0.etcd.infra:2379", "etcd-1.etcd.infra:2379"]
+    prefix: /understudy/checkout-bot/
+    tls: {existingSecret: etcd-client}
+    auth: {username: understudy, existingSecret: etcd-password}
+EOF2
+render "$TMP/fleet.yaml" "$TMP/fleet-config.yaml"
+sed -n '/^coordination:/,$p' "$TMP/fleet-config.yaml" | sed 's/^/  /'
+grep -q '^coordination:' "$TMP/fleet-config.yaml" || fail "no coordination: section"
+grep -q '^  member:' "$TMP/fleet-config.yaml" && fail "member is set (the sidecar's default names it after the pod)"
+grep -q "password_file: $TMP/secrets/etcd-auth/password" "$TMP/fleet-config.yaml" || fail "no password_file"
+grep -q "key_file: $TMP/secrets/etcd-tls/tls.key" "$TMP/fleet-config.yaml" || fail "no tls.key_file"
+check "$TMP/fleet-config.yaml"
+[ "$rc" = 0 ] || fail "check-config exited $rc: $err"
+[ "$out" = "$TMP/fleet-config.yaml: ok" ] || fail "stdout: '$out'"
+[ -z "$(grep -vF "warning: $skip_warning" "$TMP/err")" ] || fail "stderr: '$err'"
+[ "$(json_field 'j["ok"]')" = True ] || fail "-o json: $json"
+# The same config with the password file gone: check-config reads it.
+rm "$TMP/secrets/etcd-auth/password"
+check "$TMP/fleet-config.yaml"
+[ "$rc" = 2 ] || fail "check-config exited $rc without the password file, want 2"
+case "$err" in
+  *"coordination.etcd.auth.password_file"*) ;;
+  *) fail "stderr does not name coordination.etcd.auth.password_file: '$err'" ;;
+esac
+
+echo "=== 5. fleet mode with the bundled etcd"
+cat >"$TMP/bundled.yaml" <<'EOF2'
+replicaCount: 2
+coordination:
+  etcd:
+    bundled: {enabled: true}
+EOF2
+render "$TMP/bundled.yaml" "$TMP/bundled-config.yaml"
+grep -qF -- '- "understudy-etcd.default.svc:2379"' "$TMP/bundled-config.yaml" ||
+  fail "the bundled etcd is not the endpoint: $(cat "$TMP/bundled-config.yaml")"
+grep -qF 'prefix: "/understudy/understudy/"' "$TMP/bundled-config.yaml" || fail "default prefix"
+check "$TMP/bundled-config.yaml"
+[ "$rc" = 0 ] || fail "check-config exited $rc: $err"
+# Nothing but the default plan's skipped-shadow-stage warning (no shadow: here).
+[ -z "$(grep -vF "warning: $skip_warning" "$TMP/err")" ] || fail "stderr: '$err'"
+
+echo "=== 6. replicaCount > 1 without coordination"
+printf 'replicaCount: 2\n' >"$TMP/replicas.yaml"
+render_rc=0
+/usr/bin/python3 "$HERE/render_chart.py" "$CHART" configmap-understudy.yaml --data understudy.yaml \
+  -f "$TMP/replicas.yaml" >"$TMP/replicas-config.yaml" 2>"$TMP/replicas-err" || render_rc=$?
+[ "$render_rc" = 1 ] || fail "render exited $render_rc, want 1 (the chart's fail)"
+grep -qF 'replicaCount > 1 needs coordination' "$TMP/replicas-err" ||
+  fail "no guard message: $(cat "$TMP/replicas-err")"
 
 if [ "$failures" -gt 0 ]; then
   echo "chart config test: $failures failure(s)"

@@ -22,19 +22,20 @@ set(allowed_encoding  common proto encoding)
 set(allowed_compare   common proto compare)
 set(allowed_translate common proto translate)
 set(allowed_rollout   common proto rollout)
+set(allowed_drift     common proto drift)
 set(allowed_storage   common proto encoding compare rollout storage)
 set(allowed_coordination common proto rollout coordination)
 set(allowed_shadow    common proto encoding compare translate rollout storage shadow)
 set(allowed_telemetry common proto encoding compare rollout storage telemetry)
-set(allowed_metrics   common proto encoding compare rollout storage metrics)
-set(allowed_report    common proto encoding compare rollout storage report)
-set(allowed_sidecar   common proto encoding compare translate rollout storage coordination shadow telemetry metrics
-                      report sidecar)
+set(allowed_metrics   common proto encoding compare rollout drift storage metrics)
+set(allowed_report    common proto encoding compare rollout drift storage report)
+set(allowed_sidecar   common proto encoding compare translate rollout drift storage coordination shadow
+                      telemetry metrics report sidecar)
 set(allowed_tools     common proto tools)
-set(allowed_cli       common proto encoding compare translate rollout storage coordination shadow telemetry metrics
-                      report sidecar tools cli)
-set(product_folders common proto encoding compare translate rollout storage coordination shadow telemetry metrics
-                    report sidecar tools cli)
+set(allowed_cli       common proto encoding compare translate rollout drift storage coordination shadow
+                      telemetry metrics report sidecar tools cli)
+set(product_folders common proto encoding compare translate rollout drift storage coordination shadow
+                    telemetry metrics report sidecar tools cli)
 # Top-level names an include may start with that belong to this repository
 # (or to its generated protos).
 set(known_roots ${product_folders} tests bench examples understudy envoy opentelemetry etcd)

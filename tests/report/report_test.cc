@@ -425,5 +425,64 @@ TEST_F(ReportTest, LookbackExcludesOldRecords) {
   EXPECT_EQ(j["shadow"]["top_major_diffs"][0]["request_id"], "new");
 }
 
+// Drift records (docs/drift.md) are not rollout decisions: they get their
+// own "Model drift" section with the effect, and a drift event fires a
+// revisit trigger that says what to do next.
+TEST_F(ReportTest, DriftRecordsGetTheirOwnSectionAndFireARevisitTrigger) {
+  v1::Decision baseline;
+  baseline.set_time_unix_micros(absl::ToUnixMicros(clock_.Now()));
+  baseline.set_action(v1::ACTION_DRIFT_BASELINE);
+  baseline.set_actor("drift");
+  baseline.mutable_drift_baseline()->set_arm(v1::ARM_CANDIDATE);
+  v1::DriftVersionSet* versions = baseline.mutable_drift_baseline()->add_versions();
+  versions->set_dimension("system_fingerprint");
+  versions->add_values("fp_old");
+  ASSERT_OK(store_->AppendDecision(baseline));
+  clock_.Advance(absl::Minutes(5));
+  v1::Decision drift;
+  drift.set_time_unix_micros(absl::ToUnixMicros(clock_.Now()));
+  drift.set_action(v1::ACTION_DRIFT);
+  drift.set_actor("drift");
+  drift.set_reason("candidate behaviour: answer_chars fell");
+  v1::DriftEvent* e = drift.mutable_drift_event();
+  e->set_arm(v1::ARM_CANDIDATE);
+  e->set_kind(v1::DRIFT_BEHAVIOUR);
+  e->set_dimension("answer_chars");
+  e->set_baseline_value(400);
+  e->set_live_value(280);
+  e->set_relative_effect(-0.3);
+  e->set_effect_lower(-150);
+  e->set_effect_upper(-90);
+  ASSERT_OK(store_->AppendDecision(drift));
+
+  const std::string md = Render("md");
+  EXPECT_THAT(md, HasSubstr("## Model drift"));
+  EXPECT_THAT(md, HasSubstr("-30.0%"));
+  EXPECT_THAT(md, HasSubstr("fp_old"));
+  EXPECT_THAT(md, HasSubstr("Revisit now"));
+  EXPECT_THAT(md, HasSubstr("No rollout decisions in the window."));
+  nlohmann::json j = nlohmann::json::parse(Render("json"));
+  EXPECT_TRUE(j["decisions"].empty());
+  ASSERT_EQ(j["drift"]["events"].size(), 1u);
+  EXPECT_EQ(j["drift"]["events"][0]["dimension"], "answer_chars");
+  EXPECT_EQ(j["drift"]["baselines"].size(), 1u);
+  ASSERT_EQ(j["revisit"]["fired"].size(), 1u);
+  EXPECT_THAT(j["revisit"]["fired"][0].get<std::string>(), HasSubstr("start a new rollout"));
+}
+
+// A configured deprecation date fires a revisit trigger within its notice
+// period, and not before.
+TEST_F(ReportTest, DeprecationDateFiresWithinItsNotice) {
+  ReportInputs in = Inputs();
+  in.deprecation_date = clock_.Now() + absl::Hours(24 * 60);
+  in.deprecation_notice = absl::Hours(24 * 30);
+  nlohmann::json j = nlohmann::json::parse(*RenderReport(*store_, in, "json"));
+  EXPECT_TRUE(j["revisit"]["fired"].empty());
+  in.deprecation_date = clock_.Now() + absl::Hours(24 * 10);
+  j = nlohmann::json::parse(*RenderReport(*store_, in, "json"));
+  ASSERT_EQ(j["revisit"]["fired"].size(), 1u);
+  EXPECT_THAT(j["revisit"]["fired"][0].get<std::string>(), HasSubstr("in 10 days"));
+}
+
 }  // namespace
 }  // namespace understudy::report

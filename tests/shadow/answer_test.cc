@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
+
 #include "tests/common/test_util.h"
 #include "tests/support/deflate.h"
 
@@ -126,6 +128,44 @@ TEST(AnswerTest, PrepareIsIdempotent) {
   const std::string once = e.SerializeAsString();
   PrepareExchange(&e, encoding::DecodeLimits{});
   EXPECT_EQ(e.SerializeAsString(), once);
+}
+
+// What the drift watch reads: the fingerprint, finish reason and length of
+// the answer, a refusal by pattern, and non-JSON text when JSON was asked.
+TEST(AnswerTest, FactsCarryWhatTheDriftWatchReads) {
+  compare::CompareOptions options;
+  ASSERT_OK(compare::CompileRefusalPatterns(&options));
+  auto chat = [](std::string content, std::string fingerprint) {
+    return absl::StrCat(
+        R"({"id":"c1","object":"chat.completion","model":"gpt-4o","system_fingerprint":")",
+        fingerprint, R"(","choices":[{"index":0,"message":{"role":"assistant","content":")",
+        content, R"("},"finish_reason":"stop"}]})");
+  };
+  v1::Exchange plain = Answer("openai_chat", 200, chat("Paris", "fp_1"),
+                              {{"content-type", "application/json"}});
+  PrepareExchange(&plain, encoding::DecodeLimits{});
+  AnswerFacts f = ClassifyExchange(plain, &options, nullptr);
+  EXPECT_EQ(f.system_fingerprint, "fp_1");
+  EXPECT_EQ(f.finish_reason, "stop");
+  EXPECT_EQ(f.answer_chars, 5);
+  EXPECT_FALSE(f.refusal);
+  EXPECT_FALSE(f.invalid_json);
+
+  v1::Exchange refused = Answer("openai_chat", 200,
+                                chat("I'm sorry, but I can't help with that.", "fp_1"),
+                                {{"content-type", "application/json"}});
+  PrepareExchange(&refused, encoding::DecodeLimits{});
+  EXPECT_TRUE(ClassifyExchange(refused, &options, nullptr).refusal);
+
+  v1::Exchange json_asked = Answer("openai_chat", 200, chat("{\\\"a\\\": 1", "fp_1"),
+                                   {{"content-type", "application/json"}});
+  json_asked.mutable_request()->set_body(
+      R"({"model":"gpt-4o","messages":[{"role":"user","content":"x"}],)"
+      R"("response_format":{"type":"json_object"}})");
+  PrepareExchange(&json_asked, encoding::DecodeLimits{});
+  AnswerFacts j = ClassifyExchange(json_asked, &options, nullptr);
+  EXPECT_EQ(j.outcome, OutcomeClass::kOk);
+  EXPECT_TRUE(j.invalid_json);
 }
 
 }  // namespace

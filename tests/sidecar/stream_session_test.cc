@@ -499,5 +499,16 @@ TEST_F(StreamSessionTest, StreamedBodyIsHeldBackAndSentReshapedAtTheEnd) {
   EXPECT_EQ(e->request().body(), R"({"model":"m1","n":1})");
 }
 
+// Regression (fuzz/stream_session_fuzzer): a :status of ten digits was
+// signed overflow while parsing; it is no status and reads as 0.
+TEST_F(StreamSessionTest, OverlongStatusReadsAsZeroWithoutOverflow) {
+  auto s = NewSession(StreamRole::kObserve);
+  Send(*s, Observed(Headers(true, {{"x-request-id", "r"}}, true)));
+  Send(*s, Observed(Headers(false, {{":status", "8888888888"}}, true)));
+  auto e = s->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->status_code(), 0);
+}
+
 }  // namespace
 }  // namespace understudy::sidecar

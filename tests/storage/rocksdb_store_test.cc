@@ -172,15 +172,17 @@ TEST_F(RocksStoreTest, SecretsNeverReachTheDatabaseFiles) {
     add(e.mutable_request(), "x-custom-secret", "SECRET-CUSTOM-666");
     add(e.mutable_request(), "x-visible", "VISIBLE-MARKER-777");
     add(e.mutable_response(), "set-cookie", "sid=SECRET-SETCOOKIE-888");
-    e.mutable_request()->set_body(R"({"api_key":"SECRET-BODY-999","prompt":"VISIBLE-PROMPT"})");
+    e.mutable_request()->set_body(
+        R"({"api_key":"SECRET-BODY-999","model":"VISIBLE-MODEL","prompt":"SECRET-PROMPT-000"})");
     ASSERT_OK(store->PutExchange(e));
   }
   // Raw bytes of the WAL, MANIFEST, SSTs and logs. The visible markers prove
   // the grep can see stored records at all.
   std::string bytes = AllDbBytes();
   EXPECT_THAT(bytes, HasSubstr("VISIBLE-MARKER-777"));
-  EXPECT_THAT(bytes, HasSubstr("VISIBLE-PROMPT"));
-  for (const char* secret : {"SECRET-AUTH-111", "SECRET-PROXY-222", "SECRET-COOKIE-333", "SECRET-XKEY-444",
+  EXPECT_THAT(bytes, HasSubstr("VISIBLE-MODEL"));
+  // The prompt is content: redacted mode never keeps it (a built-in path).
+  for (const char* secret : {"SECRET-PROMPT-000", "SECRET-AUTH-111", "SECRET-PROXY-222", "SECRET-COOKIE-333", "SECRET-XKEY-444",
                              "SECRET-AZURE-555", "SECRET-CUSTOM-666", "SECRET-SETCOOKIE-888",
                              "SECRET-BODY-999"}) {
     EXPECT_EQ(bytes.find(secret), std::string::npos) << secret << " found in the database files";
@@ -318,6 +320,42 @@ TEST_F(RocksStoreTest, ReadOnlyInstanceReadsARunningPrimary) {
               StatusIs(absl::StatusCode::kFailedPrecondition, "read-only"));
   EXPECT_THAT(OpenRocksStoreReadOnly(dir_.Sub("missing")),
               StatusIs(absl::StatusCode::kNotFound, dir_.Sub("missing")));
+}
+
+}  // namespace
+}  // namespace understudy::storage
+
+namespace understudy::storage {
+namespace {
+
+// A disk with less free space than storage.min_free_mb refuses writes
+// before RocksDB sees them (RocksDB cannot always recover from running out
+// of space mid-write), says so, and takes writes again when space returns.
+TEST(RocksStoreSpaceTest, ANearlyFullDiskRefusesWritesAndTheStoreComesBack) {
+  TempDir dir;
+  ManualClock clock;
+  StorageConfig config;
+  config.path = dir.Sub("db");
+  config.retention_interval = absl::ZeroDuration();
+  config.min_free_bytes = int64_t{1} << 60;  // more than any disk has: "full"
+  absl::StatusOr<std::unique_ptr<Store>> store = OpenRocksStore(config, clock);
+  ASSERT_OK(store);
+  v1::RolloutState state;
+  state.set_version(1);
+  EXPECT_THAT((*store)->SaveRolloutState(state),
+              StatusIs(absl::StatusCode::kUnavailable, "disk full"));
+  EXPECT_TRUE((*store)->Stats().failing);
+  EXPECT_EQ((*store)->Stats().write_failures, 1);
+  store->reset();
+
+  config.min_free_bytes = 1;  // space returned
+  store = OpenRocksStore(config, clock);
+  ASSERT_OK(store);
+  ASSERT_OK((*store)->SaveRolloutState(state));
+  EXPECT_FALSE((*store)->Stats().failing);
+  absl::StatusOr<v1::RolloutState> back = (*store)->LoadRolloutState();
+  ASSERT_OK(back);
+  EXPECT_EQ(back->version(), 1);
 }
 
 }  // namespace

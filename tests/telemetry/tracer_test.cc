@@ -234,6 +234,10 @@ TEST_P(TracerTest, ShadowAndCompareSpansAreChildrenOfTheExchangeSpan) {
   EXPECT_EQ(Attr(cmp->span.events(0).attributes(), "understudy.finding.kind").string_value(),
             "salient_token");  // the major one comes first
   EXPECT_TRUE(Attr(cmp->span.events(0).attributes(), "understudy.finding.major").bool_value());
+  // Traces carry no user content: the message quotes the answers.
+  for (const auto& event : cmp->span.events()) {
+    EXPECT_EQ(FindAttribute(event.attributes(), "understudy.finding.message"), nullptr);
+  }
 }
 
 // A decision is a trace of its own, with one event per gate carrying the

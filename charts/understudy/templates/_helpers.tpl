@@ -56,3 +56,38 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s-admin-token" (include "understudy.fullname" .) | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 {{- end -}}
+
+{{/* Fleet mode: "true" when the sidecars coordinate through etcd (an
+existing one at coordination.etcd.endpoints, or the bundled one), else "". */}}
+{{- define "understudy.coordinated" -}}
+{{- if or .Values.coordination.etcd.endpoints .Values.coordination.etcd.bundled.enabled -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* The bundled etcd's StatefulSet and headless Service name. */}}
+{{- define "understudy.etcdName" -}}
+{{- printf "%s-etcd" (include "understudy.fullname" . | trunc 58 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/* Labels that select the bundled etcd's pod: not the sidecar pods'
+(the app Service and the PodDisruptionBudget must not match it). */}}
+{{- define "understudy.etcdSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-etcd" (include "understudy.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: etcd
+{{- end -}}
+
+{{/* The bundled etcd's client endpoint (host:port), through its headless Service. */}}
+{{- define "understudy.etcdBundledEndpoint" -}}
+{{- printf "%s.%s.svc:%d" (include "understudy.etcdName" .) $.Release.Namespace (int $.Values.coordination.etcd.bundled.port) -}}
+{{- end -}}
+
+{{/* The fleet's key prefix: coordination.etcd.prefix, or /understudy/<fullname>/. */}}
+{{- define "understudy.etcdPrefix" -}}
+{{- if .Values.coordination.etcd.prefix -}}
+{{- .Values.coordination.etcd.prefix -}}
+{{- else -}}
+{{- printf "/understudy/%s/" (include "understudy.fullname" .) -}}
+{{- end -}}
+{{- end -}}
