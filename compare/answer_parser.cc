@@ -351,11 +351,15 @@ void AnswerParser::Impl::Feed(std::string_view chunk) {
       ++i;
     }
     // A UTF-8 byte-order mark may precede either format.
-    if (buf.compare(i, 3, "\xEF\xBB\xBF") == 0) i += 3;
+    constexpr std::string_view kBom = "\xEF\xBB\xBF";
+    const std::string_view head(buf.data() + i, std::min(buf.size() - i, kBom.size()));
+    if (head.size() < kBom.size() && kBom.substr(0, head.size()) == head) return;  // wait
+    if (head == kBom) i += kBom.size();
     if (i >= buf.size()) return;
     char c = buf[i];
     if (c == '{' || c == '[') {
       mode = Mode::kJson;
+      buf.erase(0, i);  // JSON allows the whitespace, not the mark
     } else {
       // Wait for enough bytes to tell "data:" from garbage.
       std::string_view rest(buf.data() + i, buf.size() - i);

@@ -96,7 +96,13 @@ absl::Status ParseRequestShaping(const ConfigNode& req, RequestShaping* out) {
         if (part.empty()) return set_json.Error(k, "empty segment in the dotted path");
       }
       ASSIGN_OR_RETURN(nlohmann::json v, NodeToJson(set_json.Child(k)));
-      out->set_json.emplace_back(k, v.dump());
+      std::string dumped;
+      try {
+        dumped = v.dump();
+      } catch (const nlohmann::json::exception&) {
+        return set_json.Error(k, "value is not valid UTF-8");
+      }
+      out->set_json.emplace_back(k, std::move(dumped));
     }
   }
   RETURN_IF_ERROR(ParseHeaderMap(req.Child("set_headers"), &out->set_headers));

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "compare/compare.h"
 #include "tests/common/test_util.h"
 #include "tests/compare/fixtures.h"
@@ -181,6 +182,21 @@ TEST_F(AnswerParserTest, EveryTwoAndThreeWayChunkingEqualsWholeBody) {
     absl::StatusOr<ModelAnswer> one_by_one = ParseChunks(bytes);
     ASSERT_OK(one_by_one);
     EXPECT_TRUE(*one_by_one == *whole);
+  }
+}
+
+// A byte-order mark split across chunks is still skipped (found by
+// fuzz/answer_parser_fuzzer: the first byte alone used to read as garbage).
+TEST_F(AnswerParserTest, ByteOrderMarkSplitAcrossChunksIsSkipped) {
+  const std::string body = absl::StrCat("\t\xEF\xBB\xBF", fx::kOpenAIJson);
+  absl::StatusOr<ModelAnswer> whole = ParseAnswer(body);
+  ASSERT_OK(whole);
+  EXPECT_EQ(whole->format, WireFormat::kOpenAIJson);
+  for (size_t i = 1; i <= 4; ++i) {
+    std::string_view v(body);
+    absl::StatusOr<ModelAnswer> split = ParseChunks({v.substr(0, i), v.substr(i, 1), v.substr(i + 1)});
+    ASSERT_OK(split);
+    EXPECT_TRUE(*split == *whole) << "split at " << i;
   }
 }
 

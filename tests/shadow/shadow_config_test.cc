@@ -157,6 +157,9 @@ TEST_F(ShadowConfigTest, ErrorsNameTheKeyPath) {
       {"upstreams: {candidate: {url: 'http://a', api_key_file: /nonexistent/understudy/key}}\n",
        "upstreams.candidate.api_key_file"},
       {"shadow: [1, 2]\n", "shadow"},
+      // Found by fuzz/config_fuzzer: a value that is not UTF-8 cannot become JSON.
+      {"upstreams: {candidate: {url: 'http://b', request: {set_json: {model: \"a\xff\"}}}}\n",
+       "upstreams.candidate.request.set_json.model"},
   };
   for (const Case& c : cases) {
     absl::StatusOr<ShadowConfig> parsed = ParseYaml(c.yaml);
