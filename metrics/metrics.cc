@@ -413,6 +413,12 @@ struct Metrics::Impl {
                          .Help("Requests for an arm in another provider's API: translated, "
                                "untranslatable (kept on production), answer_failed")
                          .Register(r)),
+        fallbacks(prometheus::BuildCounter()
+                      .Name("understudy_fallbacks_total")
+                      .Help("Candidate attempts that failed before the client saw a byte and "
+                            "were retried: production (answered by production), no_plan "
+                            "(refused: nothing to restore), off (refused: routing.fallback off)")
+                      .Register(r)),
         out_of_scope(prometheus::BuildCounter()
                          .Name("understudy_requests_out_of_scope_total")
                          .Help("Requests that are not model calls (routes:), left on "
@@ -493,6 +499,9 @@ struct Metrics::Impl {
     ext.translated.counter = &translations.Add({{"result", "translated"}});
     ext.untranslatable.counter = &translations.Add({{"result", "untranslatable"}});
     ext.answer_failed.counter = &translations.Add({{"result", "answer_failed"}});
+    ext.fallback_production.counter = &fallbacks.Add({{"result", "production"}});
+    ext.fallback_no_plan.counter = &fallbacks.Add({{"result", "no_plan"}});
+    ext.fallback_off.counter = &fallbacks.Add({{"result", "off"}});
     streams_active = &extproc_streams_active.Add({});
     stream_duration_all = &stream_duration.Add({}, kStreamBuckets);
     for (size_t i = 0; i < kFeedbackReasons.size(); ++i) {
@@ -539,7 +548,8 @@ struct Metrics::Impl {
     SyncedCounter streams, cancelled, messages, replies, observability, spurious, malformed,
         unknown, route_production, route_candidate, truncated, submitted, dropped, feedback,
         out_of_scope_path, out_of_scope_method, shaped_ok, shaped_unchanged,
-        translated, untranslatable, answer_failed;
+        translated, untranslatable, answer_failed, fallback_production, fallback_no_plan,
+        fallback_off;
   };
 
   ExchangeSeries& Series(int arm, int source) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
@@ -734,6 +744,7 @@ struct Metrics::Impl {
   Family<Counter>& feedback_received;
   Family<Counter>& shaped;
   Family<Counter>& translations;
+  Family<Counter>& fallbacks;
   Family<Counter>& out_of_scope;
   Family<Counter>& exchanges_unjudged;
   Family<Histogram>& stream_duration;
@@ -938,6 +949,9 @@ void Metrics::SyncExtProc(const ExtProcCounters& stats) {
   e.translated.Sync(stats.requests_translated);
   e.untranslatable.Sync(stats.requests_untranslatable);
   e.answer_failed.Sync(stats.translation_failures);
+  e.fallback_production.Sync(stats.fallbacks_restored);
+  e.fallback_no_plan.Sync(stats.fallbacks_no_plan);
+  e.fallback_off.Sync(stats.fallbacks_off);
   impl_->streams_active->Set(static_cast<double>(std::max<int64_t>(0, stats.streams_active)));
 }
 

@@ -115,6 +115,11 @@
 //         translated and sent; kept on production, the reason in the
 //         exchange's x-understudy-untranslatable header; an answer that
 //         could not be translated back),
+//     understudy_fallbacks_total{result=production|no_plan|off} (candidate
+//         attempts that failed before the client saw a byte and were
+//         retried: answered by production; refused because the request
+//         could not be restored for production; refused because
+//         routing.fallback is off),
 //     understudy_capture_bodies_truncated_total,
 //     understudy_exchange_queue_submitted_total,
 //     understudy_exchange_queue_drops_total,
@@ -223,6 +228,9 @@ struct ExtProcCounters {
   uint64_t requests_translated = 0;      // to an arm in another provider's API
   uint64_t requests_untranslatable = 0;  // meant for one, kept on production
   uint64_t translation_failures = 0;     // answers not translated back
+  uint64_t fallbacks_restored = 0;       // candidate failures retried on production
+  uint64_t fallbacks_no_plan = 0;        // retries refused: nothing to restore
+  uint64_t fallbacks_off = 0;            // retries refused: routing.fallback is off
   int64_t streams_active = 0;
 };
 

@@ -55,10 +55,12 @@ absl::Status ParseRouting(const ConfigNode& n, SidecarConfig* c) {
                    "the candidate's weight comes from rollout.stages (or `understudy "
                    "set-weight`), not from routing");
   }
-  RETURN_IF_ERROR(n.CheckKeys({"sticky_header", "salt"}));
+  RETURN_IF_ERROR(n.CheckKeys({"sticky_header", "salt", "fallback"}));
   ASSIGN_OR_RETURN(std::string sticky, n.GetString("sticky_header", ""));
   c->routing.sticky_header = absl::AsciiStrToLower(sticky);
   ASSIGN_OR_RETURN(c->routing.salt, n.GetString("salt", ""));
+  ASSIGN_OR_RETURN(c->routing.fallback, n.GetBool("fallback", true));
+  c->session.fallback_enabled = c->routing.fallback;
   return absl::OkStatus();
 }
 

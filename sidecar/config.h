@@ -34,6 +34,10 @@ namespace understudy::sidecar {
 struct RoutingConfig {
   std::string sticky_header;      // empty → x-request-id
   std::string salt;               // reshuffles users between rollouts
+  // A candidate attempt that fails before the client saw a byte is answered
+  // by production (Envoy's retry, restored by the sidecar; docs/extproc.md
+  // "Fallback to production"); false: the client gets the candidate's error.
+  bool fallback = true;
 };
 
 struct CaptureConfig {

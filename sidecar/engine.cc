@@ -103,6 +103,15 @@ struct Engine::Impl {
     auto ctx = std::make_shared<LiveContext>();
     answers::PrepareExchange(&e, options.decode_limits);
     ctx->facts = ClassifyExchange(e, options.compare, &ctx->answer);
+    if (e.has_fallback()) {
+      // Production answered after the candidate's attempt failed
+      // (docs/extproc.md, "Fallback to production"): the user was saved,
+      // the candidate still failed, and production's price is not its.
+      const int failed = e.fallback().candidate_status();
+      ctx->facts.outcome =
+          failed == 0 ? OutcomeClass::kTransport : rollout::OutcomeClassFromHttp(failed);
+      ctx->facts.cost.reset();
+    }
     if (!e.unsupported().empty()) stats_unsupported.fetch_add(1);
     const v1::RolloutState state = controller.State();
     ctx->facts.stage_index = state.stage_index();
@@ -155,7 +164,8 @@ struct Engine::Impl {
     if (observer != nullptr) observer->OnLiveExchange(e, ctx->facts);
     stats_exchanges.fetch_add(1);
 
-    if (shadow != nullptr && !e.incomplete()) {
+    // A fallback's answer is production's: nothing of the candidate's to compare.
+    if (shadow != nullptr && !e.incomplete() && !e.has_fallback()) {
       ctx->live = std::move(e);
       std::shared_ptr<const LiveContext> shared = std::move(ctx);
       shadow->MaybeMirror(shared->live, [this, shared](MirrorResult r) {

@@ -27,6 +27,9 @@ metrics::ExtProcCounters ExtProcCountersOf(const ExtProcStats& stats) {
   c.requests_translated = stats.requests_translated.Get();
   c.requests_untranslatable = stats.requests_untranslatable.Get();
   c.translation_failures = stats.translation_failures.Get();
+  c.fallbacks_restored = stats.fallbacks_restored.Get();
+  c.fallbacks_no_plan = stats.fallbacks_no_plan.Get();
+  c.fallbacks_off = stats.fallbacks_off.Get();
   c.streams_active = stats.streams_active.Get();
   return c;
 }

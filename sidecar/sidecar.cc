@@ -433,6 +433,9 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   session.on_feedback = [engine](std::string_view body, std::string_view client) {
     return engine->SubmitFeedbackJson(body, v1::FEEDBACK_SOURCE_ENVOY, client);
   };
+  // Plans for the candidate's fallback to production live as long as the
+  // service (sidecar/fallback.h); cheap when no attempt filter is set up.
+  session.fallback = std::make_shared<FallbackRegistry>(*m.clock);
   m.service = std::make_unique<ExtProcService>(std::move(session), *m.router, *m.engine,
                                                *m.clock, m.stats);
   ASSIGN_OR_RETURN(m.server, ExtProcServer::Start(m.config.extproc, *m.service));

@@ -47,6 +47,12 @@ struct ExtProcStats {
   Counter requests_translated;     // sent to an arm in another provider's API, translated
   Counter requests_untranslatable; // meant for such an arm, kept on production
   Counter translation_failures;    // answers that could not be translated back
+  // The candidate's per-request fallback (sidecar/fallback.h): retries on
+  // production restored to the client's request; retries with no plan to
+  // restore (refused, 502); retries refused because fallback is off.
+  Counter fallbacks_restored;
+  Counter fallbacks_no_plan;
+  Counter fallbacks_off;
 };
 
 }  // namespace understudy::sidecar

@@ -7,6 +7,7 @@
 #include "common/strings.h"
 #include "rollout/rollout.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "shadow/shaping.h"
 #include "translate/translate.h"
 
@@ -19,8 +20,10 @@ absl::StatusOr<StreamRole> ParseStreamRole(std::string_view value) {
   if (value.empty() || value == "full") return StreamRole::kFull;
   if (value == "route") return StreamRole::kRoute;
   if (value == "observe") return StreamRole::kObserve;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "x-understudy-role: unknown role \"", Av(value), "\" (expected route, observe or full)"));
+  if (value == "attempt") return StreamRole::kAttempt;
+  return absl::InvalidArgumentError(
+      absl::StrCat("x-understudy-role: unknown role \"", Av(value),
+                   "\" (expected route, observe, attempt or full)"));
 }
 
 bool IsSecretHeader(std::string_view name, const std::vector<std::string>& extra) {
@@ -132,7 +135,7 @@ void StreamSession::ImmediateReply(int status, std::string_view error_code,
     ir->set_body(absl::StrCat(R"({"error":{"code":")", Av(error_code), R"(","message":")",
                               JsonEscape(message), "\"}}"));
   }
-  ir->set_details("understudy_feedback");
+  ir->set_details(feedback_ ? "understudy_feedback" : "understudy_fallback");
 }
 
 absl::Status StreamSession::OnFeedbackHeaders(bool end_of_stream, bool reply,
@@ -193,6 +196,9 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
                               : understudy::v1::ARM_PRODUCTION);
       }
       if (!options_.sticky_header.empty() && key == options_.sticky_header) sticky_value = value;
+      if (key == kAttemptCountHeader && role_ == StreamRole::kAttempt) {
+        (void)absl::SimpleAtoi(value, &attempt_);
+      }
     } else if (key == "content-type") {
       response_content_type_ = value;
     } else if (key == ":status") {
@@ -216,6 +222,10 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
       out->set_key(key);
       out->set_value(value);
     }
+  }
+  if (role_ == StreamRole::kAttempt) {
+    if (request_dir) exchange_.set_request_id(request_id);
+    return OnAttemptHeaders(request_dir, h.end_of_stream(), reply, replies);
   }
   // Feedback POSTs are answered here and never routed; the path is known
   // from the one pass over the headers above.
@@ -242,6 +252,14 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
     }
   }
   if (!request_dir) exchange_.set_response_headers_offset_micros(OffsetMicros());
+  if (!request_dir && options_.fallback != nullptr && (translated_ || Records())) {
+    // Envoy retried a failed candidate attempt on production: the answer is
+    // production's, in the client's own API, and the candidate failed.
+    if (std::optional<FallbackStatus> f = options_.fallback->FellBack(exchange_.request_id())) {
+      translated_ = false;
+      if (Records()) exchange_.mutable_fallback()->set_candidate_status(f->candidate_status);
+    }
+  }
   if (!request_dir && translated_ && reply) {
     ep::HeadersResponse* hr = replies->emplace_back().mutable_response_headers();
     TranslateResponseHeaders(hr->mutable_response()->mutable_header_mutation());
@@ -269,6 +287,11 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
     const std::string& key = sticky_value.empty() ? request_id : sticky_value;
     const understudy::v1::Arm arm =
         out_of_scope_ ? understudy::v1::ARM_PRODUCTION : router_.Assign(key);
+    if (arm == understudy::v1::ARM_CANDIDATE && options_.fallback != nullptr) {
+      for (const auto& header : h.headers().headers()) {
+        client_headers_.emplace_back(header.key(), HeaderValueOf(header));
+      }
+    }
     decided_arm_ = arm;
     exchange_.set_arm(arm);
     if (!out_of_scope_) {
@@ -289,6 +312,7 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
           out_of_scope_ ? arm : ShapeRequestHeaders(arm, h.end_of_stream(), out);
       // The router assigns production or candidate, never ARM_UNSPECIFIED.
       option->mutable_header()->set_raw_value(std::string(rollout::ArmName(now)));
+      if (now == understudy::v1::ARM_CANDIDATE) RecordPlan(common->header_mutation(), nullptr);
     }
   }
   return absl::OkStatus();
@@ -359,6 +383,100 @@ understudy::v1::Arm StreamSession::ShapeRequestHeaders(understudy::v1::Arm arm,
   return arm;
 }
 
+void StreamSession::RecordPlan(const ep::HeaderMutation& mutation,
+                               const std::string* client_body) {
+  if (options_.fallback == nullptr) return;
+  if (!plan_.has_value()) plan_.emplace();
+  auto add = [&](std::string name) {
+    name = absl::AsciiStrToLower(name);
+    if (name == kArmHeader) return;  // the retry stays a candidate-arm request
+    for (const auto& [n, v] : plan_->headers) {
+      if (n == name) return;  // the first edit saw the client's value
+    }
+    std::optional<std::string> value;
+    for (const auto& [k, v] : client_headers_) {
+      if (k == name) {
+        value = v;
+        break;
+      }
+    }
+    plan_->headers.emplace_back(std::move(name), std::move(value));
+  };
+  for (const std::string& name : mutation.remove_headers()) add(name);
+  for (const auto& option : mutation.set_headers()) add(option.header().key());
+  if (client_body != nullptr) plan_->body = *client_body;
+  options_.fallback->Plan(exchange_.request_id(), *plan_);
+}
+
+absl::Status StreamSession::OnAttemptHeaders(bool request_dir, bool end_of_stream, bool reply,
+                                             std::vector<ep::ProcessingResponse>* replies) {
+  FallbackRegistry* registry = options_.fallback.get();
+  const std::string& id = exchange_.request_id();
+  if (!request_dir) {
+    // The candidate's attempt answered: remember how, in case Envoy retries.
+    if (attempt_ <= 1 && registry != nullptr) {
+      registry->NoteCandidateStatus(id, exchange_.status_code());
+    }
+    if (reply) replies->emplace_back().mutable_response_headers()->mutable_response();
+    return absl::OkStatus();
+  }
+  if (!reply) return absl::OkStatus();
+  if (attempt_ <= 1) {
+    // The first attempt goes to the candidate as the route stream shaped it.
+    replies->emplace_back().mutable_request_headers()->mutable_response();
+    return absl::OkStatus();
+  }
+  // A retry: Envoy sends it to production.
+  if (!options_.fallback_enabled) {
+    stats_.fallbacks_off.Add();
+    const int failed = registry != nullptr ? registry->CandidateStatus(id) : 0;
+    ImmediateReply(failed >= 500 || failed == 429 ? failed : 502, "CANDIDATE_FAILED",
+                   absl::StrCat("the candidate model failed (",
+                                failed == 0 ? std::string("no answer") : absl::StrCat("HTTP ", failed),
+                                ") and fallback to production is off (routing.fallback)"),
+                   replies);
+    return absl::OkStatus();
+  }
+  std::optional<FallbackPlan> plan =
+      registry != nullptr ? registry->Begin(id) : std::optional<FallbackPlan>();
+  if (!plan.has_value()) {
+    // Without the plan the request still carries the candidate's key and
+    // shape: it must not reach production.
+    stats_.fallbacks_no_plan.Add();
+    ImmediateReply(502, "FALLBACK_UNAVAILABLE",
+                   "the candidate model failed and this sidecar cannot restore the request for "
+                   "production (it did not route it, or restarted since)",
+                   replies);
+    return absl::OkStatus();
+  }
+  stats_.fallbacks_restored.Add();
+  ep::ProcessingResponse& out = replies->emplace_back();
+  ep::HeaderMutation* mutation =
+      out.mutable_request_headers()->mutable_response()->mutable_header_mutation();
+  for (const auto& [name, value] : plan->headers) {
+    if (value.has_value()) {
+      SetHeader(mutation, name, *value);
+    } else {
+      mutation->add_remove_headers(name);
+    }
+  }
+  if (plan->body.has_value() && !end_of_stream) {
+    restore_body_ = std::move(plan->body);
+    if (req_.mode != ProcessingMode::BUFFERED) {
+      // The body comes once, whole (needs the filter's allow_mode_override).
+      ProcessingMode* m = out.mutable_mode_override();
+      m->set_request_header_mode(ProcessingMode::SEND);
+      m->set_response_header_mode(ProcessingMode::SKIP);
+      m->set_request_body_mode(ProcessingMode::BUFFERED);
+      m->set_response_body_mode(ProcessingMode::NONE);
+      m->set_request_trailer_mode(ProcessingMode::SKIP);
+      m->set_response_trailer_mode(ProcessingMode::SKIP);
+      req_.mode = ProcessingMode::BUFFERED;
+    }
+  }
+  return absl::OkStatus();
+}
+
 void StreamSession::ApplyEdits(const shadow::HeaderEdits& edits, ep::HeaderMutation* mutation) {
   for (const std::string& name : edits.remove) mutation->add_remove_headers(name);
   for (const auto& [name, value] : edits.set) SetHeader(mutation, name, value);
@@ -407,6 +525,7 @@ void StreamSession::TranslateRequestBody(const ep::HttpBody& b,
   ApplyEdits(edits, mutation);
   common->set_clear_route_cache(true);  // the headers are still held (BUFFERED)
   common->mutable_body_mutation()->set_body(std::move(shaped->body));
+  RecordPlan(*mutation, &b.body());
   stats_.requests_shaped.Add();
   stats_.requests_translated.Add();
   translated_ = true;
@@ -521,11 +640,14 @@ void StreamSession::ShapeRequestBody(const ep::HttpBody& b,
     shape_buffer_.clear();
     return;
   }
-  shape_buffer_.clear();
   common->mutable_body_mutation()->set_body(*std::move(shaped));
   // The held headers' content-length no longer matches (docs/extproc.md
   // §3.6); in STREAMED mode Envoy has already dropped it.
   if (buffered) common->mutable_header_mutation()->add_remove_headers("content-length");
+  if (up == options_.candidate_upstream.get()) {
+    RecordPlan(common->header_mutation(), &shape_buffer_);
+  }
+  shape_buffer_.clear();
 }
 
 void StreamSession::AppendBody(understudy::v1::HttpMessage* msg, const std::string& chunk) {
@@ -608,7 +730,12 @@ absl::Status StreamSession::OnBody(bool request_dir, const ep::HttpBody& b, bool
   }
   if (!request_dir && d.ended) exchange_.set_end_offset_micros(OffsetMicros());
 
-  if (translate_request) {
+  if (request_dir && role_ == StreamRole::kAttempt && restore_body_.has_value() && reply) {
+    // The client's own body, for production (one BUFFERED message).
+    replies->emplace_back().mutable_request_body()->mutable_response()->mutable_body_mutation()
+        ->set_body(*std::move(restore_body_));
+    restore_body_.reset();
+  } else if (translate_request) {
     TranslateRequestBody(b, replies);
   } else if (translate_answer) {
     TranslateResponseBody(b, replies);

@@ -27,6 +27,7 @@
 #include "shadow/shadow.h"
 #include "shadow/shaping.h"
 #include "translate/translate.h"
+#include "sidecar/fallback.h"
 #include "sidecar/stats.h"
 #include "sidecar/traffic_scope.h"
 #include "understudy/v1/exchange.pb.h"
@@ -34,8 +35,11 @@
 namespace understudy::sidecar {
 
 // What the Envoy filter that opened the stream uses it for (gRPC initial
-// metadata `x-understudy-role`, absent → kFull).
-enum class StreamRole { kRoute, kObserve, kFull };
+// metadata `x-understudy-role`, absent → kFull). kAttempt is the upstream
+// filter on the candidate's fallback cluster: it sees every attempt of a
+// candidate-arm request and restores the client's request when Envoy retries
+// it on production (sidecar/fallback.h).
+enum class StreamRole { kRoute, kObserve, kFull, kAttempt };
 
 // ParseStreamRole maps the metadata value; unknown values are an error.
 absl::StatusOr<StreamRole> ParseStreamRole(std::string_view value);
@@ -46,6 +50,9 @@ inline constexpr std::string_view kRequestIdHeader = "x-request-id";
 // Set on a request that was meant for an arm speaking another API but could
 // not be translated (it is served by production); the value says why.
 inline constexpr std::string_view kUntranslatableHeader = "x-understudy-untranslatable";
+// Envoy's attempt number on an upstream request (route or virtual host
+// include_attempt_count_in_request): 1 for the first try.
+inline constexpr std::string_view kAttemptCountHeader = "x-envoy-attempt-count";
 
 using BodySendMode =
     envoy::extensions::filters::http::ext_proc::v3::ProcessingMode::BodySendMode;
@@ -96,6 +103,16 @@ struct SessionOptions {
   // FULL_DUPLEX_STREAMED and BUFFERED_PARTIAL modes.
   std::shared_ptr<const shadow::UpstreamConfig> production_upstream;
   std::shared_ptr<const shadow::UpstreamConfig> candidate_upstream;
+  // Per-request fallback (sidecar/fallback.h). With a registry, the route
+  // (or full) stream records how to undo its edits of each request it sends
+  // to the candidate, the attempt stream restores the client's request when
+  // Envoy retries it on production, and the route and recording streams
+  // learn that the answer is production's. Null: no attempt filter is
+  // expected; an attempt stream then refuses retries (no plan).
+  std::shared_ptr<FallbackRegistry> fallback;
+  // routing.fallback: false makes the attempt stream refuse the retry with
+  // the candidate's own status, so the client sees the candidate's failure.
+  bool fallback_enabled = true;
 };
 
 // IsSecretHeader reports whether `name` (lower-case) is never stored.
@@ -146,7 +163,17 @@ class StreamSession {
                           bool reply, std::vector<ProcessingResponse>* replies);
   void AppendBody(understudy::v1::HttpMessage* msg, const std::string& chunk);
   int64_t OffsetMicros() const;
-  bool Records() const { return role_ != StreamRole::kRoute && !feedback_ && !out_of_scope_; }
+  bool Records() const {
+    return role_ != StreamRole::kRoute && role_ != StreamRole::kAttempt && !feedback_ &&
+           !out_of_scope_;
+  }
+  // RecordPlan adds the candidate-arm edits in `mutation` (and the client's
+  // body, when the candidate's differs) to this request's fallback plan.
+  void RecordPlan(const envoy::service::ext_proc::v3::HeaderMutation& mutation,
+                  const std::string* client_body);
+  // The attempt role: pass the candidate's attempt, restore a retry.
+  absl::Status OnAttemptHeaders(bool request_dir, bool end_of_stream, bool reply,
+                                std::vector<ProcessingResponse>* replies);
   bool IsFeedbackPath(std::string_view path) const;
   absl::Status OnFeedbackHeaders(bool end_of_stream, bool reply,
                                  std::vector<ProcessingResponse>* replies);
@@ -209,6 +236,13 @@ class StreamSession {
   } answer_;
   std::string feedback_body_;
   std::string feedback_client_;      // the sticky header's value on a feedback POST
+  // Fallback (sidecar/fallback.h): the client's request headers of a
+  // candidate-arm request (route role), the plan so far, and on the attempt
+  // role the attempt number and the client's body to put back.
+  std::vector<std::pair<std::string, std::string>> client_headers_;
+  std::optional<FallbackPlan> plan_;
+  int attempt_ = 0;
+  std::optional<std::string> restore_body_;
   understudy::v1::Exchange exchange_;
   bool exchange_taken_ = false;
 };

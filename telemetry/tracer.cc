@@ -370,6 +370,17 @@ SpanContext Tracer::OnExchange(const understudy::v1::Exchange& live, const Excha
   PutIfSet(a, "understudy.outcome", info.outcome);
   if (info.cost >= 0) PutDouble(a, "understudy.cost", info.cost);
   if (live.incomplete()) PutBool(a, "understudy.incomplete", true);
+  if (live.has_fallback()) {
+    // The candidate failed and production answered (docs/extproc.md,
+    // "Fallback to production"): visible on the span and as an event.
+    PutBool(a, "understudy.fallback", true);
+    PutInt(a, "understudy.fallback.candidate_status", live.fallback().candidate_status());
+    otlp_trace::Span::Event* ev = span.add_events();
+    ev->set_time_unix_nano(span.start_time_unix_nano());
+    ev->set_name("understudy.fallback");
+    PutInt(ev->mutable_attributes(), "understudy.fallback.candidate_status",
+           live.fallback().candidate_status());
+  }
   PutIfSet(a, "http.request.method", live.method());
   PutIfSet(a, "url.path", PathOnly(live.path()));
   if (live.status_code() > 0) PutInt(a, "http.response.status_code", live.status_code());

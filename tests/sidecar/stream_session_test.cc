@@ -311,6 +311,7 @@ TEST(StreamRoleTest, ParsesRoleMetadata) {
   EXPECT_EQ(*ParseStreamRole(""), StreamRole::kFull);
   EXPECT_EQ(*ParseStreamRole("route"), StreamRole::kRoute);
   EXPECT_EQ(*ParseStreamRole("observe"), StreamRole::kObserve);
+  EXPECT_EQ(*ParseStreamRole("attempt"), StreamRole::kAttempt);
   EXPECT_THAT(ParseStreamRole("watch"),
               StatusIs(absl::StatusCode::kInvalidArgument, "unknown role \"watch\""));
 }
@@ -508,6 +509,166 @@ TEST_F(StreamSessionTest, OverlongStatusReadsAsZeroWithoutOverflow) {
   auto e = s->TakeCompletedExchange();
   ASSERT_TRUE(e.has_value());
   EXPECT_EQ(e->status_code(), 0);
+}
+
+
+// --- Fallback to production (sidecar/fallback.h) ---------------------------
+
+class FallbackTest : public StreamSessionTest {
+ protected:
+  void SetUp() override {
+    auto candidate = std::make_shared<shadow::UpstreamConfig>();
+    candidate->url = "http://cand";
+    candidate->auth_header = "x-api-key";
+    candidate->auth_scheme = "";
+    candidate->api_key = "cand-secret";
+    candidate->request.set_json = {{"model", "\"gpt-5-mini\""}};
+    candidate->request.path = "/v2/chat";
+    options_.candidate_upstream = candidate;
+    options_.fallback = std::make_shared<FallbackRegistry>(clock_);
+    router_.SetWeightBasisPoints(10000);
+  }
+
+  static std::map<std::string, std::string> SetOf(const ep::HeaderMutation& m) {
+    std::map<std::string, std::string> set;
+    for (const auto& o : m.set_headers()) set[o.header().key()] = o.header().raw_value();
+    return set;
+  }
+
+  // RouteCandidate plays the route stream of one candidate request whose
+  // body is reshaped; returns nothing, the plan is in the registry.
+  void RouteCandidate(const std::string& id) {
+    auto route = NewSession(StreamRole::kRoute);
+    Send(*route, WithModes(Headers(true, {{":method", "POST"}, {":path", "/v1/chat"},
+                                          {"x-request-id", id},
+                                          {"authorization", "Bearer client"},
+                                          {"content-length", "33"}}),
+                           Mode::NONE, Mode::NONE));
+    auto body = Send(*route, Body(true, kClientBody, true));
+    ASSERT_EQ(body.size(), 1u);
+    ASSERT_NE(body[0].request_body().response().body_mutation().body(), kClientBody);
+  }
+
+  // Attempt plays an attempt stream's request headers.
+  std::vector<ep::ProcessingResponse> Attempt(StreamSession& s, const std::string& id, int n) {
+    return Send(*&s, WithModes(Headers(true, {{":method", "POST"}, {":path", "/v2/chat"},
+                                              {"x-request-id", id},
+                                              {"x-api-key", "cand-secret"},
+                                              {"x-envoy-attempt-count", std::to_string(n)}}),
+                               Mode::NONE, Mode::NONE));
+  }
+
+  static constexpr char kClientBody[] = R"({"model":"gpt-4o","messages":[]})";
+};
+
+// The whole path of a failed candidate attempt: the first attempt passes
+// untouched and notes the candidate's 503; the retry gets the client's
+// request back (its key, path, content-length and body, no candidate key);
+// the observe stream records the fallback with the candidate's status.
+TEST_F(FallbackTest, RetryIsRestoredToTheClientsRequestAndRecorded) {
+  RouteCandidate("f1");
+
+  auto first = NewSession(StreamRole::kAttempt);
+  auto a1 = Attempt(*first, "f1", 1);
+  ASSERT_EQ(a1.size(), 1u);
+  EXPECT_FALSE(a1[0].request_headers().response().has_header_mutation());
+  EXPECT_FALSE(a1[0].has_mode_override());
+  Send(*first, Headers(false, {{":status", "503"}}, true));
+
+  auto retry = NewSession(StreamRole::kAttempt);
+  auto a2 = Attempt(*retry, "f1", 2);
+  ASSERT_EQ(a2.size(), 1u);
+  const ep::HeaderMutation& m = a2[0].request_headers().response().header_mutation();
+  std::map<std::string, std::string> set = SetOf(m);
+  EXPECT_EQ(set["authorization"], "Bearer client");
+  EXPECT_EQ(set[":path"], "/v1/chat");
+  EXPECT_EQ(set["content-length"], "33");
+  EXPECT_EQ(set.count("x-understudy-arm"), 0u);
+  EXPECT_THAT(m.remove_headers(), ::testing::Contains("x-api-key"));
+  for (const auto& [k, v] : set) EXPECT_NE(v, "cand-secret") << k;
+  ASSERT_TRUE(a2[0].has_mode_override());
+  EXPECT_EQ(a2[0].mode_override().request_body_mode(), Mode::BUFFERED);
+  auto b2 = Send(*retry, Body(true, R"({"model":"gpt-5-mini","messages":[]})", true));
+  ASSERT_EQ(b2.size(), 1u);
+  EXPECT_EQ(b2[0].request_body().response().body_mutation().body(), kClientBody);
+  EXPECT_EQ(stats_.fallbacks_restored.Get(), 1u);
+
+  auto observe = NewSession(StreamRole::kObserve);
+  Send(*observe, Observed(Headers(true, {{":path", "/v1/chat"}, {"x-request-id", "f1"},
+                                         {"x-understudy-arm", "candidate"}},
+                                  true)));
+  Send(*observe, Observed(Headers(false, {{":status", "200"}}, true)));
+  std::optional<understudy::v1::Exchange> e = observe->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->arm(), understudy::v1::ARM_CANDIDATE);
+  ASSERT_TRUE(e->has_fallback());
+  EXPECT_EQ(e->fallback().candidate_status(), 503);
+  EXPECT_EQ(e->status_code(), 200);
+}
+
+// A candidate request whose answer was fine is not marked.
+TEST_F(FallbackTest, NoRetryNoFallbackMark) {
+  RouteCandidate("f2");
+  auto observe = NewSession(StreamRole::kObserve);
+  Send(*observe, Observed(Headers(true, {{":path", "/v1/chat"}, {"x-request-id", "f2"}}, true)));
+  Send(*observe, Observed(Headers(false, {{":status", "200"}}, true)));
+  std::optional<understudy::v1::Exchange> e = observe->TakeCompletedExchange();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_FALSE(e->has_fallback());
+}
+
+// A retry this sidecar has no plan for still carries the candidate's key
+// and shape: it is refused (502) rather than sent to production.
+TEST_F(FallbackTest, RetryWithoutAPlanIsRefused) {
+  auto retry = NewSession(StreamRole::kAttempt);
+  auto a = Attempt(*retry, "unknown", 2);
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_TRUE(a[0].has_immediate_response());
+  EXPECT_EQ(a[0].immediate_response().status().code(), 502);
+  EXPECT_THAT(a[0].immediate_response().body(), ::testing::HasSubstr("FALLBACK_UNAVAILABLE"));
+  EXPECT_EQ(stats_.fallbacks_no_plan.Get(), 1u);
+}
+
+// routing.fallback: false passes the candidate's own failure to the client.
+TEST_F(FallbackTest, FallbackOffAnswersWithTheCandidatesFailure) {
+  options_.fallback_enabled = false;
+  RouteCandidate("f3");
+  auto first = NewSession(StreamRole::kAttempt);
+  Attempt(*first, "f3", 1);
+  Send(*first, Headers(false, {{":status", "429"}}, true));
+  auto retry = NewSession(StreamRole::kAttempt);
+  auto a = Attempt(*retry, "f3", 2);
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_TRUE(a[0].has_immediate_response());
+  EXPECT_EQ(a[0].immediate_response().status().code(), 429);
+  EXPECT_THAT(a[0].immediate_response().body(), ::testing::HasSubstr("routing.fallback"));
+  EXPECT_EQ(stats_.fallbacks_off.Get(), 1u);
+  EXPECT_FALSE(options_.fallback->FellBack("f3").has_value());
+}
+
+TEST(FallbackRegistryTest, EvictsByCountAgeAndBodyBytes) {
+  ManualClock clock;
+  FallbackRegistry reg(clock, /*capacity=*/2, absl::Minutes(1), /*max_body_bytes=*/10);
+  reg.Plan("a", {});
+  reg.Plan("b", {});
+  reg.Plan("c", {});  // over capacity: a goes
+  EXPECT_FALSE(reg.Begin("a").has_value());
+  EXPECT_TRUE(reg.Begin("b").has_value());
+  EXPECT_TRUE(reg.FellBack("b").has_value());
+  EXPECT_FALSE(reg.FellBack("c").has_value());
+  clock.Advance(absl::Minutes(2));
+  EXPECT_FALSE(reg.Begin("c").has_value());  // too old
+  FallbackPlan big;
+  big.body = std::string(8, 'x');
+  reg.Plan("d", big);
+  reg.Plan("e", big);  // 16 bytes held: d goes
+  EXPECT_FALSE(reg.Begin("d").has_value());
+  ASSERT_TRUE(reg.Begin("e").has_value());
+  EXPECT_EQ(*reg.Begin("e")->body, big.body);  // a further retry restores again
+  // An id that comes back after eviction is not evicted by its old place.
+  reg.Plan("a", {});
+  EXPECT_TRUE(reg.Begin("a").has_value());
+  EXPECT_LE(reg.size(), 2u);
 }
 
 }  // namespace
