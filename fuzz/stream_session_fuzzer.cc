@@ -1,7 +1,9 @@
 // Fuzzes the ext_proc stream state machine (sidecar/stream_session.h) with
 // sequences of decoded ProcessingRequests, as the reactor feeds it: any
 // order, any processing mode, observability on or off, bodies of any size,
-// feedback posts. The session must never crash, must answer each message
+// feedback posts, the candidate's shaping and its fallback plans (shared
+// by the streams of one process, so a route stream's plan may meet a later
+// attempt stream). The session must never crash, must answer each message
 // with at most one reply, and must yield its exchange at most once.
 //
 // Input (FuzzedDataProvider): the role and options first, then messages
@@ -10,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,11 +30,11 @@ using Mode = envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
 constexpr const char* kHeaderNames[] = {":method", ":path", ":status", "x-request-id", "x-user-id",
                                         "content-type", "content-encoding", "content-length",
                                         "authorization", "traceparent", "x-understudy-arm",
-                                        "grpc-status", "x-api-key"};
+                                        "grpc-status", "x-api-key", "x-envoy-attempt-count"};
 constexpr const char* kHeaderValues[] = {"POST", "GET", "/v1/chat/completions", "/v1/messages",
                                          "/understudy/feedback", "/v1/responses", "/v1/embeddings",
                                          "200", "500", "application/json", "text/event-stream",
-                                         "gzip", "br", "candidate", "r1", "u1", "0", "12"};
+                                         "gzip", "br", "candidate", "r1", "u1", "0", "1", "2", "12"};
 
 Mode::BodySendMode PickMode(FuzzedDataProvider& in) {
   constexpr Mode::BodySendMode kModes[] = {Mode::NONE, Mode::STREAMED, Mode::BUFFERED,
@@ -70,10 +73,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       return us::ParseFeedbackJson(body).status();
     };
   }
+  // One registry for every input, as in a running sidecar; bounded.
+  static auto* registry = new us::FallbackRegistry(clock, 64, absl::Minutes(1), 1 << 16);
+  if (in.ConsumeBool()) {
+    options.fallback = std::shared_ptr<us::FallbackRegistry>(registry, [](auto*) {});
+    options.fallback_enabled = in.ConsumeBool();
+  }
+  if (in.ConsumeBool()) {
+    auto candidate = std::make_shared<understudy::shadow::UpstreamConfig>();
+    candidate->url = "http://cand";
+    candidate->auth_header = "x-api-key";
+    candidate->api_key = "k";
+    candidate->request.set_json = {{"model", "\"m2\""}};
+    if (in.ConsumeBool()) candidate->request.path = "/v2/chat";
+    options.candidate_upstream = std::move(candidate);
+  }
   understudy::rollout::Router router("salt", in.ConsumeIntegralInRange<int32_t>(0, 10000));
   us::ExtProcStats stats;
   constexpr us::StreamRole kRoles[] = {us::StreamRole::kRoute, us::StreamRole::kObserve,
-                                       us::StreamRole::kFull};
+                                       us::StreamRole::kFull, us::StreamRole::kAttempt};
   us::StreamSession session(in.PickValueInArray(kRoles), options, router, clock, stats);
 
   int taken = 0;

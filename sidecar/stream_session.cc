@@ -453,6 +453,10 @@ absl::Status StreamSession::OnAttemptHeaders(bool request_dir, bool end_of_strea
   ep::ProcessingResponse& out = replies->emplace_back();
   ep::HeaderMutation* mutation =
       out.mutable_request_headers()->mutable_response()->mutable_header_mutation();
+  // The answer is production's: the arm the routes echo to the client
+  // (response_headers_to_add %REQ(x-understudy-arm)%) says so. The route is
+  // not chosen again (an upstream filter cannot re-route).
+  SetHeader(mutation, kArmHeader, rollout::ArmName(understudy::v1::ARM_PRODUCTION));
   for (const auto& [name, value] : plan->headers) {
     if (value.has_value()) {
       SetHeader(mutation, name, *value);

@@ -10,6 +10,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/config_node.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
@@ -27,6 +29,30 @@ constexpr char kRouterType[] = "type.googleapis.com/envoy.extensions.filters.htt
 constexpr char kHeaderMutationType[] =
     "type.googleapis.com/envoy.extensions.filters.http.header_mutation.v3.HeaderMutation";
 constexpr char kHttpOptionsKey[] = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
+constexpr char kAggregateName[] = "envoy.clusters.aggregate";
+constexpr char kAggregateType[] =
+    "type.googleapis.com/envoy.extensions.clusters.aggregate.v3.ClusterConfig";
+constexpr char kUpstreamCodecType[] =
+    "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec";
+constexpr char kPreviousPrioritiesName[] = "envoy.retry_priorities.previous_priorities";
+constexpr char kPreviousPrioritiesType[] =
+    "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3."
+    "PreviousPrioritiesConfig";
+// The listener's default per_connection_buffer_limit_bytes, which bounds the
+// router's retry buffer when no per_request_buffer_limit_bytes is set.
+constexpr int64_t kDefaultBufferLimit = 1 << 20;
+
+// retry_on tokens Envoy documents (router filter, x-envoy-retry-on and
+// x-envoy-retry-grpc-on); anything else is rejected by Envoy's config check.
+const std::set<std::string>& RetryOnTokens() {
+  static const auto* tokens = new std::set<std::string>{
+      "5xx", "gateway-error", "reset", "reset-before-request", "connect-failure",
+      "envoy-ratelimited", "retriable-4xx", "refused-stream", "retriable-status-codes",
+      "retriable-headers", "http3-post-connect-failure",
+      // gRPC (x-envoy-retry-grpc-on), also accepted in retry_on.
+      "cancelled", "deadline-exceeded", "internal", "resource-exhausted", "unavailable"};
+  return *tokens;
+}
 
 // Every field of envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor
 // (upstream api/.../ext_proc.proto), so a misspelt one is caught as Envoy's
@@ -158,22 +184,80 @@ absl::StatusOr<EnvoyExtProc> ParseExtProc(const std::string& name, const ConfigN
   return out;
 }
 
+// ParseUpstreamFilters reads HttpProtocolOptions.http_filters: the cluster's
+// upstream HTTP filter chain, which must end in upstream_codec. ext_proc
+// filters are modelled (request headers/body/trailers, response headers);
+// response body or trailer modes are refused, as the driver cannot play them.
+absl::Status ParseUpstreamFilters(const ConfigNode& options, EnvoyCluster* out) {
+  ASSIGN_OR_RETURN(std::vector<ConfigNode> filters, options.Child("http_filters").Elements());
+  if (!options.Has("http_filters")) return absl::OkStatus();
+  if (filters.empty()) return options.Error("http_filters", "must not be empty when set");
+  for (size_t i = 0; i < filters.size(); ++i) {
+    const ConfigNode& f = filters[i];
+    RETURN_IF_ERROR(f.CheckKeys({"name", "typed_config", "config_discovery", "is_optional",
+                                 "disabled"}));
+    ASSIGN_OR_RETURN(std::string name, RequiredString(f, "name"));
+    for (const std::string& seen : out->upstream_http_filters) {
+      if (seen == name) return f.Error("name", "is repeated");
+    }
+    out->upstream_http_filters.push_back(name);
+    const ConfigNode tc = f.Child("typed_config");
+    ASSIGN_OR_RETURN(std::string type, RequiredString(tc, "@type"));
+    const bool last = i + 1 == filters.size();
+    if (type == kUpstreamCodecType) {
+      if (!last) return f.Error("typed_config", "upstream_codec must be the last upstream filter");
+      RETURN_IF_ERROR(tc.CheckKeys({"@type"}));
+      continue;
+    }
+    if (last) {
+      return f.Error("typed_config", absl::StrCat("the last upstream filter must be "
+                                                  "envoy.filters.http.upstream_codec (",
+                                                  kUpstreamCodecType, ")"));
+    }
+    if (type != kExtProcType) continue;
+    ASSIGN_OR_RETURN(EnvoyExtProc ext_proc, ParseExtProc(name, tc));
+    const ConfigNode pm = tc.Child("processing_mode");
+    if (ext_proc.filter.processing_mode.response_body_mode() != ProcessingMode::NONE) {
+      return pm.Error("response_body_mode",
+                      "must be NONE on an upstream filter (the driver models an attempt's "
+                      "response on its headers only)");
+    }
+    if (ext_proc.filter.processing_mode.response_trailer_mode() == ProcessingMode::SEND) {
+      return pm.Error("response_trailer_mode", "must be SKIP on an upstream filter");
+    }
+    out->upstream_filters.push_back(ext_proc.filter);
+    out->upstream_grpc_clusters.push_back(ext_proc.cluster);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<EnvoyCluster> ParseCluster(const ConfigNode& c) {
   EnvoyCluster out;
   ASSIGN_OR_RETURN(out.name, RequiredString(c, "name"));
-  ASSIGN_OR_RETURN(out.type, c.GetString("type", "STATIC"));
-  static const std::set<std::string> kTypes = {"STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS",
-                                               "ORIGINAL_DST"};
-  if (kTypes.count(out.type) == 0) return c.Error("type", "unknown cluster type " + out.type);
   const ConfigNode http_options =
       c.Child("typed_extension_protocol_options").Child(kHttpOptionsKey);
   out.http2 = http_options.Child("explicit_http_config").Child("http2_protocol_options").IsMap();
   if (http_options.IsDefined()) {
+    RETURN_IF_ERROR(http_options.CheckKeys(
+        {"@type", "common_http_protocol_options", "upstream_http_protocol_options",
+         "explicit_http_config", "use_downstream_protocol_config", "auto_config", "http_filters",
+         "header_validation_config", "outlier_detection"}));
     ASSIGN_OR_RETURN(std::string type, http_options.GetString("@type", ""));
     if (type != absl::StrCat("type.googleapis.com/", kHttpOptionsKey)) {
       return http_options.Error("@type", "must be type.googleapis.com/" +
                                              std::string(kHttpOptionsKey));
     }
+    // upstream_protocol_options is a required oneof.
+    int protocols = 0;
+    for (const char* k : {"explicit_http_config", "use_downstream_protocol_config", "auto_config"}) {
+      if (http_options.Has(k)) ++protocols;
+    }
+    if (protocols != 1) {
+      return http_options.Error("explicit_http_config",
+                                "exactly one of explicit_http_config, "
+                                "use_downstream_protocol_config or auto_config is required");
+    }
+    RETURN_IF_ERROR(ParseUpstreamFilters(http_options, &out));
   }
 
   ASSIGN_OR_RETURN(std::vector<ConfigNode> thresholds,
@@ -188,7 +272,52 @@ absl::StatusOr<EnvoyCluster> ParseCluster(const ConfigNode& c) {
     ASSIGN_OR_RETURN(out.max_connections, t.GetInt("max_connections", 0, 0, kMax));
     ASSIGN_OR_RETURN(out.max_pending_requests, t.GetInt("max_pending_requests", 0, 0, kMax));
     ASSIGN_OR_RETURN(out.max_requests, t.GetInt("max_requests", 0, 0, kMax));
+    ASSIGN_OR_RETURN(out.max_retries, t.GetInt("max_retries", 0, 0, kMax));
   }
+
+  if (c.Has("cluster_type")) {
+    // An aggregate cluster has no endpoints of its own: its load balancer
+    // picks a member cluster by priority (docs/extproc.md §9).
+    RETURN_IF_ERROR(c.CheckKeys({"name", "connect_timeout", "lb_policy", "cluster_type",
+                                 "typed_extension_protocol_options", "circuit_breakers"}));
+    const ConfigNode ct = c.Child("cluster_type");
+    RETURN_IF_ERROR(ct.CheckKeys({"name", "typed_config"}));
+    ASSIGN_OR_RETURN(std::string name, RequiredString(ct, "name"));
+    if (name != kAggregateName) {
+      return ct.Error("name", absl::StrCat("unknown cluster_type \"", name,
+                                           "\" (this loader knows ", kAggregateName, ")"));
+    }
+    const ConfigNode tc = ct.Child("typed_config");
+    RETURN_IF_ERROR(tc.CheckKeys({"@type", "clusters"}));
+    ASSIGN_OR_RETURN(std::string type, RequiredString(tc, "@type"));
+    if (type != kAggregateType) return tc.Error("@type", absl::StrCat("must be ", kAggregateType));
+    ASSIGN_OR_RETURN(out.aggregate_clusters, tc.GetStringList("clusters"));
+    if (out.aggregate_clusters.empty()) return tc.Error("clusters", "must name at least one cluster");
+    for (size_t i = 0; i < out.aggregate_clusters.size(); ++i) {
+      for (size_t j = 0; j < i; ++j) {
+        if (out.aggregate_clusters[i] == out.aggregate_clusters[j]) {
+          return tc.Error("clusters", "names " + out.aggregate_clusters[i] + " twice");
+        }
+      }
+    }
+    ASSIGN_OR_RETURN(std::string lb, c.GetString("lb_policy", "ROUND_ROBIN"));
+    if (lb != "CLUSTER_PROVIDED") {
+      return c.Error("lb_policy", "must be CLUSTER_PROVIDED for an aggregate cluster");
+    }
+    out.type = kAggregateName;
+    return out;
+  }
+  if (!out.upstream_filters.empty() || !out.upstream_http_filters.empty()) {
+    // Envoy builds the upstream chain from the route's cluster; the driver
+    // models it only on the candidate's aggregate.
+    return http_options.Error("http_filters",
+                              "upstream filters are modelled only on the candidate route's "
+                              "aggregate cluster");
+  }
+  ASSIGN_OR_RETURN(out.type, c.GetString("type", "STATIC"));
+  static const std::set<std::string> kTypes = {"STATIC", "STRICT_DNS", "LOGICAL_DNS", "EDS",
+                                               "ORIGINAL_DST"};
+  if (kTypes.count(out.type) == 0) return c.Error("type", "unknown cluster type " + out.type);
 
   const ConfigNode la = c.Child("load_assignment");
   ASSIGN_OR_RETURN(std::string la_name, RequiredString(la, "cluster_name"));
@@ -223,17 +352,129 @@ absl::StatusOr<EnvoyCluster> ParseCluster(const ConfigNode& c) {
   return out;
 }
 
+struct RetryPolicy {
+  bool present = false;
+  std::set<std::string> retry_on;
+  int num_retries = 1;
+  std::vector<int> retriable_status_codes;
+  bool previous_priorities = false;
+  int64_t update_frequency = 0;
+};
+
 struct Routes {
   std::string arm_header, arm_value, arm_cluster, default_cluster;
   std::map<std::string, std::string> echoed;
   std::string feedback_path;
   int feedback_status = 0;
+  // The candidate route's retry policy and retry buffer, and the virtual
+  // host's include_request_attempt_count.
+  RetryPolicy arm_retry;
+  std::optional<ConfigNode> arm_route_node;
+  int64_t arm_buffer_limit = kDefaultBufferLimit;
+  bool include_attempt_count = false;
 };
+
+// ParseRetryPolicy reads a route's retry_policy (config.route.v3.RetryPolicy).
+absl::StatusOr<RetryPolicy> ParseRetryPolicy(const ConfigNode& rp) {
+  RetryPolicy out;
+  out.present = true;
+  RETURN_IF_ERROR(rp.CheckKeys({"retry_on", "num_retries", "per_try_timeout",
+                                "per_try_idle_timeout", "retry_priority", "retry_host_predicate",
+                                "retry_options_predicates", "host_selection_retry_max_attempts",
+                                "retriable_status_codes", "retry_back_off",
+                                "rate_limited_retry_back_off", "retriable_headers",
+                                "retriable_request_headers"}));
+  ASSIGN_OR_RETURN(std::string retry_on, RequiredString(rp, "retry_on"));
+  for (absl::string_view token : absl::StrSplit(retry_on, ',')) {
+    std::string t(absl::StripAsciiWhitespace(token));
+    if (RetryOnTokens().count(t) == 0) {
+      return rp.Error("retry_on", absl::StrCat("unknown retry condition \"", t,
+                                               "\" (Envoy's list: 5xx, gateway-error, reset, "
+                                               "connect-failure, refused-stream, "
+                                               "retriable-status-codes, ...)"));
+    }
+    out.retry_on.insert(t);
+  }
+  ASSIGN_OR_RETURN(int64_t n, rp.GetInt("num_retries", 1, 0, 0xffffffffLL));
+  out.num_retries = static_cast<int>(std::min<int64_t>(n, 1000));
+  ASSIGN_OR_RETURN(std::vector<ConfigNode> codes, rp.Child("retriable_status_codes").Elements());
+  for (const ConfigNode& code : codes) {
+    ASSIGN_OR_RETURN(std::string text, code.AsString());
+    int v = 0;
+    if (!absl::SimpleAtoi(text, &v) || v < 100 || v > 599) {
+      return rp.Error("retriable_status_codes", "must hold HTTP status codes, got " + text);
+    }
+    out.retriable_status_codes.push_back(v);
+  }
+  if (!out.retriable_status_codes.empty() && out.retry_on.count("retriable-status-codes") == 0) {
+    return rp.Error("retriable_status_codes",
+                    "has no effect unless retry_on includes retriable-status-codes");
+  }
+  if (rp.Has("retry_priority")) {
+    const ConfigNode pri = rp.Child("retry_priority");
+    RETURN_IF_ERROR(pri.CheckKeys({"name", "typed_config"}));
+    ASSIGN_OR_RETURN(std::string name, RequiredString(pri, "name"));
+    if (name != kPreviousPrioritiesName) {
+      return pri.Error("name", absl::StrCat("unknown retry priority \"", name, "\" (",
+                                            kPreviousPrioritiesName, ")"));
+    }
+    const ConfigNode tc = pri.Child("typed_config");
+    RETURN_IF_ERROR(tc.CheckKeys({"@type", "update_frequency"}));
+    ASSIGN_OR_RETURN(std::string type, RequiredString(tc, "@type"));
+    if (type != kPreviousPrioritiesType) {
+      return tc.Error("@type", absl::StrCat("must be ", kPreviousPrioritiesType));
+    }
+    // PreviousPrioritiesConfig.update_frequency: int32, must be > 0.
+    if (!tc.Has("update_frequency")) return tc.Error("update_frequency", "is required (> 0)");
+    ASSIGN_OR_RETURN(out.update_frequency, tc.GetInt("update_frequency", 0, 1, 0x7fffffff));
+    out.previous_priorities = true;
+  }
+  return out;
+}
+
+// RouteActionFields: config.route.v3.RouteAction, so a misspelt key in the
+// route action is caught as Envoy's strict loader would.
+const std::vector<std::string>& RouteActionFields() {
+  static const auto* fields = new std::vector<std::string>{
+      "cluster", "cluster_header", "weighted_clusters", "cluster_specifier_plugin",
+      "inline_cluster_specifier_plugin", "cluster_not_found_response_code", "metadata_match",
+      "prefix_rewrite", "path_rewrite_policy", "regex_rewrite", "host_rewrite_literal",
+      "auto_host_rewrite", "host_rewrite_header", "host_rewrite_path_regex",
+      "append_x_forwarded_host", "timeout", "idle_timeout", "early_data_policy", "retry_policy",
+      "retry_policy_typed_config", "request_mirror_policies", "priority", "rate_limits",
+      "include_vh_rate_limits", "hash_policy", "cors", "max_grpc_timeout", "grpc_timeout_offset",
+      "upgrade_configs", "internal_redirect_policy", "internal_redirect_action",
+      "max_internal_redirects", "hedge_policy", "max_stream_duration"};
+  return *fields;
+}
 
 absl::Status ParseRoutes(const ConfigNode& rc, Routes* out) {
   ASSIGN_OR_RETURN(std::vector<ConfigNode> vhosts, rc.Child("virtual_hosts").Elements());
   if (vhosts.empty()) return rc.Error("virtual_hosts", "must not be empty");
   for (const ConfigNode& vh : vhosts) {
+    // The v4 name Envoy's comments promise is not a v3 field.
+    if (vh.Has("include_attempt_count_in_request")) {
+      return vh.Error("include_attempt_count_in_request",
+                      "is not a field of config.route.v3.VirtualHost; the v3 name is "
+                      "include_request_attempt_count");
+    }
+    RETURN_IF_ERROR(vh.CheckKeys(
+        {"name", "domains", "routes", "matcher", "require_tls", "virtual_clusters",
+         "rate_limits", "request_headers_to_add", "request_headers_to_remove",
+         "response_headers_to_add", "response_headers_to_remove", "cors",
+         "typed_per_filter_config", "include_request_attempt_count",
+         "include_attempt_count_in_response", "retry_policy", "retry_policy_typed_config",
+         "hedge_policy", "include_is_timeout_retry_header", "per_request_buffer_limit_bytes",
+         "request_mirror_policies", "metadata"}));
+    if (vh.Has("retry_policy")) {
+      return vh.Error("retry_policy",
+                      "a virtual host retry policy would retry production too; set it on the "
+                      "candidate route (the driver models retries there only)");
+    }
+    ASSIGN_OR_RETURN(bool attempt_count, vh.GetBool("include_request_attempt_count", false));
+    ASSIGN_OR_RETURN(int64_t vh_buffer_limit,
+                     vh.GetInt("per_request_buffer_limit_bytes", kDefaultBufferLimit, 0,
+                               0xffffffffLL));
     ASSIGN_OR_RETURN(std::string name, RequiredString(vh, "name"));
     ASSIGN_OR_RETURN(std::vector<std::string> domains, vh.GetStringList("domains"));
     if (domains.empty()) return vh.Error("domains", "must not be empty");
@@ -243,7 +484,9 @@ absl::Status ParseRoutes(const ConfigNode& rc, Routes* out) {
       RETURN_IF_ERROR(r.CheckKeys({"name", "match", "route", "direct_response", "redirect",
                                    "response_headers_to_add", "request_headers_to_add",
                                    "request_headers_to_remove", "response_headers_to_remove",
-                                   "typed_per_filter_config", "metadata", "decorator"}));
+                                   "typed_per_filter_config", "metadata", "decorator",
+                                   "filter_action", "non_forwarding_action", "tracing",
+                                   "per_request_buffer_limit_bytes", "stat_prefix"}));
       const ConfigNode match = r.Child("match");
       if (!match.IsMap()) return r.Error("match", "is required");
       RETURN_IF_ERROR(match.CheckKeys({"prefix", "path", "safe_regex", "path_separated_prefix",
@@ -256,11 +499,17 @@ absl::Status ParseRoutes(const ConfigNode& rc, Routes* out) {
       ASSIGN_OR_RETURN(std::string prefix, match.GetString("prefix", ""));
       ASSIGN_OR_RETURN(std::string path, match.GetString("path", ""));
       std::string cluster;
+      RetryPolicy retry;
       if (r.Has("route")) {
-        ASSIGN_OR_RETURN(cluster, RequiredString(r.Child("route"), "cluster"));
+        const ConfigNode action = r.Child("route");
+        RETURN_IF_ERROR(action.CheckKeys(RouteActionFields()));
+        ASSIGN_OR_RETURN(cluster, RequiredString(action, "cluster"));
         ASSIGN_OR_RETURN(absl::Duration timeout,
-                         DurationField(r.Child("route"), "timeout", absl::Seconds(15)));
+                         DurationField(action, "timeout", absl::Seconds(15)));
         (void)timeout;
+        if (action.Has("retry_policy")) {
+          ASSIGN_OR_RETURN(retry, ParseRetryPolicy(action.Child("retry_policy")));
+        }
       } else if (!r.Has("direct_response") && !r.Has("redirect")) {
         return r.Error("route", "an action (route, direct_response or redirect) is required");
       }
@@ -293,7 +542,17 @@ absl::Status ParseRoutes(const ConfigNode& rc, Routes* out) {
         out->arm_value = value;
         out->arm_cluster = cluster;
         out->echoed = echoed;
+        out->arm_retry = retry;
+        out->arm_route_node = r.Child("route");
+        ASSIGN_OR_RETURN(out->arm_buffer_limit,
+                         r.GetInt("per_request_buffer_limit_bytes", vh_buffer_limit, 0,
+                                  0xffffffffLL));
+        out->include_attempt_count = attempt_count;
         continue;
+      }
+      if (retry.present) {
+        return r.Child("route").Error(
+            "retry_policy", "only the candidate route may retry (the driver models no other)");
       }
       if (headers.empty() && prefix == "/" && !cluster.empty()) {
         catch_all_seen = true;
@@ -316,6 +575,86 @@ absl::Status ParseRoutes(const ConfigNode& rc, Routes* out) {
   if (out->default_cluster.empty()) {
     return rc.Error("virtual_hosts", "no catch-all route (match prefix \"/\") after the arm route");
   }
+  return absl::OkStatus();
+}
+
+// ApplyFallback turns the candidate route's aggregate cluster, upstream
+// filters and retry policy into the driver's model (docs/extproc.md §9):
+// attempt 1 on the aggregate's first member, a retry on the second, which
+// needs retry_priority previous_priorities with update_frequency 1 (without
+// it the retry would pick the healthy candidate again).
+absl::Status ApplyFallback(const Routes& routes, const ConfigNode& route_config,
+                           EnvoyExample* ex) {
+  const EnvoyCluster& arm = ex->clusters.at(routes.arm_cluster);
+  const RetryPolicy& retry = routes.arm_retry;
+  if (arm.aggregate_clusters.empty()) {
+    if (retry.present) {
+      return routes.arm_route_node->Error(
+          "retry_policy", "retries on the candidate cluster itself; fall back through an "
+                          "aggregate cluster [candidate, production] instead");
+    }
+    return absl::OkStatus();
+  }
+  for (const std::string& member : arm.aggregate_clusters) {
+    auto it = ex->clusters.find(member);
+    if (it == ex->clusters.end()) {
+      return route_config.Error("virtual_hosts", "aggregate cluster " + arm.name +
+                                                     " names unknown cluster " + member);
+    }
+    if (!it->second.aggregate_clusters.empty()) {
+      return route_config.Error("virtual_hosts", "aggregate cluster " + arm.name +
+                                                     " names another aggregate, " + member);
+    }
+  }
+  if (arm.aggregate_clusters.size() != 2) {
+    return route_config.Error("virtual_hosts",
+                              "aggregate cluster " + arm.name +
+                                  " must name exactly two clusters: the candidate, then its "
+                                  "fallback");
+  }
+  for (const std::string& grpc_cluster : arm.upstream_grpc_clusters) {
+    auto it = ex->clusters.find(grpc_cluster);
+    if (it == ex->clusters.end() || !it->second.http2) {
+      return route_config.Error("virtual_hosts",
+                                "an upstream ext_proc filter of " + arm.name +
+                                    " uses cluster " + grpc_cluster +
+                                    ", which must exist and speak HTTP/2");
+    }
+  }
+  envoy_driver::FilterChain::Fallback& fb = ex->chain.candidate_fallback;
+  ex->chain.candidate_upstream_filters = arm.upstream_filters;
+  ex->arm_fallback_clusters = arm.aggregate_clusters;
+  fb.include_attempt_count = routes.include_attempt_count;
+  fb.retry_buffer_limit = static_cast<size_t>(routes.arm_buffer_limit);
+  if (!retry.present) {
+    fb.enabled = false;  // health-based failover only: not modelled per request
+    return absl::OkStatus();
+  }
+  const ConfigNode rp = routes.arm_route_node->Child("retry_policy");
+  if (!retry.previous_priorities) {
+    return rp.Error("retry_priority",
+                    "is required on an aggregate cluster: without "
+                    "envoy.retry_priorities.previous_priorities the retry goes to the "
+                    "candidate again");
+  }
+  if (retry.update_frequency != 1) {
+    return rp.Child("retry_priority").Child("typed_config")
+        .Error("update_frequency", "must be 1, or the first retry stays on the candidate");
+  }
+  fb.enabled = retry.num_retries > 0;
+  fb.num_retries = retry.num_retries;
+  fb.to_cluster = arm.aggregate_clusters[1];
+  const auto has = [&](const char* token) { return retry.retry_on.count(token) != 0; };
+  fb.on_5xx = has("5xx");
+  // 5xx includes connect failures and resets (Envoy's router docs).
+  fb.on_reset = has("5xx") || has("gateway-error") || has("reset") ||
+                has("reset-before-request") || has("connect-failure") || has("refused-stream");
+  fb.retriable_status_codes.clear();
+  if (has("retriable-status-codes")) fb.retriable_status_codes = retry.retriable_status_codes;
+  if (has("gateway-error") && !fb.on_5xx) {
+    for (int code : {502, 503, 504}) fb.retriable_status_codes.push_back(code);
+  }
+  if (has("retriable-4xx")) fb.retriable_status_codes.push_back(409);
   return absl::OkStatus();
 }
 
@@ -454,6 +793,11 @@ absl::StatusOr<EnvoyExample> ParseEnvoyConfig(std::string_view yaml, std::string
         return hcm->Child("route_config").Error("virtual_hosts", "routes to unknown cluster " + *c);
       }
     }
+    if (!ex.clusters.at(routes.default_cluster).aggregate_clusters.empty()) {
+      return hcm->Child("route_config").Error(
+          "virtual_hosts", "the catch-all route must name a plain cluster, not an aggregate");
+    }
+    RETURN_IF_ERROR(ApplyFallback(routes, hcm->Child("route_config"), &ex));
     ex.arm_header = routes.arm_header;
     ex.arm_value = routes.arm_value;
     ex.arm_cluster = routes.arm_cluster;

@@ -10,10 +10,20 @@
 //   "envoy.yaml: static_resources.listeners[0]...http_filters[0].typed_config
 //    .processing_mode.request_body_mode: unknown BodySendMode \"STREAMD\"".
 //
+// It also reads fallback to production (docs/extproc.md §9): an aggregate
+// cluster (cluster_type envoy.clusters.aggregate) on the candidate route,
+// its upstream http_filters (ext_proc filters become the chain's
+// candidate_upstream_filters; upstream_codec must be last), the route's
+// retry_policy (retry_on tokens from Envoy's documented list, num_retries,
+// retriable_status_codes, retry_priority previous_priorities) and the
+// virtual host's include_request_attempt_count, into chain.candidate_fallback.
+//
 // Example:
 //   ASSIGN_OR_RETURN(EnvoyExample ex, LoadEnvoyConfig("examples/envoy/envoy.yaml"));
+//   // With fallback the route names the aggregate; the driver calls its
+//   // members, so map the real clusters.
 //   EnvoyDriver driver(channel, ex.chain, {{ex.default_cluster, &prod},
-//                                          {ex.arm_cluster, &cand}},
+//                                          {ex.ArmUpstream(), &cand}},
 //                      ex.arm_header, ex.default_cluster);
 //
 // Thread safety: free functions with no shared state.
@@ -46,6 +56,15 @@ struct EnvoyCluster {
   int64_t max_connections = 0;
   int64_t max_pending_requests = 0;
   int64_t max_requests = 0;
+  int64_t max_retries = 0;          // retries in flight (Envoy's default: 3)
+  // cluster_type envoy.clusters.aggregate: its member clusters in priority
+  // order (empty for any other cluster; such a cluster has no address).
+  std::vector<std::string> aggregate_clusters;
+  // typed_extension_protocol_options HttpProtocolOptions.http_filters: the
+  // ext_proc upstream filters in order, and every upstream filter's name.
+  std::vector<envoy_driver::FilterConfig> upstream_filters;
+  std::vector<std::string> upstream_http_filters;
+  std::vector<std::string> upstream_grpc_clusters;  // each upstream ext_proc's envoy_grpc cluster
 };
 
 struct EnvoyExtProc {
@@ -60,10 +79,18 @@ struct EnvoyExample {
   std::vector<EnvoyExtProc> ext_procs;   // same order, with the gRPC cluster
   std::vector<std::string> http_filters; // every http filter's name, in order
   // The route that sends a request to the candidate: header name, exact
-  // value and cluster.
+  // value and cluster (with fallback: the aggregate cluster).
   std::string arm_header;
   std::string arm_value;
   std::string arm_cluster;
+  // When arm_cluster is an aggregate: its members, e.g. {"candidate",
+  // "production"} (attempt 1 goes to the first, the retry to the second).
+  std::vector<std::string> arm_fallback_clusters;
+  // ArmUpstream is the real cluster a candidate request reaches first: the
+  // aggregate's first member, else arm_cluster.
+  const std::string& ArmUpstream() const {
+    return arm_fallback_clusters.empty() ? arm_cluster : arm_fallback_clusters.front();
+  }
   // The catch-all route's cluster.
   std::string default_cluster;
   // Response headers the model routes add, key → value format

@@ -2,13 +2,19 @@
 // Envoy's ext_proc filters, compared with the set-ups the sidecar is built
 // for, and then played against the real sidecar over gRPC with real HTTP
 // upstreams: what ships is what is tested.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "sidecar/ext_proc_service.h"
 #include "tests/common/test_util.h"
@@ -53,14 +59,61 @@ void ExpectSameFilter(const ed::FilterConfig& got, const ed::FilterConfig& want)
       << want.processing_mode.ShortDebugString();
 }
 
-TEST(EnvoyConfigTest, TwoFilterExampleIsTheDriversTwoFilterSetup) {
+// ExpectSameFallback compares the candidate route's upstream filters and
+// retry policy as loaded with the driver's set-up.
+void ExpectSameFallback(const ed::FilterChain& got, const ed::FilterChain& want) {
+  ASSERT_EQ(got.candidate_upstream_filters.size(), want.candidate_upstream_filters.size());
+  for (size_t i = 0; i < want.candidate_upstream_filters.size(); ++i) {
+    ExpectSameFilter(got.candidate_upstream_filters[i], want.candidate_upstream_filters[i]);
+  }
+  const ed::FallbackPolicy& g = got.candidate_fallback;
+  const ed::FallbackPolicy& w = want.candidate_fallback;
+  EXPECT_EQ(g.enabled, w.enabled);
+  EXPECT_EQ(g.to_cluster, w.to_cluster);
+  EXPECT_EQ(g.num_retries, w.num_retries);
+  EXPECT_EQ(g.retriable_status_codes, w.retriable_status_codes);
+  EXPECT_EQ(g.on_5xx, w.on_5xx);
+  EXPECT_EQ(g.on_reset, w.on_reset);
+  EXPECT_EQ(g.retry_buffer_limit, w.retry_buffer_limit);
+  EXPECT_EQ(g.include_attempt_count, w.include_attempt_count);
+}
+
+TEST(EnvoyConfigTest, RecommendedExampleIsTheDriversWithFallbackSetup) {
   auto ex = LoadEnvoyConfig(Example("envoy.yaml"));
   ASSERT_OK(ex);
-  const ed::FilterChain want = ed::FilterChain::TwoFilter();
+  const ed::FilterChain want = ed::FilterChain::WithFallback();
   ASSERT_EQ(ex->chain.filters.size(), want.filters.size());
   for (size_t i = 0; i < want.filters.size(); ++i) {
     ExpectSameFilter(ex->chain.filters[i], want.filters[i]);
   }
+  // WithFallback() is TwoFilter() plus the candidate route's attempts.
+  const ed::FilterChain two_filter = ed::FilterChain::TwoFilter();
+  ASSERT_EQ(two_filter.filters.size(), want.filters.size());
+  for (size_t i = 0; i < want.filters.size(); ++i) {
+    ExpectSameFilter(two_filter.filters[i], want.filters[i]);
+  }
+  ExpectSameFallback(ex->chain, want);
+  // The pieces spelt out, so a drift in the driver shows up here too.
+  EXPECT_EQ(ex->arm_cluster, "candidate_with_fallback");
+  EXPECT_EQ(ex->arm_fallback_clusters, (std::vector<std::string>{"candidate", "production"}));
+  EXPECT_EQ(ex->ArmUpstream(), "candidate");
+  const EnvoyCluster& aggregate = ex->clusters.at("candidate_with_fallback");
+  EXPECT_EQ(aggregate.upstream_http_filters,
+            (std::vector<std::string>{"understudy-attempt", "envoy.filters.http.upstream_codec"}));
+  EXPECT_EQ(aggregate.upstream_grpc_clusters, std::vector<std::string>{"understudy"});
+  // Envoy's default of 3 retries in flight would make fallback a trickle.
+  EXPECT_GE(aggregate.max_retries, 100000);
+  ASSERT_EQ(ex->chain.candidate_upstream_filters.size(), 1u);
+  const ed::FilterConfig& attempt = ex->chain.candidate_upstream_filters[0];
+  EXPECT_EQ(attempt.initial_metadata.at("x-understudy-role"), "attempt");
+  EXPECT_FALSE(attempt.observability_mode);
+  EXPECT_TRUE(attempt.failure_mode_allow);
+  EXPECT_EQ(attempt.processing_mode.response_header_mode(), Mode::SEND);
+  EXPECT_EQ(attempt.processing_mode.response_body_mode(), Mode::NONE);
+  EXPECT_TRUE(ex->chain.candidate_fallback.enabled);
+  EXPECT_EQ(ex->chain.candidate_fallback.to_cluster, "production");
+  EXPECT_EQ(ex->chain.candidate_fallback.retriable_status_codes, std::vector<int>{429});
+  EXPECT_TRUE(ex->chain.candidate_fallback.include_attempt_count);
   EXPECT_EQ(ex->http_filters,
             (std::vector<std::string>{"understudy-strip-arm", "understudy-route",
                                       "understudy-observe", "envoy.filters.http.router"}));
@@ -85,6 +138,9 @@ TEST(EnvoyConfigTest, PreObservabilityExampleIsOneStreamedBlockingFilter) {
   const ed::FilterChain want = ed::FilterChain::SingleFilter(Mode::STREAMED);
   ASSERT_EQ(ex->chain.filters.size(), 1u);
   ExpectSameFilter(ex->chain.filters[0], want.filters[0]);
+  // No upstream ext_proc before 1.31: no fallback either.
+  EXPECT_THAT(ex->chain.candidate_upstream_filters, IsEmpty());
+  EXPECT_FALSE(ex->chain.candidate_fallback.enabled);
   // No role metadata: the sidecar reads that as "full".
   EXPECT_THAT(ex->chain.filters[0].initial_metadata, IsEmpty());
   EXPECT_FALSE(ex->chain.filters[0].observability_mode);
@@ -97,7 +153,10 @@ TEST(EnvoyConfigTest, RoutesClustersAndCircuitBreakers) {
     ASSERT_OK(ex);
     EXPECT_EQ(ex->arm_header, "x-understudy-arm");
     EXPECT_EQ(ex->arm_value, "candidate");
-    EXPECT_EQ(ex->arm_cluster, "candidate");
+    EXPECT_EQ(ex->arm_cluster, std::string(file) == "envoy-pre-1.31.yaml"
+                                   ? "candidate"
+                                   : "candidate_with_fallback");
+    EXPECT_EQ(ex->ArmUpstream(), "candidate");
     EXPECT_EQ(ex->default_cluster, "production");
     EXPECT_EQ(ex->echoed_response_headers.at("x-understudy-arm"), "%REQ(x-understudy-arm)%");
     EXPECT_EQ(ex->feedback_path, "/understudy/feedback");
@@ -124,6 +183,7 @@ TEST(EnvoyConfigTest, UnixSocketVariantDiffersOnlyInTheSidecarAddress) {
   for (size_t i = 0; i < tcp->chain.filters.size(); ++i) {
     ExpectSameFilter(unix_socket->chain.filters[i], tcp->chain.filters[i]);
   }
+  ExpectSameFallback(unix_socket->chain, tcp->chain);
   EXPECT_EQ(tcp->clusters.at("understudy").address, "127.0.0.1");
   EXPECT_EQ(tcp->clusters.at("understudy").port, 50051);
   EXPECT_EQ(unix_socket->clusters.at("understudy").pipe_path, "/var/run/understudy/extproc.sock");
@@ -166,6 +226,37 @@ TEST(EnvoyConfigTest, LoaderRejectsBrokenConfigsNamingTheKey) {
        "the router filter must be the last http filter"},
       {"                    string_match: { exact: candidate }",
        "                    string_match: { prefix: candidate }", "must be {exact: VALUE}"},
+      // Fallback: the retry policy, the aggregate cluster, the upstream filters.
+      {"retry_on: \"connect-failure,", "retry_on: \"connect-failur,",
+       "route.retry_policy.retry_on: unknown retry condition \"connect-failur\""},
+      {"num_retries: 1", "num_retry: 1", "retry_policy.num_retry"},
+      {"retriable_status_codes: [429]", "retriable_status_codes: [42]",
+       "retry_policy.retriable_status_codes: must hold HTTP status codes"},
+      {"update_frequency: 1 ", "update_frequency: 2 ",
+       "retry_priority.typed_config.update_frequency: must be 1"},
+      {"name: envoy.retry_priorities.previous_priorities",
+       "name: envoy.retry_priorities.previous_priority",
+       "retry_priority.name: unknown retry priority"},
+      {"include_request_attempt_count: true", "include_attempt_count_in_request: true",
+       "virtual_hosts[0].include_attempt_count_in_request: is not a field"},
+      {"name: envoy.clusters.aggregate", "name: envoy.clusters.aggregat",
+       "clusters[2].cluster_type.name: unknown cluster_type"},
+      {"lb_policy: CLUSTER_PROVIDED", "lb_policy: ROUND_ROBIN",
+       "clusters[2].lb_policy: must be CLUSTER_PROVIDED"},
+      {"clusters: [candidate, production]", "clusters: [candidate, prod]",
+       "aggregate cluster candidate_with_fallback names unknown cluster prod"},
+      {"clusters: [candidate, production]", "clusters: [candidate]",
+       "must name exactly two clusters"},
+      {"\"@type\": type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3."
+       "UpstreamCodec",
+       "\"@type\": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router",
+       "http_filters[1].typed_config: the last upstream filter must be "
+       "envoy.filters.http.upstream_codec"},
+      {"\n              response_body_mode: NONE", "\n              response_body_mode: STREAMED",
+       "http_filters[0].typed_config.processing_mode.response_body_mode: must be NONE on an "
+       "upstream filter"},
+      {"- { key: x-understudy-role, value: attempt }", "- { key: x-understudy-role, valu: attempt }",
+       "initial_metadata[0].valu"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.to);
@@ -177,6 +268,17 @@ TEST(EnvoyConfigTest, LoaderRejectsBrokenConfigsNamingTheKey) {
                 StatusIs(absl::StatusCode::kInvalidArgument, c.error));
     EXPECT_THAT(ParseEnvoyConfig(text, "envoy.yaml"),
                 StatusIs(absl::StatusCode::kInvalidArgument, "envoy.yaml: "));
+  }
+  // An aggregate without previous_priorities would retry on the candidate.
+  {
+    std::string text = good;
+    const size_t at = text.find("                    retry_priority:\n");
+    const size_t end = text.find("\n", text.find("update_frequency: 1", at)) + 1;
+    ASSERT_NE(at, std::string::npos);
+    text.erase(at, end - at);
+    EXPECT_THAT(ParseEnvoyConfig(text, "envoy.yaml"),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         "route.retry_policy.retry_priority: is required on an aggregate"));
   }
   // A route after the catch-all can never match.
   std::string text = good;
@@ -203,6 +305,31 @@ TEST(EnvoyConfigTest, ProtoDurations) {
 // --- The loaded chains against the real sidecar -----------------------------
 
 using ::understudy::testing::RecordingSink;
+
+// ClosedPort holds a bound, never-listening TCP port: connecting to it is
+// refused, and nothing else can take it while this lives.
+class ClosedPort {
+ public:
+  ClosedPort() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (fd_ >= 0 && bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port_ = ntohs(addr.sin_port);
+    }
+  }
+  ~ClosedPort() {
+    if (fd_ >= 0) close(fd_);
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
 
 class LoadedChainTest : public ::testing::TestWithParam<const char*> {
  protected:
@@ -233,8 +360,14 @@ class LoadedChainTest : public ::testing::TestWithParam<const char*> {
   ed::EnvoyDriver Driver() {
     return ed::EnvoyDriver(channel_, example_.chain,
                            {{example_.default_cluster, production_.get()},
-                            {example_.arm_cluster, candidate_.get()}},
+                            {example_.ArmUpstream(), candidate_.get()}},
                            example_.arm_header, example_.default_cluster);
+  }
+
+  // ExpectFaithful: no violation, no filter failed open.
+  static void ExpectFaithful(const ed::DriverResult& r) {
+    for (const std::string& v : r.violations) ADD_FAILURE() << "violation: " << v;
+    EXPECT_FALSE(r.failed_open);
   }
 
   static ed::HttpRequest Chat(const std::string& user, bool stream) {
@@ -280,17 +413,20 @@ TEST_P(LoadedChainTest, RoutesByTheConfiguredHeaderAndRecordsEachExchangeOnce) {
   // 0%: everyone on production; 100%: everyone on the candidate.
   for (int32_t weight : {0, 10000}) {
     router_.SetWeightBasisPoints(weight);
-    const std::string want = weight == 0 ? example_.default_cluster : example_.arm_cluster;
+    const std::string want = weight == 0 ? example_.default_cluster : example_.ArmUpstream();
+    // Candidate requests add one upstream (attempt) stream per attempt.
+    const size_t streams = example_.chain.filters.size() +
+                           (weight == 0 ? 0 : example_.chain.candidate_upstream_filters.size());
     for (int i = 0; i < kUsers; ++i) {
       SCOPED_TRACE(::testing::Message() << "weight " << weight << " user " << i);
       auto r = driver.Send(Chat("user-" + std::to_string(i), i % 2 == 0));
       ASSERT_OK(r);
-      EXPECT_THAT(r->violations, IsEmpty());
-      EXPECT_FALSE(r->failed_open);
+      ExpectFaithful(*r);
       EXPECT_EQ(r->status, 200);
       EXPECT_EQ(r->cluster, want);
+      EXPECT_EQ(r->attempt_clusters, std::vector<std::string>{want});
       EXPECT_EQ(r->arm_header, weight == 0 ? "production" : example_.arm_value);
-      EXPECT_EQ(r->streams_opened, static_cast<int>(example_.chain.filters.size()));
+      EXPECT_EQ(r->streams_opened, static_cast<int>(streams));
       if (i % 2 == 0) {
         EXPECT_THAT(r->body, HasSubstr("data: [DONE]"));
       } else {
@@ -336,6 +472,36 @@ TEST_P(LoadedChainTest, FeedbackPathIsAnsweredByTheSidecar) {
   auto exchanges = sink_.WaitFor(1);
   ASSERT_EQ(exchanges.size(), 1u);
   EXPECT_NE(exchanges[0].path(), example_.feedback_path);
+}
+
+// A candidate that cannot be reached: with the shipped fallback Envoy makes
+// a second attempt on production, whose attempt stream the real sidecar
+// answers without a protocol breach (what it answers, restoring the
+// client's request or refusing, is the sidecar's fallback logic, tested in
+// tests/sidecar); without fallback (the pre-1.31 set-up) the client gets
+// Envoy's 503.
+TEST_P(LoadedChainTest, AnUnreachableCandidateIsRetriedOnProductionWhereConfigured) {
+  ClosedPort closed;
+  std::unique_ptr<ed::Upstream> unreachable = ed::NewCurlUpstream(closed.url());
+  ed::EnvoyDriver driver(channel_, example_.chain,
+                         {{example_.default_cluster, production_.get()},
+                          {example_.ArmUpstream(), unreachable.get()}},
+                         example_.arm_header, example_.default_cluster);
+  router_.SetWeightBasisPoints(10000);
+  auto r = driver.Send(Chat("carol", false));
+  ASSERT_OK(r);
+  if (example_.chain.candidate_fallback.enabled) {
+    ExpectFaithful(*r);
+    EXPECT_EQ(r->attempt_clusters,
+              (std::vector<std::string>{example_.ArmUpstream(), example_.default_cluster}));
+    ASSERT_EQ(r->attempt_statuses.size(), 2u);
+    EXPECT_EQ(r->attempt_statuses[0], 0);  // no answer from the candidate
+    EXPECT_EQ(r->streams_opened, static_cast<int>(example_.chain.filters.size()) + 2);
+  } else {
+    EXPECT_EQ(r->attempt_clusters, std::vector<std::string>{example_.ArmUpstream()});
+    EXPECT_EQ(r->status, 503);
+    EXPECT_EQ(production_http_.requests(), 0);
+  }
 }
 
 TEST_P(LoadedChainTest, ADeadSidecarFailsOpenToProduction) {

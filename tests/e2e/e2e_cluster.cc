@@ -150,11 +150,13 @@ std::string Cluster::FakeModelPath() {
 
 absl::Status Cluster::StartFakes(FakeOptions production, FakeOptions candidate) {
   absl::StatusOr<std::unique_ptr<testing::Subprocess>> p =
-      StartFake("gpt-4o", 1, production, &prod_port_, prod_key_file_);
+      StartFake(production.model.empty() ? "gpt-4o" : production.model, 1, production,
+                &prod_port_, prod_key_file_);
   if (!p.ok()) return p.status();
   prod_ = *std::move(p);
   absl::StatusOr<std::unique_ptr<testing::Subprocess>> c =
-      StartFake("gpt-5-mini", 2, candidate, &cand_port_, cand_key_file_);
+      StartFake(candidate.model.empty() ? "gpt-5-mini" : candidate.model, 2, candidate,
+                &cand_port_, cand_key_file_);
   if (!c.ok()) return c.status();
   cand_ = *std::move(c);
   prod_upstream_ = envoy_driver::NewCurlUpstream(absl::StrCat("http://127.0.0.1:", prod_port_),
@@ -192,6 +194,7 @@ admin:
 routing:
   sticky_header: x-user-id
   salt: e2e
+  fallback: )", k.fallback ? "true" : "false", R"(
 capture:
   max_body_bytes: 1048576
   queue_capacity: 4096
@@ -204,9 +207,10 @@ upstreams:
     api_key_file: )", prod_key_file_, R"(
   candidate:
     url: http://127.0.0.1:)", cand_port_, R"(
+    api: )", k.candidate_api, R"(
     api_key_file: )", cand_key_file_, R"(
     request:
-      set_json: {model: gpt-5-mini}
+      set_json: {model: )", k.candidate_model, R"(}
 shadow:
   enabled: true
   sample_rate: )", k.sample_rate, R"(
@@ -271,7 +275,7 @@ absl::Status Cluster::StartSidecar(const SidecarKnobs& knobs, bool reset_rollout
   auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", extproc_port_),
                                      grpc::InsecureChannelCredentials());
   driver_ = std::make_unique<envoy_driver::EnvoyDriver>(
-      channel, envoy_driver::FilterChain::TwoFilter(),
+      channel, chain_,
       std::map<std::string, envoy_driver::Upstream*>{{"production", prod_upstream_.get()},
                                                      {"candidate", cand_upstream_.get()}});
   return absl::OkStatus();

@@ -68,6 +68,9 @@ struct FakeOptions {
   bool compress = false;
   // More fake-model flags, e.g. {"--failing-user-rate", "0.05"}.
   std::vector<std::string> extra_args;
+  // The one model the fake serves; empty: gpt-4o for production,
+  // gpt-5-mini for the candidate.
+  std::string model;
 };
 
 struct SidecarKnobs {
@@ -81,6 +84,12 @@ struct SidecarKnobs {
   std::string rollout_yaml;
   // Appended to the config as is (whole top-level sections, e.g. "drift:").
   std::string extra_yaml;
+  // upstreams.candidate: its API ("openai" or "anthropic") and the model
+  // name its requests are reshaped to.
+  std::string candidate_api = "openai";
+  std::string candidate_model = "gpt-5-mini";
+  // routing.fallback (docs/extproc.md, "Fallback to production").
+  bool fallback = true;
 };
 
 class Cluster {
@@ -111,6 +120,9 @@ class Cluster {
   // driver's candidate cluster) at another server on 127.0.0.1, e.g. one
   // that misbehaves; call before StartSidecar.
   void UseCandidatePort(int port);
+  // UseChain sets the driver's filter chain (default TwoFilter(); e.g.
+  // WithFallback()); call before StartSidecar.
+  void UseChain(envoy_driver::FilterChain chain) { chain_ = std::move(chain); }
   // UseDataDir points later starts at `path` (e.g. on a small tmpfs).
   void UseDataDir(const std::string& path) { data_dir_ = path; }
 
@@ -179,6 +191,7 @@ class Cluster {
   std::unique_ptr<envoy_driver::Upstream> prod_upstream_;
   std::unique_ptr<envoy_driver::Upstream> cand_upstream_;
   std::unique_ptr<envoy_driver::EnvoyDriver> driver_;
+  envoy_driver::FilterChain chain_ = envoy_driver::FilterChain::TwoFilter();
 };
 
 // Percentile returns the q-quantile (nearest rank) of `values` (copied).

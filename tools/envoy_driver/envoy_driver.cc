@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -19,6 +20,10 @@ namespace understudy::envoy_driver {
 
 namespace ep = envoy::service::ext_proc::v3;
 using Mode = ProcessingMode;
+
+// The cluster the `x-understudy-arm: candidate` route names (with fallback:
+// the aggregate's first member, which the driver calls by this name).
+constexpr char kCandidateCluster[] = "candidate";
 
 FilterChain FilterChain::TwoFilter() {
   FilterChain chain;
@@ -43,6 +48,24 @@ FilterChain FilterChain::TwoFilter() {
   observe.processing_mode.set_request_trailer_mode(Mode::SKIP);
   observe.processing_mode.set_response_trailer_mode(Mode::SKIP);
   chain.filters = {route, observe};
+  return chain;
+}
+
+FilterChain FilterChain::WithFallback() {
+  FilterChain chain = TwoFilter();
+  FilterConfig attempt;
+  attempt.name = "understudy-attempt";
+  attempt.initial_metadata = {{"x-understudy-role", "attempt"}};
+  attempt.processing_mode.set_request_header_mode(Mode::SEND);
+  attempt.processing_mode.set_response_header_mode(Mode::SEND);
+  attempt.processing_mode.set_request_body_mode(Mode::NONE);
+  attempt.processing_mode.set_response_body_mode(Mode::NONE);
+  attempt.processing_mode.set_request_trailer_mode(Mode::SKIP);
+  attempt.processing_mode.set_response_trailer_mode(Mode::SKIP);
+  // The sidecar may ask for the request body to reshape it per attempt.
+  attempt.allow_mode_override = true;
+  chain.candidate_upstream_filters = {attempt};
+  chain.candidate_fallback.enabled = true;
   return chain;
 }
 
@@ -107,10 +130,12 @@ struct FilterRun {
 
 class Exchange {
  public:
-  Exchange(const std::shared_ptr<grpc::Channel>& channel, const FilterChain& chain,
+  // One Exchange per filter chain instance: the downstream (HCM) chain once
+  // per request, an upstream chain once per attempt.
+  Exchange(const std::shared_ptr<grpc::Channel>& channel, const std::vector<FilterConfig>& filters,
            DriverResult* result)
       : channel_(channel), result_(result) {
-    for (const FilterConfig& f : chain.filters) runs_.push_back(FilterRun{f});
+    for (const FilterConfig& f : filters) runs_.push_back(FilterRun{f});
   }
 
   // Prepare opens the stream if needed and fills the fields Envoy puts on
@@ -435,6 +460,172 @@ void TrailersPass(Exchange& ex, FilterRun& r, bool request_dir, Headers* trailer
   }
 }
 
+// RequestHeadersPass sends the request headers through every filter of `ex`
+// in order; blocking filters hold them until their reply, whose mutation is
+// applied to `headers` (Envoy's one header map for the request) and whose
+// mode_override changes that filter's modes for this exchange. It stops at
+// the first local reply (immediate_response, or a failure without
+// failure_mode_allow): then ex.local_reply_status() != 0. `on_clear_route`
+// is called when a reply clears the route cache with a mutation (§3.7);
+// pass nullptr for an upstream chain, where Envoy ignores clear_route_cache
+// (stat clear_route_cache_upstream_ignored).
+//
+// From filter `begin` on. With `held_at`, it stops after a blocking filter
+// that buffers the body (BUFFERED or BUFFERED_PARTIAL, the request not
+// ended): Envoy holds the headers there until that filter's body reply, so
+// the filters after it see the headers, with the body reply's mutations,
+// only then (docs/extproc.md §3.7). *held_at is that filter's index, or the
+// number of filters when none held.
+void RequestHeadersPass(Exchange& ex, Headers* headers, bool end_of_stream,
+                        const std::function<void()>& on_clear_route, size_t begin = 0,
+                        size_t* held_at = nullptr) {
+  if (held_at != nullptr) *held_at = ex.runs().size();
+  for (size_t i = begin; i < ex.runs().size(); ++i) {
+    FilterRun& r = ex.runs()[i];
+    if (r.config.processing_mode.request_header_mode() == Mode::SKIP) continue;
+    ep::ProcessingRequest m;
+    ex.Prepare(r, &m);
+    FillHeaderMap(*headers, m.mutable_request_headers()->mutable_headers());
+    m.mutable_request_headers()->set_end_of_stream(end_of_stream);
+    r.stream->Send(m);
+    if (!r.blocking()) continue;
+    auto reply = ex.Expect(r, ep::ProcessingResponse::kRequestHeaders, "request_headers",
+                           r.config.message_timeout);
+    if (ex.local_reply_status() != 0) return;
+    if (!reply) continue;
+    if (reply->has_immediate_response()) {
+      ex.ImmediateReply(reply->immediate_response());
+      return;
+    }
+    // mode_override is honoured only with allow_mode_override, only on the
+    // request_headers reply, and never in observability mode (docs/extproc.md).
+    if (reply->has_mode_override()) {
+      if (!r.config.allow_mode_override) {
+        ex.Violation(r, "mode_override sent but the filter does not allow it (ignored)");
+      } else {
+        // Envoy replaces the filter's mode for the rest of this request.
+        r.config.processing_mode = reply->mode_override();
+      }
+    }
+    const ep::CommonResponse& common = reply->request_headers().response();
+    if (!ex.CheckCommon(r, common, r.config.processing_mode.request_body_mode())) continue;
+    if (common.has_header_mutation()) {
+      ex.ApplyHeaderMutation(r, common.header_mutation(), headers);
+      if (common.clear_route_cache() && on_clear_route) on_clear_route();
+    }
+    const Mode::BodySendMode body_mode = r.config.processing_mode.request_body_mode();
+    if (held_at != nullptr && !end_of_stream && !r.dead &&
+        (body_mode == Mode::BUFFERED || body_mode == Mode::BUFFERED_PARTIAL)) {
+      *held_at = i;
+      return;
+    }
+  }
+}
+
+// RequestBodyPass sends the request body and trailers through every filter
+// of `ex` in order and returns the body that continues; trailers are
+// mutated in place. Stops at a local reply (ex.local_reply_status() != 0).
+std::vector<std::string> RequestBodyPass(Exchange& ex, std::vector<std::string> body,
+                                         bool has_body, Headers* trailers, Headers* headers,
+                                         size_t begin = 0, size_t end = SIZE_MAX) {
+  const bool has_trailers = !trailers->empty();
+  end = std::min(end, ex.runs().size());
+  for (size_t i = begin; i < end; ++i) {
+    FilterRun& r = ex.runs()[i];
+    std::vector<std::string> duplex_tail;
+    // A request whose headers ended the stream has no body message at all
+    // (docs/extproc.md §3.8).
+    if (has_body) body = BodyPass(ex, r, true, body, has_trailers, headers);
+    TrailersPass(ex, r, true, trailers, &duplex_tail);
+    if (r.config.processing_mode.request_body_mode() == Mode::FULL_DUPLEX_STREAMED &&
+        has_trailers && r.blocking() && !r.dead) {
+      body = duplex_tail;
+    }
+    if (ex.local_reply_status() != 0) break;
+  }
+  return body;
+}
+
+// ResponseHeadersPass sends the response headers (":status" first) through
+// `filters` in the order given (the encoder order: reverse of the chain),
+// applying each blocking filter's mutations and :status changes. Returns the
+// immediate_response a blocking filter answered with, if any (the caller
+// decides what it means there); later filters are then not consulted.
+std::optional<ep::ImmediateResponse> ResponseHeadersPass(Exchange& ex,
+                                                         const std::vector<FilterRun*>& filters,
+                                                         int* status, Headers* response_headers,
+                                                         bool end_of_stream) {
+  for (FilterRun* r : filters) {
+    if (r->dead || r->config.processing_mode.response_header_mode() == Mode::SKIP) continue;
+    ep::ProcessingRequest m;
+    ex.Prepare(*r, &m);
+    FillHeaderMap(*response_headers, m.mutable_response_headers()->mutable_headers());
+    m.mutable_response_headers()->set_end_of_stream(end_of_stream);
+    r->stream->Send(m);
+    if (!r->blocking()) continue;
+    auto reply = ex.Expect(*r, ep::ProcessingResponse::kResponseHeaders, "response_headers",
+                           r->config.message_timeout);
+    if (reply && reply->has_immediate_response()) return reply->immediate_response();
+    if (reply && reply->has_response_headers() &&
+        reply->response_headers().response().has_header_mutation()) {
+      ApplyStatusMutation(ex, *r, reply->response_headers().response().header_mutation(), status);
+      ex.ApplyHeaderMutation(*r, reply->response_headers().response().header_mutation(),
+                             response_headers);
+    }
+  }
+  return std::nullopt;
+}
+
+// CloseRuns ends every live stream of `ex` as Envoy does at the end of the
+// exchange: blocking streams are done once their last reply is in;
+// observability streams are kept until the server has read everything
+// (Envoy's deferred_close_timeout), and must never have been answered.
+void CloseRuns(Exchange& ex) {
+  for (FilterRun& r : ex.runs()) {
+    if (!r.stream || r.dead) continue;
+    grpc::Status end = r.stream->Close(absl::Seconds(5));
+    absl::StatusOr<ep::ProcessingResponse> extra = r.stream->Next(absl::ZeroDuration());
+    if (extra.ok()) {
+      ex.Violation(r, r.config.observability_mode
+                          ? "the server replied in observability mode"
+                          : "spurious message: a reply with nothing outstanding");
+    }
+    if (!end.ok()) {
+      ex.Violation(r, absl::StrCat("stream ended with grpc status ", end.error_code(), ": ",
+                                   end.error_message()));
+    }
+  }
+}
+
+// CancelRuns resets every live stream of `ex` (a request ended by a local
+// reply, or a discarded attempt: Envoy destroys that filter chain).
+void CancelRuns(Exchange& ex) {
+  for (FilterRun& r : ex.runs()) {
+    if (r.stream && !r.dead) r.stream->Cancel();
+  }
+}
+
+// HttpRequestFrom builds what the upstream gets: method, path and headers
+// from the (possibly mutated) header map.
+HttpRequest HttpRequestFrom(const Headers& headers, const Headers& trailers) {
+  HttpRequest upstream_request;
+  upstream_request.method = FindHeader(headers, ":method");
+  upstream_request.path = FindHeader(headers, ":path");
+  upstream_request.authority = FindHeader(headers, ":authority");
+  for (const auto& kv : headers) {
+    if (!kv.first.empty() && kv.first[0] != ':') upstream_request.headers.push_back(kv);
+  }
+  upstream_request.trailers = trailers;
+  return upstream_request;
+}
+
+void SetHeader(Headers* headers, const std::string& key, const std::string& value) {
+  headers->erase(std::remove_if(headers->begin(), headers->end(),
+                                [&](const auto& kv) { return kv.first == key; }),
+                 headers->end());
+  headers->emplace_back(key, value);
+}
+
 }  // namespace
 
 EnvoyDriver::EnvoyDriver(std::shared_ptr<grpc::Channel> channel, FilterChain chain,
@@ -450,6 +641,23 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
   DriverResult result;
   const absl::Time start = absl::Now();
   result.time_to_first_byte = absl::Nanoseconds(-1);
+
+  // Upstream filters are modelled on request headers, body and trailers and
+  // on response headers only: refuse a chain the driver would play wrongly.
+  for (const FilterConfig& f : chain_.candidate_upstream_filters) {
+    if (f.processing_mode.response_body_mode() != Mode::NONE ||
+        f.processing_mode.response_trailer_mode() == Mode::SEND) {
+      result.violations.push_back(absl::StrCat(
+          f.name, ": upstream filter with response_body_mode ",
+          Mode::BodySendMode_Name(f.processing_mode.response_body_mode()),
+          " / response_trailer_mode ",
+          Mode::HeaderSendMode_Name(f.processing_mode.response_trailer_mode()),
+          ": the driver models upstream filters' responses on headers only (NONE / SKIP)"));
+      result.status = 500;
+      result.latency = absl::Now() - start;
+      return result;
+    }
+  }
 
   // The HCM adds pseudo-headers and x-request-id before any filter runs.
   Headers headers = {{":method", request.method},
@@ -473,17 +681,15 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
   // clears the route cache together with a header mutation (§3.7).
   auto route = [&](const Headers& h) {
     std::string arm = FindHeader(h, arm_header_);
-    return arm == "candidate" ? std::string("candidate") : default_cluster_;
+    return arm == "candidate" ? std::string(kCandidateCluster) : default_cluster_;
   };
   std::string cluster = route(headers);
 
-  Exchange ex(channel_, chain_, &result);
+  Exchange ex(channel_, chain_.filters, &result);
   auto finish_local = [&](int status, const std::string& body) {
     result.status = status;
     result.body = body;
-    for (FilterRun& r : ex.runs()) {
-      if (r.stream && !r.dead) r.stream->Cancel();
-    }
+    CancelRuns(ex);
     result.latency = absl::Now() - start;
     return result;
   };
@@ -491,58 +697,35 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
   const bool request_has_body = !request.body_chunks.empty();
   const bool request_has_trailers = !request.trailers.empty();
 
-  // 1. Request headers, in filter order; blocking filters hold them.
-  for (FilterRun& r : ex.runs()) {
-    if (r.config.processing_mode.request_header_mode() == Mode::SKIP) continue;
-    ep::ProcessingRequest m;
-    ex.Prepare(r, &m);
-    FillHeaderMap(headers, m.mutable_request_headers()->mutable_headers());
-    m.mutable_request_headers()->set_end_of_stream(!request_has_body && !request_has_trailers);
-    r.stream->Send(m);
-    if (!r.blocking()) continue;
-    auto reply = ex.Expect(r, ep::ProcessingResponse::kRequestHeaders, "request_headers",
-                           r.config.message_timeout);
-    if (ex.local_reply_status() != 0) return finish_local(ex.local_reply_status(), "");
-    if (!reply) continue;
-    if (reply->has_immediate_response()) {
-      ex.ImmediateReply(reply->immediate_response());
-      return finish_local(ex.local_reply_status(), ex.local_reply_body());
-    }
-    // mode_override is honoured only with allow_mode_override, only on the
-    // request_headers reply, and never in observability mode (docs/extproc.md).
-    if (reply->has_mode_override()) {
-      if (!r.config.allow_mode_override) {
-        ex.Violation(r, "mode_override sent but the filter does not allow it (ignored)");
-      } else {
-        // Envoy replaces the filter's mode for the rest of this request.
-        r.config.processing_mode = reply->mode_override();
-      }
-    }
-    const ep::CommonResponse& common = reply->request_headers().response();
-    if (!ex.CheckCommon(r, common, r.config.processing_mode.request_body_mode())) continue;
-    if (common.has_header_mutation()) {
-      ex.ApplyHeaderMutation(r, common.header_mutation(), &headers);
-      if (common.clear_route_cache()) cluster = route(headers);
-    }
-  }
-  if (ex.local_reply_status() != 0) return finish_local(ex.local_reply_status(), "");
-
+  // 1. Request headers, in filter order; blocking filters hold them. A
+  // filter that buffers the body holds them until its body reply: the body
+  // goes through it (and the filters before it) first, then the headers go
+  // on to the next filters.
   // 2. Request body and trailers through each filter in order.
-  std::vector<std::string> body = request.body_chunks;
   Headers request_trailers = request.trailers;
-  for (FilterRun& r : ex.runs()) {
-    std::vector<std::string> duplex_tail;
-    // A request whose headers ended the stream has no body message at all
-    // (docs/extproc.md §3.8).
-    if (request_has_body) body = BodyPass(ex, r, true, body, request_has_trailers, &headers);
-    TrailersPass(ex, r, true, &request_trailers, &duplex_tail);
-    if (r.config.processing_mode.request_body_mode() == Mode::FULL_DUPLEX_STREAMED &&
-        request_has_trailers && r.blocking() && !r.dead) {
-      body = duplex_tail;
-    }
+  std::vector<std::string> body = request.body_chunks;
+  const bool request_ends = !request_has_body && !request_has_trailers;
+  size_t next = 0;
+  size_t body_next = 0;
+  while (true) {
+    size_t held = 0;
+    RequestHeadersPass(ex, &headers, request_ends, [&] { cluster = route(headers); }, next,
+                       &held);
     if (ex.local_reply_status() != 0) {
       return finish_local(ex.local_reply_status(), ex.local_reply_body());
     }
+    if (held == ex.runs().size()) break;
+    body = RequestBodyPass(ex, body, request_has_body, &request_trailers, &headers, body_next,
+                           held + 1);
+    if (ex.local_reply_status() != 0) {
+      return finish_local(ex.local_reply_status(), ex.local_reply_body());
+    }
+    if (ex.route_cache_cleared()) cluster = route(headers);
+    next = body_next = held + 1;
+  }
+  body = RequestBodyPass(ex, body, request_has_body, &request_trailers, &headers, body_next);
+  if (ex.local_reply_status() != 0) {
+    return finish_local(ex.local_reply_status(), ex.local_reply_body());
   }
 
   if (ex.route_cache_cleared()) cluster = route(headers);
@@ -551,52 +734,26 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
   // 3. The upstream call, streaming the answer back through the filters in
   // reverse order (Envoy's encoder chain).
   result.cluster = cluster;
-  auto it = clusters_.find(cluster);
-  if (it == clusters_.end() || it->second == nullptr) {
+  if (clusters_.count(cluster) == 0 || clusters_.at(cluster) == nullptr) {
     return finish_local(503, absl::StrCat("no cluster named ", cluster));
   }
+  // The router's copy of the request body: every attempt re-sends it.
   std::string request_body;
   for (const std::string& c : body) request_body += c;
-  // The upstream gets the request as the filters left it: method, path and
-  // headers from the (possibly mutated) header map.
-  HttpRequest upstream_request;
-  upstream_request.method = FindHeader(headers, ":method");
-  upstream_request.path = FindHeader(headers, ":path");
-  upstream_request.authority = FindHeader(headers, ":authority");
-  for (const auto& kv : headers) {
-    if (!kv.first.empty() && kv.first[0] != ':') upstream_request.headers.push_back(kv);
-  }
-  upstream_request.trailers = request_trailers;
-  result.upstream_headers = upstream_request.headers;
   std::vector<FilterRun*> reverse;
   for (auto rit = ex.runs().rbegin(); rit != ex.runs().rend(); ++rit) reverse.push_back(&*rit);
 
   Headers response_headers;
-  std::vector<std::string> response_chunks;
   bool headers_sent = false;
+  // send_response_headers: the final attempt's response headers (without
+  // :status) go through the downstream filters.
   auto send_response_headers = [&](int status, const Headers& h, bool eos) {
     headers_sent = true;
     result.status = status;
     response_headers = {{":status", std::to_string(status)}};
     for (const auto& kv : h) response_headers.push_back(kv);
-    for (FilterRun* r : reverse) {
-      if (r->dead || r->config.processing_mode.response_header_mode() == Mode::SKIP) continue;
-      ep::ProcessingRequest m;
-      ex.Prepare(*r, &m);
-      FillHeaderMap(response_headers, m.mutable_response_headers()->mutable_headers());
-      m.mutable_response_headers()->set_end_of_stream(eos);
-      r->stream->Send(m);
-      if (!r->blocking()) continue;
-      auto reply = ex.Expect(*r, ep::ProcessingResponse::kResponseHeaders, "response_headers",
-                             r->config.message_timeout);
-      if (reply && reply->has_response_headers() &&
-          reply->response_headers().response().has_header_mutation()) {
-        ApplyStatusMutation(ex, *r, reply->response_headers().response().header_mutation(),
-                            &result.status);
-        ex.ApplyHeaderMutation(*r, reply->response_headers().response().header_mutation(),
-                               &response_headers);
-      }
-    }
+    // An immediate_response here is not modelled (the sidecar never sends one).
+    (void)ResponseHeadersPass(ex, reverse, &result.status, &response_headers, eos);
   };
   // Streaming filters (observability or STREAMED) get each chunk as it
   // arrives, so the sidecar sees time-to-first-token as Envoy would show it.
@@ -606,6 +763,7 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
            (mode == Mode::STREAMED || mode == Mode::FULL_DUPLEX_STREAMED);
   };
   std::map<FilterRun*, int> live_sent;
+  std::vector<std::string> response_chunks;
   auto on_chunk = [&](const std::string& chunk) {
     if (chunk.empty()) return;
     if (result.time_to_first_byte < absl::ZeroDuration()) {
@@ -622,9 +780,131 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
       ++live_sent[r];
     }
   };
-  absl::Status upstream_status = it->second->Call(
-      upstream_request, request_body,
-      [&](int status, const Headers& h) { send_response_headers(status, h, false); }, on_chunk);
+
+  // Attempts (docs/extproc.md §9). Only the candidate route's cluster has
+  // upstream filters and a retry policy; any other route is one plain call.
+  const FallbackPolicy& fallback = chain_.candidate_fallback;
+  const bool attempts_modelled =
+      cluster == kCandidateCluster &&
+      (fallback.enabled || !chain_.candidate_upstream_filters.empty());
+  // The router retries only a body that fits its retry buffer.
+  const int max_attempts = attempts_modelled && fallback.enabled &&
+                                   request_body.size() <= fallback.retry_buffer_limit
+                               ? 1 + std::max(0, fallback.num_retries)
+                               : 1;
+  absl::Status upstream_status;
+  for (int attempt = 1;; ++attempt) {
+    // previous_priorities over [candidate, to_cluster]: 1 → candidate,
+    // 2 → to_cluster, then both were tried and the list starts again.
+    const std::string attempt_cluster = attempt % 2 == 1 ? cluster : fallback.to_cluster;
+    result.cluster = attempt_cluster;
+    result.attempt_clusters.push_back(attempt_cluster);
+    result.attempt_statuses.push_back(0);
+    auto it = clusters_.find(attempt_cluster);
+    if (it == clusters_.end() || it->second == nullptr) {
+      return finish_local(503, absl::StrCat("no cluster named ", attempt_cluster));
+    }
+    const bool last = attempt >= max_attempts;
+    // include_request_attempt_count is a virtual host setting: the router
+    // writes the header on the shared map before each attempt, so upstream
+    // filters see it too.
+    if (fallback.enabled && fallback.include_attempt_count) {
+      SetHeader(&headers, "x-envoy-attempt-count", std::to_string(attempt));
+    }
+    if (!attempts_modelled) {
+      HttpRequest upstream_request = HttpRequestFrom(headers, request_trailers);
+      result.upstream_headers = upstream_request.headers;
+      upstream_status = it->second->Call(
+          upstream_request, request_body,
+          [&](int status, const Headers& h) {
+            result.attempt_statuses.back() = status;
+            send_response_headers(status, h, false);
+          },
+          on_chunk);
+      break;
+    }
+
+    // This attempt's upstream filter chain: its own streams. The request
+    // header map is Envoy's one map, so an edit from an earlier attempt is
+    // still in it; the body is the router's buffered copy, fresh each time.
+    Exchange up(channel_, chain_.candidate_upstream_filters, &result);
+    RequestHeadersPass(up, &headers, !request_has_body && !request_has_trailers, nullptr);
+    Headers attempt_trailers = request_trailers;
+    std::vector<std::string> attempt_body = body;
+    if (up.local_reply_status() == 0) {
+      attempt_body =
+          RequestBodyPass(up, attempt_body, request_has_body, &attempt_trailers, &headers);
+    }
+    if (up.local_reply_status() != 0) {
+      // An upstream filter answered the attempt itself: that local reply is
+      // the attempt's response, and it is not retried (a modelling choice,
+      // docs/extproc.md §9).
+      result.attempt_statuses.back() = up.local_reply_status();
+      CancelRuns(up);
+      send_response_headers(up.local_reply_status(), {}, false);
+      on_chunk(up.local_reply_body());
+      upstream_status = absl::OkStatus();
+      break;
+    }
+    HttpRequest upstream_request = HttpRequestFrom(headers, attempt_trailers);
+    result.upstream_headers = upstream_request.headers;
+    std::string attempt_body_bytes;
+    for (const std::string& c : attempt_body) attempt_body_bytes += c;
+    std::vector<FilterRun*> up_reverse;
+    for (auto rit = up.runs().rbegin(); rit != up.runs().rend(); ++rit) {
+      up_reverse.push_back(&*rit);
+    }
+    bool got_headers = false;
+    bool retry = false;
+    bool local_reply = false;
+    auto on_attempt_headers = [&](int upstream_code, const Headers& h) {
+      got_headers = true;
+      int status = upstream_code;
+      Headers attempt_headers = {{":status", std::to_string(upstream_code)}};
+      for (const auto& kv : h) attempt_headers.push_back(kv);
+      // The router decides on the headers as the upstream filters leave them.
+      std::optional<ep::ImmediateResponse> immediate =
+          ResponseHeadersPass(up, up_reverse, &status, &attempt_headers, false);
+      if (immediate) {
+        up.ImmediateReply(*immediate);
+        local_reply = true;
+        result.attempt_statuses.back() = up.local_reply_status();
+        send_response_headers(up.local_reply_status(), {}, false);
+        on_chunk(up.local_reply_body());
+        return;
+      }
+      result.attempt_statuses.back() = status;
+      const bool retriable =
+          (fallback.on_5xx && status >= 500 && status <= 599) ||
+          std::find(fallback.retriable_status_codes.begin(), fallback.retriable_status_codes.end(),
+                    status) != fallback.retriable_status_codes.end();
+      if (!last && retriable) {
+        retry = true;  // discarded: nothing of it goes downstream
+        return;
+      }
+      Headers downstream;
+      for (const auto& kv : attempt_headers) {
+        if (kv.first != ":status") downstream.push_back(kv);
+      }
+      send_response_headers(status, downstream, false);
+    };
+    auto on_attempt_chunk = [&](const std::string& chunk) {
+      if (!retry && !local_reply) on_chunk(chunk);
+    };
+    absl::Status attempt_status =
+        it->second->Call(upstream_request, attempt_body_bytes, on_attempt_headers, on_attempt_chunk);
+    if (!attempt_status.ok() && !got_headers && !last && fallback.on_reset) {
+      retry = true;  // connect failure or reset before any response headers
+    }
+    if (retry || local_reply) {
+      CancelRuns(up);
+    } else {
+      CloseRuns(up);
+    }
+    if (retry) continue;
+    upstream_status = local_reply ? absl::OkStatus() : attempt_status;
+    break;
+  }
   if (!upstream_status.ok()) {
     // Envoy's local reply for an upstream failure also runs the encoders.
     if (!headers_sent) send_response_headers(503, {}, true);
@@ -697,24 +977,8 @@ absl::StatusOr<DriverResult> EnvoyDriver::Send(const HttpRequest& request) {
   }
   for (const std::string& c : final_chunks) result.body += c;
 
-  // 5. Close: blocking streams are done once their last reply is in;
-  // observability streams are kept until the server has read everything
-  // (Envoy's deferred_close_timeout), and must never have been answered.
-  for (FilterRun& r : ex.runs()) {
-    if (!r.stream || r.dead) continue;
-    grpc::Status end = r.stream->Close(absl::Seconds(5));
-    if (r.config.observability_mode) {
-      absl::StatusOr<ep::ProcessingResponse> extra = r.stream->Next(absl::ZeroDuration());
-      if (extra.ok()) ex.Violation(r, "the server replied in observability mode");
-    } else {
-      absl::StatusOr<ep::ProcessingResponse> extra = r.stream->Next(absl::ZeroDuration());
-      if (extra.ok()) ex.Violation(r, "spurious message: a reply with nothing outstanding");
-    }
-    if (!end.ok()) {
-      ex.Violation(r, absl::StrCat("stream ended with grpc status ", end.error_code(), ": ",
-                                   end.error_message()));
-    }
-  }
+  // 5. Close the downstream filters' streams.
+  CloseRuns(ex);
   result.latency = absl::Now() - start;
   return result;
 }

@@ -11,6 +11,13 @@
 // `streamed_response` outside FULL_DUPLEX_STREAMED or a plain body inside it,
 // a missing reply within message_timeout, or a stream ended with an error.
 //
+// With FilterChain::WithFallback() a request routed to the candidate is a
+// series of upstream attempts (docs/extproc.md §9): each attempt runs the
+// candidate route's upstream ext_proc filters on its own streams, and a
+// candidate that fails before the client saw a byte (no response, 5xx, 429)
+// is retried once on production, as Envoy's router does with an aggregate
+// cluster and a retry policy.
+//
 // Example (given std::shared_ptr<grpc::Channel> channel, Upstream& prod, Upstream& cand,
 //   const HttpRequest& request):
 //   EnvoyDriver driver(channel, FilterChain::TwoFilter(), {{"production", &prod},
@@ -18,6 +25,10 @@
 //   ASSIGN_OR_RETURN(DriverResult r, driver.Send(request));
 //   bool faithful = r.violations.empty();   // every reply as Envoy expects
 //   std::string served_by = r.cluster;      // "production" or "candidate"
+//   EnvoyDriver with_fallback(channel, FilterChain::WithFallback(),
+//                             {{"production", &prod}, {"candidate", &cand}});
+//   ASSIGN_OR_RETURN(DriverResult f, with_fallback.Send(request));
+//   size_t attempts = f.attempt_clusters.size();  // 2 if the candidate failed
 //
 // Thread safety: Send may be called from many threads at once.
 #ifndef UNDERSTUDY_TOOLS_ENVOY_DRIVER_ENVOY_DRIVER_H_
@@ -61,14 +72,50 @@ struct FilterConfig {
   size_t partial_buffer_bytes = 16 * 1024;
 };
 
+// FallbackPolicy models the candidate route's retry_policy on an aggregate
+// cluster [candidate, to_cluster] with previous_priorities: attempt 1 goes to
+// the candidate, a retry to `to_cluster` (docs/extproc.md §9).
+struct FallbackPolicy {
+  bool enabled = false;
+  std::string to_cluster = "production";
+  // num_retries: attempts are 1 + num_retries; with previous_priorities they
+  // alternate candidate, to_cluster, candidate, ... (the attempted
+  // priorities are reset once both were tried).
+  int num_retries = 1;
+  // Statuses retried besides 5xx (retry_on retriable-status-codes with
+  // retriable_status_codes; gateway-error and retriable-4xx add theirs).
+  std::vector<int> retriable_status_codes{429};
+  bool on_5xx = true;    // retry_on 5xx
+  bool on_reset = true;  // connect-failure, refused-stream, reset: no response headers
+  // The router buffers the request body for retries up to this many bytes
+  // (per_request_buffer_limit_bytes, else the listener's 1 MiB); a larger
+  // body is never retried.
+  size_t retry_buffer_limit = 1 << 20;
+  // include_request_attempt_count (a virtual host setting): when enabled,
+  // every upstream request, production-routed ones included, carries
+  // x-envoy-attempt-count: N, which the upstream filters see too.
+  bool include_attempt_count = true;
+};
+
 struct FilterChain {
   std::vector<FilterConfig> filters;
   // Request headers a filter ahead of the ext_proc filters removes (Envoy's
   // header mutation filter), lower-case: gone before anything routes.
   std::vector<std::string> strip_request_headers;
+  // The upstream HTTP filters of the candidate route's cluster
+  // (HttpProtocolOptions.http_filters, before upstream_codec), run once per
+  // attempt on fresh streams. Response body modes must be NONE (the driver
+  // does not model upstream response bodies: Send rejects the chain).
+  std::vector<FilterConfig> candidate_upstream_filters;
+  using Fallback = FallbackPolicy;
+  Fallback candidate_fallback;
   // The recommended set-up: `understudy-route` (headers only, blocking)
   // then `understudy-observe` (observability mode, STREAMED both ways).
   static FilterChain TwoFilter();
+  // TwoFilter() plus fallback to production: the candidate route's cluster
+  // carries the `understudy-attempt` upstream filter (blocking, request and
+  // response headers, role metadata "attempt") and the retry policy above.
+  static FilterChain WithFallback();
   // Envoy before 1.31: one blocking filter with the given body mode both
   // ways (default STREAMED), role metadata absent (→ full).
   static FilterChain SingleFilter(
@@ -102,9 +149,15 @@ std::unique_ptr<Upstream> NewCurlUpstream(std::string base_url,
 
 struct DriverResult {
   std::string request_id;
-  std::string cluster;               // the upstream the router picked
+  std::string cluster;               // the upstream that served the final answer
   std::string arm_header;            // x-understudy-arm after the filters ("" if unset)
-  Headers upstream_headers;          // the request headers the upstream got (no pseudo-headers)
+  Headers upstream_headers;          // the request headers the final attempt's upstream got
+                                     // (no pseudo-headers)
+  // One entry per upstream attempt, in order: the cluster called and the
+  // status it answered (after the upstream filters; 0 = no response). Empty
+  // when no upstream was called (a local reply).
+  std::vector<std::string> attempt_clusters;
+  std::vector<int> attempt_statuses;
   int status = 0;
   Headers response_headers;
   std::string body;                  // what the downstream client received
