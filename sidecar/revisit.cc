@@ -179,6 +179,16 @@ absl::StatusOr<std::string> RevisitWatch::Start() {
   } else if (absl::IsNotFound(saved.status())) {
     state.set_price_fingerprint(options_.price_fingerprint);
     state.set_saved_unix_micros(absl::ToUnixMicros(clock_.Now()));
+    // A store from before the revisit state: the latest rollout decision
+    // in the log is still the baseline run's reference point.
+    ASSIGN_OR_RETURN(std::vector<v1::Decision> log,
+                     store_.ListDecisions(absl::InfinitePast(), storage::kNoLimit));
+    for (auto it = log.rbegin(); it != log.rend(); ++it) {
+      if (IsRolloutDecision(*it)) {
+        state.set_decision_unix_micros(it->time_unix_micros());
+        break;
+      }
+    }
     RETURN_IF_ERROR(store_.SaveRevisitState(state));
   } else {
     return saved.status();

@@ -128,7 +128,7 @@ class RevisitWatch final : public EngineObserver {
   RevisitWatch(Options options, storage::Store& store, Clock& clock);
 
   // Start loads the saved state, or saves the first one (at the first
-  // start). Returns a note for the startup log when the price table differs
+  // start, with the latest rollout decision already in the log, if any). Returns a note for the startup log when the price table differs
   // from the saved one ("" otherwise). The store's error on failure.
   [[nodiscard]] absl::StatusOr<std::string> Start();
 

@@ -106,6 +106,21 @@ TEST_F(RevisitTest, PriceChangeAcrossRestartFiresUntilTheNextDecision) {
   EXPECT_EQ(second.LastDecisionTime(), clock_.Now());
 }
 
+// A store that has decisions but no revisit state yet (an upgrade): the
+// latest rollout decision in the log is the baseline's reference point.
+TEST_F(RevisitTest, FirstStartTakesTheLatestDecisionFromTheLog) {
+  v1::Decision promote = Promote();
+  ASSERT_OK(store_.AppendDecision(promote));
+  clock_.Advance(absl::Minutes(1));
+  v1::Decision drift;
+  drift.set_action(v1::ACTION_DRIFT);
+  drift.set_time_unix_micros(absl::ToUnixMicros(clock_.Now()));
+  ASSERT_OK(store_.AppendDecision(drift));
+  RevisitWatch watch(Options("p"), store_, clock_);
+  ASSERT_OK(watch.Start());
+  EXPECT_EQ(watch.LastDecisionTime(), absl::FromUnixMicros(promote.time_unix_micros()));
+}
+
 // Twice the live traffic of decision time fires volume_growth.
 TEST_F(RevisitTest, VolumeGrowthAgainstTheDecisionsTraffic) {
   RevisitWatch watch(Options("p"), store_, clock_);
