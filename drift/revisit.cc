@@ -18,7 +18,7 @@ namespace {
 
 // How a metric regresses: up or down, by an absolute rate or a relative
 // change, or (re-ask) against the baseline's agreement with itself, 1.
-enum class Worse { kHigherRate, kLowerRate, kHigherRelative, kBelowOne };
+enum class Worse { kHigherRate, kLowerRate, kHigherRelative, kHigherLatency, kBelowOne };
 
 struct MetricRule {
   const char* name;
@@ -27,8 +27,8 @@ struct MetricRule {
 
 constexpr MetricRule kRules[] = {
     {"error_rate", Worse::kHigherRate},
-    {"latency_p50_ms", Worse::kHigherRelative},
-    {"latency_p95_ms", Worse::kHigherRelative},
+    {"latency_p50_ms", Worse::kHigherLatency},
+    {"latency_p95_ms", Worse::kHigherLatency},
     {"cost_per_request", Worse::kHigherRelative},
     {"reference_agreement", Worse::kLowerRate},
     {"agreement_rate", Worse::kLowerRate},
@@ -88,10 +88,13 @@ void CheckMetrics(v1::Arm arm, const google::protobuf::Map<std::string, double>&
                               change, th.rate);
         break;
       case Worse::kHigherRelative:
+      case Worse::kHigherLatency:
         if (baseline <= 0) continue;
         change = (latest - baseline) / baseline;
         threshold = th.relative;
-        regressed = change >= th.relative - 1e-12;
+        regressed = change >= th.relative - 1e-12 &&
+                    (rule.worse != Worse::kHigherLatency ||
+                     latest - baseline >= th.latency_min_ms - 1e-9);
         how = absl::StrFormat("rose from %.4g to %.4g (+%.0f%%, threshold +%.0f%%)", baseline,
                               latest, 100 * change, 100 * th.relative);
         break;
@@ -134,11 +137,13 @@ absl::StatusOr<RevisitConfig> ParseRevisitConfig(const ConfigNode& node) {
   const ConfigNode er = node.Child("eval_regression");
   if (er.IsDefined()) {
     if (!er.IsMap()) return absl::InvalidArgumentError(er.Path() + ": must be a map");
-    RETURN_IF_ERROR(er.CheckKeys({"rate", "relative"}));
+    RETURN_IF_ERROR(er.CheckKeys({"rate", "relative", "latency_min_ms"}));
     ASSIGN_OR_RETURN(c.eval_regression.rate,
                      er.GetDouble("rate", c.eval_regression.rate, 0.001, 1));
     ASSIGN_OR_RETURN(c.eval_regression.relative,
                      er.GetDouble("relative", c.eval_regression.relative, 0.001, 1000));
+    ASSIGN_OR_RETURN(c.eval_regression.latency_min_ms,
+                     er.GetDouble("latency_min_ms", c.eval_regression.latency_min_ms, 0, 1e7));
   }
   return c;
 }

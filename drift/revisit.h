@@ -43,10 +43,13 @@ const std::vector<std::string>& AllTriggerKinds();
 // The scheduled eval's regression thresholds: a rate metric (error rate,
 // agreement, reference and re-ask agreement) regresses when it moves by at
 // least `rate` (absolute) in the worse direction; latency and cost when
-// they grow by at least `relative` of the baseline's value.
+// they grow by at least `relative` of the baseline's value — and latency
+// by at least `latency_min_ms` too, so a few milliseconds of jitter on a
+// fast model are not a regression.
 struct EvalRegressionThresholds {
   double rate = 0.1;
   double relative = 0.5;
+  double latency_min_ms = 100;
 };
 
 struct RevisitConfig {
@@ -63,7 +66,7 @@ struct RevisitConfig {
 //   revisit:
 //     volume_growth: 2.0                # 0 = off; else > 1
 //     volume_min_requests_per_hour: 10
-//     eval_regression: {rate: 0.1, relative: 0.5}
+//     eval_regression: {rate: 0.1, relative: 0.5, latency_min_ms: 100}
 // An undefined node gives the defaults. InvalidArgument names the key path
 // ("revisit.volume_growth: must be 0 (off) or more than 1").
 [[nodiscard]] absl::StatusOr<RevisitConfig> ParseRevisitConfig(const ConfigNode& node);

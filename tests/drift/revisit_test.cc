@@ -132,7 +132,7 @@ TEST_F(RevisitTest, EvalRegressionsFollowEachMetricsDirection) {
                                    {"reask_agreement", 0.95}},
                                {{"agreement_rate", 0.95}});
   EXPECT_TRUE(FindEvalRegressions(base, same, th).empty());
-  const v1::EvalRun worse = MakeRun(3, {{"error_rate", 0.2}, {"latency_p95_ms", 150},
+  const v1::EvalRun worse = MakeRun(3, {{"error_rate", 0.2}, {"latency_p95_ms", 200},
                                     {"reference_agreement", 0.5}, {"cost_per_request", 0.01},
                                     {"reask_agreement", 0.5}},
                                 {{"agreement_rate", 0.6}});
@@ -143,6 +143,11 @@ TEST_F(RevisitTest, EvalRegressionsFollowEachMetricsDirection) {
   EXPECT_THAT(metrics, ::testing::UnorderedElementsAre("error_rate", "latency_p95_ms",
                                                        "reference_agreement", "reask_agreement",
                                                        "agreement_rate"));
+  // Latency also needs latency_min_ms (100) of absolute growth: 60 → 120 ms
+  // is jitter, 100 → 250 ms is not.
+  const v1::EvalRun fast = MakeRun(4, {{"latency_p95_ms", 60}});
+  EXPECT_TRUE(FindEvalRegressions(fast, MakeRun(5, {{"latency_p95_ms", 120}}), th).empty());
+  EXPECT_EQ(FindEvalRegressions(base, MakeRun(6, {{"latency_p95_ms", 250}}), th).size(), 1u);
   // A failed run is reported as failed, not as regressions.
   v1::EvalRun failed = worse;
   failed.set_failed(true);
