@@ -340,6 +340,14 @@ void PrintStatus(const json& j, Io io) {
     io.out << "holding:       " << HoldReasonText(hold)
            << (unblock.empty() ? "" : absl::StrCat(": ", unblock)) << "\n";
   }
+  // Revisit triggers that fired (docs/drift.md), each with what to do next.
+  if (const json& revisit = j.value("revisit", json::array()); revisit.is_array()) {
+    for (const json& t : revisit) {
+      if (!t.is_object()) continue;
+      io.out << "revisit:       " << JsonString(t, "kind") << ": " << JsonString(t, "detail")
+             << " — " << JsonString(t, "action") << "\n";
+    }
+  }
   io.out << "\n"
          << absl::StrFormat("  %-11s %9s %11s %12s %15s %16s\n", "arm", "requests", "error rate",
                             "p95 latency", "satisfaction", "agreement");

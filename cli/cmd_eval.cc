@@ -1,31 +1,22 @@
 // `understudy eval --config FILE --dataset golden.jsonl [--concurrency N]
-// [-o json] [--store]`: sends each dataset request to production and to the
-// candidate (shaped by upstreams.candidate.request), compares the answers with
-// compare/, scores each answer against the optional reference, and prints a
-// per-arm table or one JSON object.
-//
-// Dataset lines (JSON Lines; blank lines and lines starting with '#' are
-// skipped):
-//   {"id":"q1","request":{...chat body...},"reference":"optional text",
-//    "path":"/v1/chat/completions"}
+// [-o json] [--store]`: a thin wrapper over the eval engine (shadow/eval.h,
+// which `serve` also runs on a schedule): runs the dataset against
+// production and candidate and prints a per-arm table or one JSON object;
+// --store writes the exchanges and comparisons.
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <array>
 #include <cmath>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/strip.h"
-#include "absl/synchronization/mutex.h"
 #include "common/strings.h"
 #include "cli/commands.h"
 #include "rollout/rollout.h"
+#include "shadow/eval.h"
 #include "shadow/shadow.h"
 #include "storage/store.h"
 
@@ -33,12 +24,8 @@ namespace understudy::cli {
 
 namespace {
 
-using shadow::Cost;
 using shadow::ParseShadowConfig;
 using shadow::ShadowConfig;
-using shadow::UpstreamClient;
-using shadow::UpstreamRequest;
-using shadow::UpstreamResult;
 
 struct EvalArgs {
   std::string config_file;
@@ -48,121 +35,9 @@ struct EvalArgs {
   bool store = false;
 };
 
-struct Item {
-  int line = 0;
-  std::string id;
-  std::string path = "/v1/chat/completions";
-  std::string body;
-  std::optional<std::string> reference;
-};
-
-constexpr int kArms = 2;
-constexpr std::array<v1::Arm, kArms> kArmOrder = {v1::ARM_PRODUCTION, v1::ARM_CANDIDATE};
-// ArmKey names arm `a` (an index into kArmOrder) in the JSON and CSV output.
-std::string ArmKey(int a) { return std::string(rollout::ArmName(kArmOrder[a])); }
-
-absl::StatusOr<std::vector<Item>> ParseDataset(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read the dataset"));
-  std::vector<Item> items;
-  std::set<std::string> ids;
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    absl::string_view text = absl::StripAsciiWhitespace(line);
-    if (text.empty() || text[0] == '#') continue;
-    auto fail = [&](std::string_view message) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", n, ": ", Av(message)));
-    };
-    nlohmann::json j = nlohmann::json::parse(text.begin(), text.end(), nullptr, false);
-    if (j.is_discarded()) return fail("not valid JSON");
-    if (!j.is_object()) return fail("must be a JSON object with a \"request\"");
-    Item item;
-    item.line = n;
-    if (!j.contains("request")) return fail("missing \"request\" (the chat request body)");
-    if (!j["request"].is_object()) return fail("\"request\" must be a JSON object");
-    item.body = j["request"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    if (j.contains("id") && !j["id"].is_null()) {
-      if (j["id"].is_string()) {
-        item.id = j["id"].get<std::string>();
-      } else if (j["id"].is_number_integer()) {
-        item.id = std::to_string(j["id"].get<int64_t>());
-      } else {
-        return fail("\"id\" must be a string or an integer");
-      }
-      if (item.id.empty()) return fail("\"id\" must not be empty");
-      if (item.id.find('\0') != std::string::npos) return fail("\"id\" must not contain NUL");
-    } else {
-      item.id = absl::StrCat("line-", n);
-    }
-    if (!ids.insert(item.id).second) return fail(absl::StrCat("duplicate id \"", item.id, "\""));
-    if (j.contains("reference") && !j["reference"].is_null()) {
-      if (!j["reference"].is_string()) return fail("\"reference\" must be a string");
-      item.reference = j["reference"].get<std::string>();
-    }
-    if (j.contains("path") && !j["path"].is_null()) {
-      if (!j["path"].is_string()) return fail("\"path\" must be a string");
-      item.path = j["path"].get<std::string>();
-      if (item.path.empty() || item.path[0] != '/' ||
-          item.path.find_first_of(" \r\n") != std::string::npos) {
-        return fail("\"path\" must start with / and contain no spaces");
-      }
-    }
-    items.push_back(std::move(item));
-  }
-  if (in.bad()) return absl::InvalidArgumentError(absl::StrCat(path, ": read error"));
-  if (items.empty()) return absl::InvalidArgumentError(absl::StrCat(path, ": no requests"));
-  return items;
-}
-
-// AnswerFor is what compare/ sees for one arm: the parsed answer, or an
-// error answer naming what went wrong.
-compare::ModelAnswer AnswerFor(const UpstreamResult& r) {
-  if (r.outcome == rollout::OutcomeClass::kOk && r.answer.has_value()) return *r.answer;
-  if (r.answer.has_value() && (r.answer->error.has_value() || !r.answer->stream_ok)) {
-    return *r.answer;
-  }
-  std::string message = r.exchange.error();
-  if (message.empty()) message = absl::StrCat("HTTP ", r.exchange.status_code());
-  return compare::ModelAnswer::FromError(std::string(rollout::OutcomeClassName(r.outcome)), message);
-}
-
-std::optional<double> Quantile(std::vector<double> v, double q) {
-  if (v.empty()) return std::nullopt;
-  std::sort(v.begin(), v.end());
-  size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
-  rank = std::clamp<size_t>(rank, 1, v.size());
-  return v[rank - 1];
-}
-
-struct ArmSummary {
-  std::string url;
-  int64_t requests = 0;
-  int64_t successes = 0;
-  std::map<std::string, int64_t> outcomes;
-  std::vector<double> latency_ms;
-  std::vector<double> ttft_ms;
-  int64_t tokens_in = 0;
-  int64_t tokens_out = 0;
-  int64_t with_usage = 0;
-  double cost = 0;
-  bool cost_known = false;    // at least one answer had a price
-  bool cost_missing = false;  // some answer had usage but no price
-  int64_t reference_items = 0;
-  int64_t reference_agree = 0;
-};
-
-struct EvalReport {
-  std::string dataset;
-  int64_t items = 0;
-  std::array<ArmSummary, kArms> arms;
-  std::map<std::string, int64_t> verdicts;
-  int64_t compared = 0;  // both sides answered
-  int64_t agreeing = 0;  // of compared, equivalent or minor_diff
-  nlohmann::json results = nlohmann::json::array();
-  bool stored = false;
-};
+constexpr int kArms = shadow::kEvalArms;
+// ArmKey names arm `a` (an index into kEvalArmOrder) in the JSON output.
+std::string ArmKey(int a) { return std::string(rollout::ArmName(shadow::kEvalArmOrder[a])); }
 
 nlohmann::json OptNumber(std::optional<double> v) {
   return v.has_value() ? nlohmann::json(*v) : nlohmann::json(nullptr);
@@ -170,17 +45,33 @@ nlohmann::json OptNumber(std::optional<double> v) {
 
 double Ratio(int64_t a, int64_t b) { return b == 0 ? 0.0 : static_cast<double>(a) / b; }
 
-std::optional<double> CostPer(const ArmSummary& s, int64_t n) {
-  if (!s.cost_known || s.cost_missing || n == 0) return std::nullopt;
-  return s.cost / static_cast<double>(n);
+using shadow::EvalArmStats;
+using shadow::EvalReport;
+auto Quantile = shadow::EvalQuantile;
+auto CostPer = shadow::EvalCostPer;
+
+// ResultRow is one item's line in the JSON "results".
+nlohmann::json ResultRow(const shadow::EvalItemResult& res) {
+  nlohmann::json row = {{"id", res.item->id}};
+  for (int a = 0; a < kArms; ++a) {
+    if (!res.results[a].has_value()) continue;
+    row[ArmKey(a)] = std::string(rollout::OutcomeClassName(res.results[a]->outcome));
+    if (!res.reference_verdict[a].empty()) {
+      row[ArmKey(a) + "_reference"] = res.reference_verdict[a];
+    }
+  }
+  if (res.comparison.has_value()) {
+    row["verdict"] = std::string(compare::VerdictName(res.comparison->verdict()));
+  }
+  return row;
 }
 
-nlohmann::json ToJson(const EvalReport& r) {
+nlohmann::json ToJson(const EvalReport& r, bool stored) {
   nlohmann::json out;
   out["dataset"] = r.dataset;
   out["items"] = r.items;
   for (int a = 0; a < kArms; ++a) {
-    const ArmSummary& s = r.arms[a];
+    const EvalArmStats& s = r.arms[a];
     nlohmann::json arm;
     arm["url"] = s.url;
     arm["requests"] = s.requests;
@@ -210,8 +101,10 @@ nlohmann::json ToJson(const EvalReport& r) {
       {"agreement_rate",
        r.compared == 0 ? nlohmann::json(nullptr) : nlohmann::json(Ratio(r.agreeing, r.compared))},
       {"verdicts", r.verdicts}};
-  out["results"] = r.results;
-  out["stored"] = r.stored;
+  nlohmann::json results = nlohmann::json::array();
+  for (const shadow::EvalItemResult& res : r.results) results.push_back(ResultRow(res));
+  out["results"] = std::move(results);
+  out["stored"] = stored;
   return out;
 }
 
@@ -223,9 +116,9 @@ std::string Money(std::optional<double> v) {
   return v.has_value() ? absl::StrFormat("%.6f", *v) : "-";
 }
 
-void PrintTable(const EvalReport& r, std::ostream& os) {
-  const ArmSummary& p = r.arms[0];
-  const ArmSummary& c = r.arms[1];
+void PrintTable(const EvalReport& r, bool stored, std::ostream& os) {
+  const EvalArmStats& p = r.arms[0];
+  const EvalArmStats& c = r.arms[1];
   os << "eval: " << r.items << " requests from " << r.dataset << "\n\n";
   auto row = [&os](std::string_view name, const std::string& a, const std::string& b) {
     os << absl::StrFormat("%-24s %16s %16s\n", Av(name), a, b);
@@ -245,7 +138,7 @@ void PrintTable(const EvalReport& r, std::ostream& os) {
       absl::StrFormat("%.1f", Ratio(c.tokens_out, c.with_usage)));
   row("cost / request", Money(CostPer(p, p.requests)), Money(CostPer(c, c.requests)));
   row("cost / success", Money(CostPer(p, p.successes)), Money(CostPer(c, c.successes)));
-  auto ref = [](const ArmSummary& s) -> std::string {
+  auto ref = [](const EvalArmStats& s) -> std::string {
     if (s.reference_items == 0) return "-";
     return absl::StrFormat("%d/%d %.1f%%", s.reference_agree, s.reference_items,
                            100 * Ratio(s.reference_agree, s.reference_items));
@@ -267,7 +160,7 @@ void PrintTable(const EvalReport& r, std::ostream& os) {
   for (const auto& [name, count] : c.outcomes) {
     if (name != "ok") os << "candidate " << name << ": " << count << "\n";
   }
-  if (r.stored) os << "stored exchanges and comparisons\n";
+  if (stored) os << "stored exchanges and comparisons\n";
 }
 
 int Run(const EvalArgs& args) {
@@ -296,134 +189,19 @@ int Run(const EvalArgs& args) {
     storage_config = *std::move(sc);
   }
   if (args.concurrency < 0) return fail(kExitUsage, "--concurrency: must be at least 1");
-  absl::StatusOr<std::vector<Item>> dataset = ParseDataset(args.dataset_file);
+  absl::StatusOr<std::vector<shadow::EvalItem>> dataset = shadow::LoadEvalDataset(args.dataset_file);
   if (!dataset.ok()) return fail(kExitUsage, dataset.status().message());
-  const std::vector<Item>& items = *dataset;
+  const std::vector<shadow::EvalItem>& items = *dataset;
 
-  // --concurrency is per upstream; both arms share the client.
-  const int per_arm = args.concurrency > 0 ? args.concurrency : config.max_concurrency;
-  config.max_concurrency = 2 * per_arm;
-  config.max_queue = static_cast<int>(std::min<size_t>(2 * items.size() + 1, 1 << 30));
-  absl::StatusOr<std::unique_ptr<UpstreamClient>> client = UpstreamClient::Start(config);
-  if (!client.ok()) return fail(kExitFailure, client.status().message());
-
-  absl::Mutex mu;
-  std::vector<std::array<UpstreamResult, kArms>> results(items.size());
-  for (size_t i = 0; i < items.size(); ++i) {
-    v1::Exchange live;
-    live.set_request_id(items[i].id);
-    live.set_method("POST");
-    live.set_path(items[i].path);
-    live.set_source(v1::SOURCE_EVAL);
-    live.mutable_request()->set_body(items[i].body);
-    v1::Header* h = live.mutable_request()->add_headers();
-    h->set_key("content-type");
-    h->set_value("application/json");
-    for (int a = 0; a < kArms; ++a) {
-      UpstreamRequest request = BuildUpstreamRequest(config, live, kArmOrder[a], v1::SOURCE_EVAL);
-      UpstreamResult* slot = &results[i][a];
-      const bool queued = (*client)->TrySend(std::move(request), [slot, &mu](UpstreamResult r) {
-        absl::MutexLock lock(&mu);
-        *slot = std::move(r);
-      });
-      if (!queued) {
-        absl::MutexLock lock(&mu);
-        slot->outcome = rollout::OutcomeClass::kTransport;
-        slot->exchange.set_error("not sent: client queue full");
-      }
-    }
+  shadow::EvalRunOptions run;
+  run.dataset = args.dataset_file;
+  run.concurrency = args.concurrency;
+  absl::StatusOr<EvalReport> evaluated = shadow::RunEval(config, *options, items, run);
+  if (!evaluated.ok()) {
+    return fail(kExitFailure, evaluated.status().message());
   }
-  (*client)->WaitIdle(absl::InfiniteDuration());
-  client->reset();
-
-  EvalReport report;
-  report.dataset = args.dataset_file;
-  report.items = static_cast<int64_t>(items.size());
-  report.arms[0].url = config.production.url;
-  report.arms[1].url = config.candidate.url;
-  std::vector<v1::Comparison> comparisons;
-  comparisons.reserve(items.size());
-  for (size_t i = 0; i < items.size(); ++i) {
-    const Item& item = items[i];
-    compare::CompareContext ctx;
-    ctx.request_id = item.id;
-    ctx.live_arm = v1::ARM_PRODUCTION;
-    absl::StatusOr<compare::RequestInfo> info = compare::ParseRequest(item.body);
-    if (info.ok()) ctx.request = *info;
-    std::array<compare::ModelAnswer, kArms> answers;
-    nlohmann::json row = {{"id", item.id}};
-    for (int a = 0; a < kArms; ++a) {
-      UpstreamResult& r = results[i][a];
-      ArmSummary& s = report.arms[a];
-      ++s.requests;
-      ++s.outcomes[std::string(rollout::OutcomeClassName(r.outcome))];
-      const bool ok = r.outcome == rollout::OutcomeClass::kOk;
-      row[ArmKey(a)] = std::string(rollout::OutcomeClassName(r.outcome));
-      answers[a] = AnswerFor(r);
-      const int64_t latency = r.exchange.end_offset_micros();
-      const int64_t ttft = r.exchange.first_body_byte_offset_micros();
-      if (a == 0) {
-        ctx.production_latency_micros = std::max<int64_t>(latency, 0);
-        ctx.production_ttft_micros = std::max<int64_t>(ttft, 0);
-      } else {
-        ctx.candidate_latency_micros = std::max<int64_t>(latency, 0);
-        ctx.candidate_ttft_micros = std::max<int64_t>(ttft, 0);
-      }
-      if (ok) {
-        ++s.successes;
-        if (latency >= 0) s.latency_ms.push_back(latency / 1000.0);
-        if (ttft >= 0) s.ttft_ms.push_back(ttft / 1000.0);
-      }
-      if (r.answer.has_value()) {
-        const compare::Usage& u = r.answer->usage;
-        if (ok) {
-          s.tokens_in += u.input_tokens;
-          s.tokens_out += u.output_tokens;
-          ++s.with_usage;
-        }
-        if (u.input_tokens > 0 || u.output_tokens > 0) {
-          std::string model = r.answer->model;
-          if (model.empty()) {
-            absl::StatusOr<compare::RequestInfo> sent =
-                compare::ParseRequest(r.exchange.request().body());
-            if (sent.ok()) model = sent->model;
-          }
-          std::optional<double> cost = Cost(model, u, options->prices);
-          if (cost.has_value()) {
-            s.cost += *cost;
-            s.cost_known = true;
-          } else {
-            s.cost_missing = true;
-          }
-        }
-      }
-      if (item.reference.has_value()) {
-        ++s.reference_items;
-        if (ok && r.answer.has_value()) {
-          compare::ModelAnswer reference = *r.answer;
-          reference.text = *item.reference;
-          reference.tool_calls.clear();
-          compare::ModelAnswer answer = *r.answer;
-          answer.tool_calls.clear();
-          const v1::Verdict v = compare::Compare(reference, answer, *options, ctx).verdict();
-          const bool agree = v == v1::VERDICT_EQUIVALENT || v == v1::VERDICT_MINOR_DIFF;
-          if (agree) ++s.reference_agree;
-          row[ArmKey(a) + "_reference"] = std::string(compare::VerdictName(v));
-        }
-      }
-    }
-    v1::Comparison c = compare::Compare(answers[0], answers[1], *options, ctx);
-    const v1::Verdict v = c.verdict();
-    ++report.verdicts[std::string(compare::VerdictName(v))];
-    if (v != v1::VERDICT_CANDIDATE_ERROR && v != v1::VERDICT_PRODUCTION_ERROR &&
-        v != v1::VERDICT_BOTH_ERROR) {
-      ++report.compared;
-      if (v == v1::VERDICT_EQUIVALENT || v == v1::VERDICT_MINOR_DIFF) ++report.agreeing;
-    }
-    row["verdict"] = std::string(compare::VerdictName(v));
-    report.results.push_back(std::move(row));
-    comparisons.push_back(std::move(c));
-  }
+  EvalReport& report = *evaluated;
+  bool stored = false;
 
   if (storage_config.has_value()) {
     absl::StatusOr<std::unique_ptr<storage::Store>> store =
@@ -432,14 +210,16 @@ int Run(const EvalArgs& args) {
     constexpr size_t kBatch = 64;
     storage::RecordBatch batch;
     for (size_t i = 0; i < items.size(); ++i) {
+      shadow::EvalItemResult& res = report.results[i];
       for (int a = 0; a < kArms; ++a) {
-        v1::Exchange ex = results[i][a].exchange;
+        if (!res.results[a].has_value()) continue;
+        v1::Exchange ex = res.results[a]->exchange;
         ex.set_request_id(items[i].id);
-        ex.set_arm(kArmOrder[a]);
+        ex.set_arm(shadow::kEvalArmOrder[a]);
         ex.set_source(v1::SOURCE_EVAL);
         batch.Add(std::move(ex));
       }
-      batch.Add(std::move(comparisons[i]));
+      if (res.comparison.has_value()) batch.Add(std::move(*res.comparison));
       if (batch.size() >= kBatch || i + 1 == items.size()) {
         if (absl::Status s = (*store)->Write(std::move(batch)); !s.ok()) {
           return fail(kExitFailure, s.message());
@@ -447,14 +227,14 @@ int Run(const EvalArgs& args) {
         batch = storage::RecordBatch();
       }
     }
-    report.stored = true;
+    stored = true;
   }
 
   if (args.output == "json") {
-    std::cout << ToJson(report).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
+    std::cout << ToJson(report, stored).dump(2, ' ', false, nlohmann::json::error_handler_t::replace)
               << "\n";
   } else {
-    PrintTable(report, std::cout);
+    PrintTable(report, stored, std::cout);
   }
   std::cout.flush();
   return kExitOk;

@@ -1,5 +1,6 @@
 // metrics/drift_metrics.h (internal to metrics/; other modules use metrics.h)
-// The drift watch's metric families, registered with the others.
+// The drift watch's, the revisit triggers' and the scheduled eval's metric
+// families, registered with the others.
 #ifndef UNDERSTUDY_METRICS_DRIFT_METRICS_H_
 #define UNDERSTUDY_METRICS_DRIFT_METRICS_H_
 
@@ -9,6 +10,7 @@
 #include <prometheus/registry.h>
 
 #include <memory>
+#include <set>
 
 #include "absl/synchronization/mutex.h"
 #include "metrics/metrics.h"
@@ -22,6 +24,13 @@ struct DriftFamilies {
   prometheus::Family<prometheus::Gauge>& versions;
   prometheus::Family<prometheus::Gauge>& effect;
   prometheus::Family<prometheus::Gauge>& alarm;
+  // Revisit triggers and the scheduled eval.
+  prometheus::Family<prometheus::Gauge>& revisit;
+  prometheus::Family<prometheus::Counter>& eval_runs;
+  prometheus::Family<prometheus::Gauge>& eval_last_run;
+  prometheus::Family<prometheus::Gauge>& eval_metric;
+  prometheus::Family<prometheus::Gauge>& eval_regression;
+  std::set<prometheus::Gauge*> regression_series;  // every one ever set, to reset
 };
 
 std::unique_ptr<DriftFamilies> NewDriftFamilies(prometheus::Registry& registry);

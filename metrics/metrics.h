@@ -148,6 +148,17 @@
 //     understudy_drift_effect{arm,metric}                           gauge
 //         live minus baseline of each behaviour metric
 //     understudy_drift_alarm{arm,metric}                            gauge 0/1
+//   SetRevisitTriggers (docs/drift.md, "Revisit triggers")
+//     understudy_revisit_trigger{trigger}                           gauge
+//         fired triggers of that kind now (0 when none): drift,
+//         deprecation, price_change, volume_growth, eval_regression
+//   ObserveEvalRun (the scheduled eval)
+//     understudy_eval_runs_total{result=ok|failed}                  counter
+//     understudy_eval_last_run_timestamp_seconds                    gauge
+//     understudy_eval_metric{arm,metric}                            gauge
+//         the latest run's value per arm and metric (arm "both" for
+//         production vs candidate agreement_rate)
+//     understudy_eval_regressions{arm,metric}                       gauge 0/1
 //
 // Counters fed with absolute values owned by another component (SyncExtProc,
 // SetShadowStats, SetStoreStats, SetTracingStats) are advanced by the delta since the last
@@ -172,6 +183,7 @@
 #include "drift/drift.h"
 #include "rollout/rollout.h"
 #include "understudy/v1/compare.pb.h"
+#include "understudy/v1/eval.pb.h"
 #include "understudy/v1/exchange.pb.h"
 #include "understudy/v1/rollout.pb.h"
 
@@ -350,6 +362,11 @@ class Metrics {
   void ObserveDriftEvent(const understudy::v1::DriftEvent& event);
   // SetDriftStatus publishes the drift watch's state (call before a scrape).
   void SetDriftStatus(const drift::WatchSnapshot& snapshot);
+  // SetRevisitTriggers publishes the fired revisit triggers (every kind is
+  // exported, 0 when it has not fired).
+  void SetRevisitTriggers(const std::vector<understudy::v1::RevisitTrigger>& fired);
+  // ObserveEvalRun counts one scheduled eval run and publishes its metrics.
+  void ObserveEvalRun(const understudy::v1::EvalRun& run);
 
   // SetFleetStatus publishes this replica's view of the fleet (fleet mode,
   // docs/fleet.md; call before a scrape):

@@ -129,6 +129,7 @@ button:disabled{opacity:.5;cursor:default}
 <div class="plan" id="plan"></div>
 <section><h2>Over the last hour</h2><div class="charts" id="charts"></div></section>
 <section><h2>Current health (since stage start)</h2><div id="health"></div></section>
+<section><h2>When to revisit</h2><div id="revisit"></div></section>
 <section><h2>Recent decisions</h2><div id="decisions"></div></section>
 <section><h2>Recent major differences</h2><div id="diffs"></div></section>
 <section><h2>Manual rollback</h2>
@@ -454,6 +455,23 @@ function renderDecisions() {
   box.appendChild(el('table', null, [el('thead', null, [head]), el('tbody', null, rows)]));
 }
 
+// The revisit triggers fired now (GET /v1/rollout "revisit", docs/drift.md),
+// each with what to do next.
+function renderRevisit() {
+  var box = clear(document.getElementById('revisit'));
+  var list = arr(state.rollout, 'revisit');
+  if (!list.length) { box.appendChild(el('div', {cls: 'empty', text: 'No revisit trigger has fired.'})); return; }
+  var head = el('tr', null, ['trigger', 'what happened', 'what to do next'].map(function (t) { return el('th', {text: t}); }));
+  var rows = list.map(function (t) {
+    return el('tr', {'class': 'revisit'}, [
+      el('td', {cls: 'nw', text: s(t, 'kind')}),
+      el('td', {text: s(t, 'detail')}),
+      el('td', {text: s(t, 'action')})
+    ]);
+  });
+  box.appendChild(el('table', null, [el('thead', null, [head]), el('tbody', null, rows)]));
+}
+
 function renderDiffs() {
   var box = clear(document.getElementById('diffs'));
   if (!state.diffs.length) { box.appendChild(el('div', {cls: 'empty', text: state.errors.diffs || 'No major differences.'})); return; }
@@ -485,7 +503,7 @@ function renderDiffs() {
 }
 
 function render() {
-  [renderRollout, renderCharts, renderDecisions, renderDiffs].forEach(function (fn) {
+  [renderRollout, renderCharts, renderRevisit, renderDecisions, renderDiffs].forEach(function (fn) {
     try { fn(); } catch (e) { window.__usReportError('render ' + fn.name + ': ' + (e && e.stack ? e.stack : e)); }
   });
 }

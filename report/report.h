@@ -5,8 +5,10 @@
 // decisions, health snapshots) and writes one document that says what was
 // migrated, how it went and why: the outcome so far, the stage plan and
 // gates, offline eval results, shadow comparison results with the worst
-// differences, every rollout decision with its gate evidence, current risks
-// and when to look at the decision again. Markdown for humans and commits,
+// differences, every rollout decision with its gate evidence, the drift
+// watch, the scheduled evals (each metric's trend across runs and the
+// latest run's regressions against its baseline run), current risks and
+// when to look at the decision again. Markdown for humans and commits,
 // JSON for tools (protos embedded with the protobuf JSON mapping), HTML as
 // one self-contained file (inline CSS, no external assets).
 //
@@ -35,11 +37,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "rollout/rollout.h"
 #include "storage/store.h"
+#include "understudy/v1/eval.pb.h"
 #include "understudy/v1/rollout.pb.h"
 
 namespace understudy::report {
@@ -64,6 +68,11 @@ struct ReportInputs {
   // trigger that fires `deprecation_notice` before it); unset = none.
   std::optional<absl::Time> deprecation_date;
   absl::Duration deprecation_notice = absl::Hours(24 * 30);
+  // The revisit triggers fired now, as the sidecar evaluated them
+  // (drift::EvaluateRevisit with prices, traffic and the latest eval).
+  // Unset: the report evaluates what the store and these inputs hold
+  // (drift events, deprecation, the latest stored eval run).
+  std::optional<std::vector<understudy::v1::RevisitTrigger>> revisit_fired;
 };
 
 // RenderReport renders the report as "md", "json" or "html".

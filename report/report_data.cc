@@ -21,6 +21,7 @@
 #include "absl/time/time.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "drift/revisit.h"
 #include "rollout/rollout.h"
 
 namespace understudy::report::internal {
@@ -435,25 +436,19 @@ void Risks(const ReportInputs& in, ReportData* d) {
 
 void RevisitPlan(const ReportInputs& in, ReportData* d) {
   Revisit& r = d->revisit;
-  if (in.deprecation_date.has_value()) {
-    const std::string date = absl::FormatTime("%Y-%m-%d", *in.deprecation_date,
-                                              absl::UTCTimeZone());
-    if (in.now >= *in.deprecation_date - in.deprecation_notice) {
-      const int64_t days = (*in.deprecation_date - in.now) / absl::Hours(24);
-      r.fired.push_back(absl::StrCat(
-          "deprecation: the served model is retired on ", date,
-          days >= 0 ? absl::StrCat(" (in ", days, " days)") : std::string(" (passed)"),
-          " — pick its successor and start a new rollout against it as a candidate"));
-    }
+  if (in.revisit_fired.has_value()) {
+    r.triggers = *in.revisit_fired;
+  } else {
+    // Offline: what the store and the inputs hold (no prices or traffic).
+    drift::RevisitInputs ri;
+    ri.now = in.now;
+    ri.drift_events = d->drift;
+    ri.deprecation_date = in.deprecation_date;
+    ri.deprecation_notice = in.deprecation_notice;
+    if (!d->eval_runs.empty()) ri.latest_eval = d->eval_runs.back();
+    r.triggers = drift::EvaluateRevisit(ri);
   }
-  for (const understudy::v1::Decision& dec : d->drift) {
-    if (dec.action() != understudy::v1::ACTION_DRIFT) continue;
-    r.fired.push_back(absl::StrCat(
-        "drift (", internal::TimeText(absl::FromUnixMicros(dec.time_unix_micros())),
-        "): ", dec.reason(),
-        " — check the change (re-run the eval set against this arm) and, if the "
-        "model has changed under you, start a new rollout against it as a candidate"));
-  }
+  for (const understudy::v1::RevisitTrigger& t : r.triggers) r.fired.push_back(drift::RevisitLine(t));
   const auto& st = in.state;
   const rollout::StageConfig* stage = CurrentStage(in);
   switch (st.phase()) {
@@ -716,6 +711,8 @@ absl::StatusOr<ReportData> Gather(storage::Store& store, const ReportInputs& in)
     }
     d.decisions = std::move(transitions);
   }
+
+  ASSIGN_OR_RETURN(d.eval_runs, store.ListEvalRuns(d.since, storage::kNoLimit));
 
   // The latest health snapshot (and the latest with traffic): look in the
   // last hour first (cheap), then in the whole window.

@@ -68,8 +68,10 @@ struct Revisit {
   std::string reason;
   std::vector<std::string> checklist;
   // Triggers that fired and reopen the decision now, each with what to do
-  // (e.g. a drift event: "start a new rollout against a candidate").
+  // (e.g. a drift event: "start a new rollout against a candidate"), as
+  // lines (drift::RevisitLine) and as records.
   std::vector<std::string> fired;
+  std::vector<understudy::v1::RevisitTrigger> triggers;
 };
 
 struct ReportData {
@@ -88,6 +90,8 @@ struct ReportData {
   // The drift watch's records (ACTION_DRIFT, ACTION_DRIFT_BASELINE), kept
   // out of `decisions`: they never change the rollout (docs/drift.md).
   std::vector<understudy::v1::Decision> drift;
+  // The scheduled eval's runs in the window, oldest first (docs/drift.md).
+  std::vector<understudy::v1::EvalRun> eval_runs;
   int64_t noise_exchanges = 0;  // SOURCE_NOISE exchanges seen
   int64_t shadow_exchanges = 0;
   int64_t live_exchanges = 0;

@@ -3,6 +3,8 @@
 // same facts; JSON is built from the same data with the protos embedded.
 #include <algorithm>
 #include <exception>
+#include <optional>
+#include <set>
 #include <cmath>
 #include <string>
 #include <string_view>
@@ -567,6 +569,113 @@ void HealthSection(Writer& w, const ReportData& d) {
 
 std::string GateNumber(double v) { return internal::FormatNumber(v); }
 
+// EvalTrendKeys lists (arm, metric) pairs seen in any run, production
+// first, then candidate, then production vs candidate; metrics sorted.
+std::vector<std::pair<understudy::v1::Arm, std::string>> EvalTrendKeys(
+    const std::vector<understudy::v1::EvalRun>& runs) {
+  std::set<std::pair<int, std::string>> keys;
+  for (const understudy::v1::EvalRun& run : runs) {
+    for (const understudy::v1::EvalArmSummary& a : run.arms()) {
+      for (const auto& [metric, value] : a.metrics()) {
+        if (metric != "requests") keys.insert({a.arm() == understudy::v1::ARM_CANDIDATE ? 1 : 0, metric});
+      }
+    }
+    for (const auto& [metric, value] : run.metrics()) keys.insert({2, metric});
+  }
+  std::vector<std::pair<understudy::v1::Arm, std::string>> out;
+  for (const auto& [order, metric] : keys) {
+    out.push_back({order == 0   ? understudy::v1::ARM_PRODUCTION
+                   : order == 1 ? understudy::v1::ARM_CANDIDATE
+                                : understudy::v1::ARM_UNSPECIFIED,
+                   metric});
+  }
+  return out;
+}
+
+// EvalValue is a run's value of (arm, metric); nullopt when not measured.
+std::optional<double> EvalValue(const understudy::v1::EvalRun& run, understudy::v1::Arm arm,
+                                const std::string& metric) {
+  const google::protobuf::Map<std::string, double>* m = &run.metrics();
+  if (arm != understudy::v1::ARM_UNSPECIFIED) {
+    m = nullptr;
+    for (const understudy::v1::EvalArmSummary& a : run.arms()) {
+      if (a.arm() == arm) m = &a.metrics();
+    }
+  }
+  if (m == nullptr) return std::nullopt;
+  auto it = m->find(metric);
+  if (it == m->end()) return std::nullopt;
+  return it->second;
+}
+
+std::string EvalArmText(understudy::v1::Arm arm) {
+  return arm == understudy::v1::ARM_UNSPECIFIED ? std::string("production vs candidate")
+                                                : std::string(rollout::ArmName(arm));
+}
+
+// How many runs a trend shows (the newest).
+constexpr size_t kTrendRuns = 10;
+
+// ScheduledEvalSection: the scheduled golden-set evals (docs/drift.md): each
+// metric's trend across runs, and the latest run against its baseline.
+void ScheduledEvalSection(Writer& w, const ReportData& d) {
+  w.Heading(2, "Scheduled evals");
+  const std::vector<understudy::v1::EvalRun>& runs = d.eval_runs;
+  if (runs.empty()) {
+    w.Para("No scheduled eval runs in the window (configure `eval:` to run the golden set "
+           "inside serve).");
+    return;
+  }
+  const understudy::v1::EvalRun& latest = runs.back();
+  int64_t failed = 0;
+  for (const auto& r : runs) failed += r.failed() ? 1 : 0;
+  w.Para(absl::StrCat(runs.size(), " run(s) of ", latest.dataset(), " from ",
+                      internal::TimeText(absl::FromUnixMicros(runs.front().start_unix_micros())),
+                      " to ", internal::TimeText(absl::FromUnixMicros(latest.start_unix_micros())),
+                      failed > 0 ? absl::StrCat("; ", failed, " failed") : std::string(), "."));
+  const size_t from = runs.size() > kTrendRuns ? runs.size() - kTrendRuns : 0;
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [arm, metric] : EvalTrendKeys(runs)) {
+    std::vector<std::string> values;
+    for (size_t i = from; i < runs.size(); ++i) {
+      std::optional<double> v = EvalValue(runs[i], arm, metric);
+      values.push_back(runs[i].failed() ? "failed" : v ? internal::FormatNumber(*v) : "-");
+    }
+    std::optional<double> last = EvalValue(latest, arm, metric);
+    rows.push_back({EvalArmText(arm), metric, absl::StrJoin(values, " → "),
+                    last ? internal::FormatNumber(*last) : "-"});
+  }
+  w.Heading(3, "Trend per metric");
+  w.Para(absl::StrCat("Oldest to newest, the last ", runs.size() - from, " run(s)."));
+  w.Table({"arm", "metric", "trend", "latest"}, rows);
+
+  w.Heading(3, "Latest run against its baseline run");
+  if (latest.failed()) {
+    w.Para(absl::StrCat("The latest run (",
+                        internal::TimeText(absl::FromUnixMicros(latest.start_unix_micros())),
+                        ") FAILED: ", latest.error()));
+    return;
+  }
+  if (latest.baseline_start_unix_micros() == 0) {
+    w.Para("The latest run is the baseline (the first run): nothing to compare yet.");
+    return;
+  }
+  w.Para(absl::StrCat(
+      "Baseline run: ",
+      internal::TimeText(absl::FromUnixMicros(latest.baseline_start_unix_micros())),
+      " (the last run before the latest rollout decision, or the first run). Re-ask "
+      "agreement compares each answer with the baseline's answer to the same item."));
+  if (latest.regressions().empty()) {
+    w.Para("No regression against the baseline run.");
+    return;
+  }
+  std::vector<std::string> lines;
+  for (const understudy::v1::EvalRegression& r : latest.regressions()) {
+    lines.push_back(absl::StrCat("REGRESSION: ", r.detail()));
+  }
+  w.Bullets(lines);
+}
+
 // DriftSection: the drift watch's baselines and events (docs/drift.md).
 void DriftSection(Writer& w, const ReportData& d) {
   w.Heading(2, "Model drift");
@@ -708,6 +817,7 @@ std::string Document(Writer& w, const ReportData& d) {
   HealthSection(w, d);
   DecisionsSection(w, d);
   DriftSection(w, d);
+  ScheduledEvalSection(w, d);
 
   w.Heading(2, "Current risks");
   if (d.risks.empty()) {
@@ -904,6 +1014,41 @@ absl::StatusOr<std::string> Json(const ReportData& d) {
   }
   j["drift"] = {{"events", std::move(drift_events)}, {"baselines", std::move(drift_baselines)}};
 
+  // Scheduled evals: each run's summary (not its items: GET /v1/evals),
+  // each metric's trend, and the latest run's regressions.
+  {
+    nlohmann::json runs = nlohmann::json::array();
+    for (const understudy::v1::EvalRun& run : d.eval_runs) {
+      understudy::v1::EvalRun summary = run;
+      summary.clear_results();
+      ASSIGN_OR_RETURN(nlohmann::json one, ProtoToJson(summary));
+      runs.push_back(std::move(one));
+    }
+    nlohmann::json trend = nlohmann::json::array();
+    for (const auto& [arm, metric] : EvalTrendKeys(d.eval_runs)) {
+      nlohmann::json values = nlohmann::json::array();
+      for (const understudy::v1::EvalRun& run : d.eval_runs) {
+        std::optional<double> v = EvalValue(run, arm, metric);
+        values.push_back(v ? nlohmann::json(*v) : nlohmann::json(nullptr));
+      }
+      trend.push_back({{"arm", arm == understudy::v1::ARM_UNSPECIFIED
+                                   ? std::string("both")
+                                   : std::string(rollout::ArmName(arm))},
+                       {"metric", metric},
+                       {"values", std::move(values)}});
+    }
+    nlohmann::json regressions = nlohmann::json::array();
+    if (!d.eval_runs.empty()) {
+      for (const understudy::v1::EvalRegression& r : d.eval_runs.back().regressions()) {
+        ASSIGN_OR_RETURN(nlohmann::json one, ProtoToJson(r));
+        regressions.push_back(std::move(one));
+      }
+    }
+    j["evals"] = {{"runs", std::move(runs)},
+                  {"trend", std::move(trend)},
+                  {"regressions", std::move(regressions)}};
+  }
+
   nlohmann::json risks = nlohmann::json::array();
   for (const auto& r : d.risks) {
     risks.push_back({{"severity", r.severity}, {"kind", r.kind}, {"message", r.message}});
@@ -913,6 +1058,14 @@ absl::StatusOr<std::string> Json(const ReportData& d) {
                   {"reason", d.revisit.reason},
                   {"checklist", d.revisit.checklist},
                   {"fired", d.revisit.fired}};
+  {
+    nlohmann::json triggers = nlohmann::json::array();
+    for (const understudy::v1::RevisitTrigger& t : d.revisit.triggers) {
+      ASSIGN_OR_RETURN(nlohmann::json one, ProtoToJson(t));
+      triggers.push_back(std::move(one));
+    }
+    j["revisit"]["triggers"] = std::move(triggers);
+  }
   j["notes"] = d.notes;
   // Invalid UTF-8 in stored text (e.g. a truncated body in a finding) must
   // not make dump() throw: replace it.

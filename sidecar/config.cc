@@ -12,6 +12,7 @@ namespace understudy::sidecar {
 
 namespace {
 
+namespace v1 = understudy::v1;
 using ProcessingMode = envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
 
 absl::StatusOr<BodySendMode> ParseBodyMode(const ConfigNode& node, std::string_view key,
@@ -116,7 +117,7 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   SidecarConfig c;
   RETURN_IF_ERROR(root.CheckKeys({"extproc", "admin", "routing", "routes", "capture", "feedback",
                                   "compare", "rollout", "storage", "upstreams", "shadow",
-                                  "telemetry", "drift", "coordination"}));
+                                  "telemetry", "drift", "coordination", "eval", "revisit"}));
   RETURN_IF_ERROR(ParseExtProc(root.Child("extproc"), &c));
   ASSIGN_OR_RETURN(c.admin, admin::ParseAdminConfig(root.Child("admin")));
   RETURN_IF_ERROR(ParseRouting(root.Child("routing"), &c));
@@ -138,6 +139,17 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   ASSIGN_OR_RETURN(c.shadow, shadow::ParseShadowConfig(root));
   ASSIGN_OR_RETURN(c.telemetry, telemetry::ParseTelemetryConfig(root.Child("telemetry")));
   ASSIGN_OR_RETURN(c.drift, drift::ParseDriftConfig(root.Child("drift")));
+  ASSIGN_OR_RETURN(c.revisit, drift::ParseRevisitConfig(root.Child("revisit")));
+  ASSIGN_OR_RETURN(c.eval, shadow::ParseEvalConfig(root.Child("eval")));
+  for (v1::Arm arm : c.eval.enabled ? c.eval.arms : std::vector<v1::Arm>{}) {
+    const bool production = arm == v1::ARM_PRODUCTION;
+    if ((production ? c.shadow.production : c.shadow.candidate).url.empty()) {
+      return root.Child("eval").Error(
+          "arms", absl::StrCat("asks ", production ? "production" : "candidate",
+                               ", which needs upstreams.", production ? "production" : "candidate",
+                               ".url"));
+    }
+  }
   ASSIGN_OR_RETURN(c.fleet, coordination::ParseCoordinationConfig(root.Child("coordination")));
   ASSIGN_OR_RETURN(TrafficScope scope, ParseTrafficScope(root.Child("routes")));
   c.scope = std::make_shared<const TrafficScope>(std::move(scope));

@@ -18,9 +18,11 @@
 #include "coordination/fleet.h"
 #include "compare/compare.h"
 #include "drift/drift.h"
+#include "drift/revisit.h"
 #include "rollout/rollout.h"
 #include "sidecar/admin/admin.h"
 #include "sidecar/ext_proc_service.h"
+#include "shadow/eval.h"
 #include "shadow/shadow.h"
 #include "sidecar/stream_session.h"
 #include "sidecar/traffic_scope.h"
@@ -78,6 +80,8 @@ struct SidecarConfig {
   std::vector<std::string> warnings;
   telemetry::TelemetryConfig telemetry;
   drift::DriftConfig drift;           // `drift:` (docs/drift.md)
+  shadow::EvalConfig eval;            // `eval:` the scheduled golden-set eval (docs/drift.md)
+  drift::RevisitConfig revisit;       // `revisit:` trigger thresholds (docs/drift.md)
   // `coordination:` (docs/fleet.md): one rollout across many sidecars;
   // nullopt → this sidecar runs its rollout alone.
   std::optional<coordination::FleetOptions> fleet;

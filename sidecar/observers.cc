@@ -89,6 +89,8 @@ void TracingObserver::OnMirrorExchange(const MirrorResult& copy, const ExchangeF
 
 void TracingObserver::OnComparison(const v1::Comparison& c) { tracer_.OnComparison(c); }
 
-void TracingObserver::OnDecision(const v1::Decision& d) { tracer_.OnDecision(d); }
+void TracingObserver::OnDecision(const v1::Decision& d) {
+  tracer_.OnDecision(d, revisit_ ? revisit_() : std::vector<v1::RevisitTrigger>());
+}
 
 }  // namespace understudy::sidecar

@@ -10,6 +10,10 @@
 #ifndef UNDERSTUDY_SIDECAR_OBSERVERS_H_
 #define UNDERSTUDY_SIDECAR_OBSERVERS_H_
 
+#include <functional>
+#include <utility>
+#include <vector>
+
 #include "sidecar/engine.h"
 #include "sidecar/stats.h"
 #include "metrics/metrics.h"
@@ -49,8 +53,12 @@ class TracingObserver final : public EngineObserver {
  public:
   // `events` (may be null) must be an observer that hears each exchange
   // before this one does.
-  explicit TracingObserver(telemetry::Tracer& tracer, SpanEventSource* events = nullptr)
-      : tracer_(tracer), events_(events) {}
+  // `revisit` (may be empty) gives the revisit triggers fired now; they go
+  // on every decision span as events.
+  using RevisitSource = std::function<std::vector<understudy::v1::RevisitTrigger>()>;
+  explicit TracingObserver(telemetry::Tracer& tracer, SpanEventSource* events = nullptr,
+                           RevisitSource revisit = {})
+      : tracer_(tracer), events_(events), revisit_(std::move(revisit)) {}
   void OnLiveExchange(const understudy::v1::Exchange& live, const ExchangeFacts& facts) override;
   void OnMirrorExchange(const MirrorResult& copy, const ExchangeFacts& facts) override;
   void OnComparison(const understudy::v1::Comparison& comparison) override;
@@ -59,6 +67,7 @@ class TracingObserver final : public EngineObserver {
  private:
   telemetry::Tracer& tracer_;
   SpanEventSource* events_;
+  RevisitSource revisit_;
 };
 
 }  // namespace understudy::sidecar

@@ -13,6 +13,7 @@
 #include "sidecar/ext_proc_service.h"
 #include "metrics/metrics.h"
 #include "sidecar/observers.h"
+#include "sidecar/revisit.h"
 #include "report/report.h"
 #include "rollout/rollout.h"
 #include "shadow/shadow.h"
@@ -156,6 +157,9 @@ struct Sidecar::Impl {
   std::unique_ptr<telemetry::Tracer> tracer;
   std::unique_ptr<TracingObserver> tracing_observer;
   std::unique_ptr<DriftObserver> drift;  // drift.enabled (docs/drift.md)
+  // The revisit triggers (always) and the scheduled eval (`eval:`).
+  std::unique_ptr<RevisitWatch> revisit;
+  std::unique_ptr<EvalScheduler> eval;
   FanOut observers;
   std::unique_ptr<shadow::UpstreamClient> shadow_client;
   std::unique_ptr<shadow::Mirror> mirror;
@@ -207,6 +211,7 @@ std::string Sidecar::Impl::MetricsText() {
                              ts.retries});
   }
   if (drift) metrics.SetDriftStatus(drift->Snapshot());
+  if (revisit) metrics.SetRevisitTriggers(revisit->Fired());
   if (fleet) metrics.SetFleetStatus(fleet->Status());
   {
     metrics::InternalCounters ic;
@@ -279,6 +284,7 @@ absl::StatusOr<std::string> Sidecar::Impl::Report(std::string_view format) {
   in.exchanges_retention_hours = config.storage.retention.exchanges_hours;
   in.deprecation_date = config.drift.deprecation_date;
   in.deprecation_notice = config.drift.deprecation_notice;
+  if (revisit) in.revisit_fired = revisit->Fired();
   return report::RenderReport(*store, in, format);
 }
 
@@ -373,10 +379,27 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
     RETURN_IF_ERROR(m.drift->Restore());
     m.observers.Add(m.drift.get());
   }
+  // The revisit triggers' inputs: prices and traffic at the first start
+  // and at each decision (a price change across a restart fires here).
+  {
+    RevisitWatch::Options ro;
+    ro.config = m.config.revisit;
+    ro.price_fingerprint = PriceFingerprint(m.config.compare.prices);
+    ro.deprecation_date = m.config.drift.deprecation_date;
+    ro.deprecation_notice = m.config.drift.deprecation_notice;
+    m.revisit = std::make_unique<RevisitWatch>(std::move(ro), *m.store, *m.clock);
+    ASSIGN_OR_RETURN(std::string note, m.revisit->Start());
+    if (!note.empty()) std::fprintf(stderr, "revisit: %s\n", note.c_str());
+  }
   if (m.tracer->enabled()) {
-    m.tracing_observer = std::make_unique<TracingObserver>(*m.tracer, m.drift.get());
+    RevisitWatch* revisit = m.revisit.get();
+    m.tracing_observer = std::make_unique<TracingObserver>(
+        *m.tracer, m.drift.get(), [revisit] { return revisit->Fired(); });
     m.observers.Add(m.tracing_observer.get());
   }
+  // After the tracer: a decision's span shows the triggers as they were
+  // before the decision saved today's prices and traffic.
+  m.observers.Add(m.revisit.get());
 
   // 3. The shadow client (its own thread; never waited on).
   if (m.config.shadow.enabled) {
@@ -425,6 +448,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   }
   backend.dashboard_html = [] { return report::DashboardHtml(); };
   backend.report = [impl](std::string_view format) { return impl->Report(format); };
+  backend.revisit = [impl] { return impl->revisit->Fired(); };
   ASSIGN_OR_RETURN(m.admin, admin::AdminServer::Start(m.config.admin, std::move(backend)));
 
   // 6. The ext_proc server, last: from here on traffic flows.
@@ -440,6 +464,24 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
                                                *m.clock, m.stats);
   ASSIGN_OR_RETURN(m.server, ExtProcServer::Start(m.config.extproc, *m.service));
   m.engine->StartTicker(m.config.rollout.tick_interval);
+
+  // 7. The scheduled eval, on its own thread (never on the request path).
+  if (m.config.eval.enabled) {
+    EvalScheduler::Options eo;
+    eo.eval = m.config.eval;
+    eo.shadow = m.config.shadow;
+    eo.compare = m.config.compare;
+    eo.thresholds = m.config.revisit.eval_regression;
+    RevisitWatch* revisit = m.revisit.get();
+    metrics::Metrics* metrics = &m.metrics;
+    eo.baseline_before = [revisit] { return revisit->LastDecisionTime(); };
+    eo.on_run = [revisit, metrics](const v1::EvalRun& run) {
+      revisit->OnEvalRun(run);
+      metrics->ObserveEvalRun(run);
+    };
+    m.eval = std::make_unique<EvalScheduler>(std::move(eo), *m.store, *m.clock);
+    m.eval->Start();
+  }
   return s;
 }
 
@@ -463,6 +505,8 @@ void Sidecar::Shutdown(absl::Duration drain) {
   if (m.shut_down) return;
   m.shut_down = true;
   if (m.server) m.server->Drain(drain);
+  // A run in progress is cancelled (its calls aborted, nothing stored).
+  if (m.eval) m.eval->Stop();
   // The engine first: its workers call the shadow port for every queued
   // live exchange, so the port must outlive them. Mirrored calls still in
   // flight then end with the client (their results are dropped: the queue

@@ -69,7 +69,8 @@ absl::Status ParsePrivacy(const ConfigNode& node, PrivacyConfig* out) {
 absl::Status ParseRetention(const ConfigNode& node, RetentionConfig* out) {
   if (!node.IsDefined()) return absl::OkStatus();
   if (!node.IsMap()) return absl::InvalidArgumentError(absl::StrCat(node.Path(), ": must be a map"));
-  RETURN_IF_ERROR(node.CheckKeys({"exchanges", "comparisons", "feedback", "health", "decisions"}));
+  RETURN_IF_ERROR(node.CheckKeys({"exchanges", "comparisons", "feedback", "health", "decisions",
+                                   "evals"}));
   ASSIGN_OR_RETURN(out->exchanges_hours,
                    node.GetInt("exchanges", out->exchanges_hours, 0, kMaxRetentionHours));
   ASSIGN_OR_RETURN(out->comparisons_hours,
@@ -79,6 +80,7 @@ absl::Status ParseRetention(const ConfigNode& node, RetentionConfig* out) {
   ASSIGN_OR_RETURN(out->health_hours, node.GetInt("health", out->health_hours, 0, kMaxRetentionHours));
   ASSIGN_OR_RETURN(out->decisions_hours,
                    node.GetInt("decisions", out->decisions_hours, 0, kMaxRetentionHours));
+  ASSIGN_OR_RETURN(out->evals_hours, node.GetInt("evals", out->evals_hours, 0, kMaxRetentionHours));
   return absl::OkStatus();
 }
 

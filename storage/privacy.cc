@@ -275,6 +275,20 @@ void Scrubber::ScrubFeedback(v1::Feedback* f) const {
   if (mode_ != BodyMode::kFull) f->clear_comment();
 }
 
+void Scrubber::ScrubEvalRun(v1::EvalRun* run) const {
+  auto scrub = [this](v1::EvalAnswer* a) {
+    if (a->text_sha256().empty() && (!a->text().empty() || a->text_length() == 0)) {
+      a->set_text_sha256(Sha256Hex(a->text()));
+      a->set_text_length(static_cast<int64_t>(a->text().size()));
+    }
+    if (mode_ != BodyMode::kFull) a->clear_text();
+  };
+  for (v1::EvalItemResult& item : *run->mutable_results()) {
+    if (item.has_production()) scrub(item.mutable_production());
+    if (item.has_candidate()) scrub(item.mutable_candidate());
+  }
+}
+
 std::string Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

@@ -16,6 +16,8 @@
 //     "[sha256:<16 hex> len:<bytes>]" ("[len:<bytes>]" in none) and their
 //     message is rebuilt from kind, path and lengths.
 //   * feedback comments are dropped (the score, source and arm are kept).
+//   * scheduled eval runs keep each answer's sha256 and length, not its
+//     text (a re-ask check then compares hashes: docs/drift.md).
 //
 // Thread safety: Scrub is const and may be called concurrently.
 #ifndef UNDERSTUDY_STORAGE_PRIVACY_H_
@@ -69,6 +71,9 @@ class Scrubber {
   void ScrubComparison(v1::Comparison* comparison) const;
   // ScrubFeedback drops the comment in every mode but full.
   void ScrubFeedback(v1::Feedback* feedback) const;
+  // ScrubEvalRun fills each answer's text_sha256 and text_length from its
+  // text when they are unset, and drops the text in every mode but full.
+  void ScrubEvalRun(v1::EvalRun* run) const;
 
   // RedactBody applies JSON paths (to a JSON body or to each `data:` line of
   // an SSE body) and then the regexes; exposed for tests.
@@ -86,8 +91,6 @@ class Scrubber {
   std::vector<std::unique_ptr<RE2>> patterns_;
 };
 
-// Sha256Hex returns the lower-case hex SHA-256 of `data`.
-std::string Sha256Hex(std::string_view data);
 
 }  // namespace understudy::storage
 

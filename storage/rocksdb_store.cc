@@ -37,13 +37,15 @@ constexpr char kCfRollout[] = "rollout";
 constexpr char kCfDecisions[] = "decisions";
 constexpr char kCfHealth[] = "health";
 constexpr char kCfIndex[] = "index";
+constexpr char kCfEvals[] = "evals";
 constexpr char kStateKey[] = "current";
 constexpr char kEvidenceKey[] = "evidence";
+constexpr char kRevisitKey[] = "revisit";
 
 const std::vector<std::string>& OurColumnFamilies() {
   static const auto* names = new std::vector<std::string>{
       rocksdb::kDefaultColumnFamilyName, kCfExchanges, kCfComparisons, kCfFeedback,
-      kCfRollout, kCfDecisions, kCfHealth, kCfIndex};
+      kCfRollout, kCfDecisions, kCfHealth, kCfIndex, kCfEvals};
   return *names;
 }
 
@@ -234,6 +236,7 @@ class RocksStore final : public Store {
       if (n == kCfDecisions) decisions_ = h;
       if (n == kCfHealth) health_ = h;
       if (n == kCfIndex) index_ = h;
+      if (n == kCfEvals) evals_ = h;
     }
     // Sequence numbers only need to be unique within a millisecond; start
     // after the largest one on disk.
@@ -354,6 +357,58 @@ class RocksStore final : public Store {
     wb.Put(rollout_, kStateKey, state.SerializeAsString());
     AddDecision(decision, &wb);
     return Commit(SyncOptions(), &wb, 2, "commit transition");
+  }
+
+  absl::Status PutEvalRun(v1::EvalRun run) override {
+    RETURN_IF_ERROR(CheckWritable());
+    if (run.start_unix_micros() <= 0) {
+      return absl::InvalidArgumentError("storage: an eval run needs its start time");
+    }
+    scrubber_->ScrubEvalRun(&run);
+    rocksdb::WriteBatch wb;
+    wb.Put(evals_, keys::TimePrefix(keys::MillisOfMicros(run.start_unix_micros())),
+           run.SerializeAsString());
+    return Commit(SyncOptions(), &wb, 1, "store eval run");
+  }
+
+  absl::StatusOr<std::vector<v1::EvalRun>> ListEvalRuns(absl::Time since, size_t limit) override {
+    std::vector<v1::EvalRun> out;
+    if (limit == 0 || evals_ == nullptr) return out;
+    RETURN_IF_ERROR(CatchUp());
+    // Newest first from the end, then reversed: the newest `limit` runs.
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), evals_));
+    const uint64_t since_ms = keys::MillisOf(since);
+    for (it->SeekToLast(); it->Valid() && out.size() < limit; it->Prev()) {
+      if (keys::KeyMillis(Sv(ToAbsl(it->key()))) < since_ms) break;
+      v1::EvalRun run;
+      RETURN_IF_ERROR(ParseRecord(it->value(), kCfEvals, &run));
+      out.push_back(std::move(run));
+    }
+    RETURN_IF_ERROR(FromRocks(it->status(), config_.path, "scan eval runs"));
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+  absl::Status SaveRevisitState(const v1::RevisitState& state) override {
+    RETURN_IF_ERROR(CheckWritable());
+    rocksdb::WriteBatch wb;
+    wb.Put(rollout_, kRevisitKey, state.SerializeAsString());
+    return Commit(SyncOptions(), &wb, 1, "save revisit state");
+  }
+
+  absl::StatusOr<v1::RevisitState> LoadRevisitState() override {
+    if (rollout_ == nullptr) return absl::NotFoundError("storage: no revisit state stored");
+    RETURN_IF_ERROR(CatchUp());
+    std::string value;
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), rollout_, kRevisitKey, &value);
+    if (s.IsNotFound()) return absl::NotFoundError("storage: no revisit state stored");
+    RETURN_IF_ERROR(FromRocks(s, config_.path, "load revisit state"));
+    v1::RevisitState state;
+    if (!state.ParseFromString(value)) {
+      return absl::DataLossError(
+          absl::StrCat("storage: ", config_.path, ": stored revisit state is corrupt"));
+    }
+    return state;
   }
 
   // ------------------------------------------------------------- reads --
@@ -739,6 +794,7 @@ class RocksStore final : public Store {
         {feedback_, config_.retention.feedback_hours, keys::kIndexFeedback, 9},
         {health_, config_.retention.health_hours, 0, 0},
         {decisions_, config_.retention.decisions_hours, 0, 0},
+        {evals_, config_.retention.evals_hours, 0, 0},
     };
     for (const CfRetention& r : plan) {
       if (r.hours <= 0 || r.cf == nullptr) continue;
@@ -807,6 +863,7 @@ class RocksStore final : public Store {
   rocksdb::ColumnFamilyHandle* decisions_ = nullptr;
   rocksdb::ColumnFamilyHandle* health_ = nullptr;
   rocksdb::ColumnFamilyHandle* index_ = nullptr;
+  rocksdb::ColumnFamilyHandle* evals_ = nullptr;
   std::atomic<uint64_t> seq_{1};
   std::string secondary_dir_;
 

@@ -82,6 +82,7 @@
 #include "common/config_node.h"
 #include "google/protobuf/message.h"
 #include "understudy/v1/compare.pb.h"
+#include "understudy/v1/eval.pb.h"
 #include "understudy/v1/exchange.pb.h"
 #include "understudy/v1/rollout.pb.h"
 
@@ -112,6 +113,7 @@ struct RetentionConfig {
   int64_t feedback_hours = 24 * 30;
   int64_t health_hours = 24 * 30;
   int64_t decisions_hours = 0;  // the audit log is kept by default
+  int64_t evals_hours = 24 * 90;  // scheduled eval runs (docs/drift.md)
 };
 
 struct StorageConfig {
@@ -138,7 +140,7 @@ struct StorageConfig {
 //     min_free_mb: 0                  # 0 = automatic (see min_free_bytes)
 //     retention_interval: 5m
 //     retention_hours: {exchanges: 72, comparisons: 720, feedback: 720,
-//                       health: 720, decisions: 0}
+//                       health: 720, decisions: 0, evals: 2160}
 //     privacy:
 //       body_mode: redacted          # full | redacted | hash_only | none
 //       redact_json_paths: ["messages[*].content"]
@@ -276,6 +278,23 @@ class Store {
   [[nodiscard]] virtual absl::Status CommitTransition(const v1::RolloutState& state,
                                                      const v1::Decision& decision) = 0;
 
+  // PutEvalRun stores one scheduled eval run (docs/drift.md), keyed by its
+  // start time (a run with the same start millisecond is replaced); fsynced.
+  // Answer texts are kept only in body_mode full; their sha256 and length
+  // always (storage/privacy.h). InvalidArgument for a run without a start
+  // time; Unavailable on I/O failure.
+  [[nodiscard]] virtual absl::Status PutEvalRun(v1::EvalRun run) = 0;
+  // ListEvalRuns returns the runs that started at or after `since`, oldest
+  // first; with more than `limit`, the newest `limit` of them.
+  [[nodiscard]] virtual absl::StatusOr<std::vector<v1::EvalRun>> ListEvalRuns(absl::Time since,
+                                                                             size_t limit) = 0;
+  // SaveRevisitState replaces what the revisit triggers compare against
+  // (the price table's fingerprint and the traffic at the last decision),
+  // fsynced. LoadRevisitState: NotFound when none was saved; DataLoss when
+  // it does not parse.
+  [[nodiscard]] virtual absl::Status SaveRevisitState(const v1::RevisitState& state) = 0;
+  [[nodiscard]] virtual absl::StatusOr<v1::RevisitState> LoadRevisitState() = 0;
+
   // Visit calls `fn` for each record of `kind` with time >= since, oldest
   // first, until `fn` returns false. The message is only valid during the
   // call. Used by export.
@@ -306,6 +325,10 @@ class Store {
 // database at `path`.
 [[nodiscard]] absl::StatusOr<std::unique_ptr<Store>> OpenRocksStoreReadOnly(
     const std::string& path);
+
+// Sha256Hex returns the lower-case hex SHA-256 of `data` (what the privacy
+// modes keep instead of a text).
+std::string Sha256Hex(std::string_view data);
 
 // ExportJsonl writes every record of `kind` with time >= since to `out`, one
 // protobuf-JSON-mapping object per line, and returns how many it wrote.

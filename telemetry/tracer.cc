@@ -527,7 +527,8 @@ void Tracer::OnComparison(const understudy::v1::Comparison& c) {
   Submit(std::move(span));
 }
 
-void Tracer::OnDecision(const understudy::v1::Decision& d) {
+void Tracer::OnDecision(const understudy::v1::Decision& d,
+                        const std::vector<understudy::v1::RevisitTrigger>& revisit) {
   if (!enabled()) return;
   SpanContext ctx;
   FillRandomNonZero(ctx.trace_id);
@@ -575,6 +576,16 @@ void Tracer::OnDecision(const understudy::v1::Decision& d) {
     PutInt(ea, "understudy.gate.candidate_clusters", g.candidate_clusters());
     if (g.design_effect() > 0) PutDouble(ea, "understudy.gate.design_effect", g.design_effect());
     PutIfSet(ea, "understudy.gate.detail", Truncate(g.detail()));
+  }
+
+  for (const understudy::v1::RevisitTrigger& t : revisit) {
+    otlp_trace::Span::Event* ev = span.add_events();
+    ev->set_name("understudy.revisit");
+    ev->set_time_unix_nano(at);
+    Attributes* ea = ev->mutable_attributes();
+    Put(ea, "understudy.revisit.kind", t.kind());
+    PutIfSet(ea, "understudy.revisit.detail", Truncate(t.detail()));
+    PutIfSet(ea, "understudy.revisit.action", Truncate(t.action()));
   }
 
   for (const std::string& request_id : d.trigger_request_ids()) {

@@ -79,6 +79,7 @@
 #include "common/config_node.h"
 #include "rollout/rollout.h"
 #include "understudy/v1/compare.pb.h"
+#include "understudy/v1/eval.pb.h"
 #include "understudy/v1/exchange.pb.h"
 #include "understudy/v1/rollout.pb.h"
 
@@ -237,8 +238,12 @@ class Tracer {
   void OnComparison(const understudy::v1::Comparison& comparison);
 
   // OnDecision records a rollout decision in a trace of its own. Every
-  // decision passed in is recorded; callers usually skip "hold".
-  void OnDecision(const understudy::v1::Decision& decision);
+  // decision passed in is recorded; callers usually skip "hold". Each
+  // revisit trigger fired at that time (docs/drift.md) becomes a span event
+  // "understudy.revisit" (attributes understudy.revisit.kind, .detail,
+  // .action).
+  void OnDecision(const understudy::v1::Decision& decision,
+                  const std::vector<understudy::v1::RevisitTrigger>& revisit = {});
 
   // LookupExchange returns the remembered span context of a live exchange.
   std::optional<SpanContext> LookupExchange(std::string_view request_id) const;

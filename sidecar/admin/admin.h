@@ -23,7 +23,8 @@
 // fields as JSON strings ("time_unix_micros": "1700000000000000").
 //   GET  /healthz                → 200 {"status":"ok"}
 //   GET  /v1/rollout             → {"state": RolloutState, "health": HealthSnapshot,
-//                                   "stages": [0,1,5,25,50,100]}
+//                                   "stages": [0,1,5,25,50,100],
+//                                   "revisit": [RevisitTrigger...]}  (fired now)
 //   POST /v1/rollout/promote     {"actor"?, "to_full"?: bool}
 //   POST /v1/rollout/pause       {"actor"?, "reason"?: string}
 //   POST /v1/rollout/resume      {"actor"?}
@@ -39,6 +40,8 @@
 //        → {"comparisons":[...]} newest first. V is equivalent, minor_diff,
 //          major_diff, candidate_error, production_error or both_error.
 //   GET  /v1/decisions?limit=N&since_seconds=S → {"decisions":[...]}
+//   GET  /v1/evals?limit=N&since_seconds=S     → {"runs":[EvalRun...]}
+//        the scheduled eval's runs (docs/drift.md), the newest N, oldest first
 //   GET  /v1/health?limit=N&since_seconds=S    → {"snapshots":[...]}
 //        Both: the newest N records with time >= now - S, oldest first.
 //        since_seconds absent: every decision; health of the last hour.
@@ -85,6 +88,7 @@
 #include "common/config_node.h"
 #include "rollout/rollout.h"
 #include "storage/store.h"
+#include "understudy/v1/eval.pb.h"
 #include "understudy/v1/exchange.pb.h"
 #include "understudy/v1/rollout.pb.h"
 
@@ -169,6 +173,8 @@ struct AdminBackend {
   std::function<understudy::v1::FleetStatus()> fleet_status;
   std::function<absl::Status()> refresh_rollout;
   std::function<std::string()> dashboard_html;
+  // The revisit triggers fired now (docs/drift.md), shown in /v1/rollout.
+  std::function<std::vector<understudy::v1::RevisitTrigger>()> revisit;
   // format is "md", "json" or "html" (validated before the call).
   std::function<absl::StatusOr<std::string>(std::string_view format)> report;
 };

@@ -201,6 +201,7 @@ enum class RouteId {
   kFeedback,
   kComparisons,
   kDecisions,
+  kEvals,
   kHealth,
   kReport,
   kMetrics,
@@ -223,6 +224,7 @@ constexpr Route kRoutes[] = {
     {"/v1/feedback", "POST", RouteId::kFeedback, Access::kAdmin},
     {"/v1/comparisons", "GET", RouteId::kComparisons, Access::kRead},
     {"/v1/decisions", "GET", RouteId::kDecisions, Access::kRead},
+    {"/v1/evals", "GET", RouteId::kEvals, Access::kRead},
     {"/v1/health", "GET", RouteId::kHealth, Access::kRead},
     {"/v1/report", "GET", RouteId::kReport, Access::kRead},
     {"/metrics", "GET", RouteId::kMetrics, Access::kMetrics},
@@ -272,6 +274,7 @@ struct AdminServer::Impl {
   absl::StatusOr<Reply> Feedback(const std::string& body);
   absl::StatusOr<Reply> Comparisons(const Query& q);
   absl::StatusOr<Reply> Decisions(const Query& q);
+  absl::StatusOr<Reply> Evals(const Query& q);
   absl::StatusOr<Reply> HealthSeries(const Query& q);
   absl::StatusOr<Reply> Report(const Query& q);
 };
@@ -438,6 +441,8 @@ absl::StatusOr<Reply> AdminServer::Impl::Serve(RouteId id, const httplib::Reques
       return Comparisons(q);
     case RouteId::kDecisions:
       return Decisions(q);
+    case RouteId::kEvals:
+      return Evals(q);
     case RouteId::kHealth:
       return HealthSeries(q);
     case RouteId::kReport:
@@ -473,6 +478,11 @@ absl::StatusOr<Reply> AdminServer::Impl::Rollout() {
   if (backend.fleet_status) {
     ASSIGN_OR_RETURN(out["fleet"], ProtoToJson(backend.fleet_status()));
   }
+  json revisit = json::array();
+  if (backend.revisit) {
+    ASSIGN_OR_RETURN(revisit, ProtoArray(backend.revisit()));
+  }
+  out["revisit"] = std::move(revisit);
   return JsonReply(200, std::move(out));
 }
 
@@ -600,6 +610,17 @@ absl::StatusOr<Reply> AdminServer::Impl::Decisions(const Query& q) {
   KeepNewest(&list, limit);
   ASSIGN_OR_RETURN(json items, ProtoArray(list));
   return JsonReply(200, json{{"decisions", std::move(items)}});
+}
+
+absl::StatusOr<Reply> AdminServer::Impl::Evals(const Query& q) {
+  RETURN_IF_ERROR(q.CheckKeys({"limit", "since_seconds"}));
+  ASSIGN_OR_RETURN(size_t limit, Limit(q));
+  ASSIGN_OR_RETURN(absl::Time since, Since(q, Now(), absl::InfinitePast()));
+  if (backend.store == nullptr) return Missing("storage");
+  ASSIGN_OR_RETURN(std::vector<understudy::v1::EvalRun> list,
+                   backend.store->ListEvalRuns(since, limit));
+  ASSIGN_OR_RETURN(json items, ProtoArray(list));
+  return JsonReply(200, json{{"runs", std::move(items)}});
 }
 
 absl::StatusOr<Reply> AdminServer::Impl::HealthSeries(const Query& q) {

@@ -342,6 +342,7 @@ TEST_F(AdminServerTest, AuthMatrixCoversEveryRoute) {
        {"/v1/feedback", R"({"request_id":"m","score":1})", kAdminToken, 202}},
       {{"GET", "/v1/comparisons"}, {"/v1/comparisons?limit=5", "", kAnyToken, 200}},
       {{"GET", "/v1/decisions"}, {"/v1/decisions", "", kAnyToken, 200}},
+      {{"GET", "/v1/evals"}, {"/v1/evals?limit=5", "", kAnyToken, 200}},
       {{"GET", "/v1/health"}, {"/v1/health", "", kAnyToken, 200}},
       {{"GET", "/v1/report"}, {"/v1/report?format=json", "", kAnyToken, 200}},
       {{"GET", "/metrics"}, {"/metrics", "", kAnyToken, 200}},  // metrics_public is off
@@ -548,6 +549,24 @@ TEST_F(AdminServerTest, DecisionsOldestFirst) {
   j = Json(client_->Get("/v1/decisions?since_seconds=1500"));  // the last 25 minutes
   ASSERT_EQ(j["decisions"].size(), 2u) << j;
   EXPECT_EQ(j["decisions"][0]["reason"], "d3");
+}
+
+// Scheduled eval runs: the newest `limit` ones, oldest first; an unknown
+// parameter is refused.
+TEST_F(AdminServerTest, EvalRunsOldestFirst) {
+  for (int i = 0; i < 3; ++i) {
+    understudy::v1::EvalRun r;
+    r.set_start_unix_micros(absl::ToUnixMicros(clock_.Now() - absl::Hours(3 - i)));
+    r.set_dataset("d" + std::to_string(i));
+    ASSERT_OK(store_.PutEvalRun(r));
+  }
+  json j = Json(client_->Get("/v1/evals"));
+  ASSERT_EQ(j["runs"].size(), 3u) << j;
+  EXPECT_EQ(j["runs"][0]["dataset"], "d0");
+  j = Json(client_->Get("/v1/evals?limit=1"));
+  ASSERT_EQ(j["runs"].size(), 1u) << j;
+  EXPECT_EQ(j["runs"][0]["dataset"], "d2");
+  ExpectRejected(client_->Get("/v1/evals?items=1"), 400, "items: unknown query parameter");
 }
 
 // Health: the last hour by default, oldest first.

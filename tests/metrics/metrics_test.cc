@@ -444,6 +444,49 @@ TEST_F(MetricsTest, SetShadowStatsSyncsCountersAndBudget) {
   EXPECT_THAT(later.Get("understudy_shadow_budget_used"), Optional(0.5));
 }
 
+// Every revisit trigger kind is a series (0 until it fires); an eval run
+// publishes its metrics, and its regressions reset with the next run.
+TEST_F(MetricsTest, RevisitTriggersAndEvalRunsArePublished) {
+  v1::RevisitTrigger price;
+  price.set_kind("price_change");
+  metrics_.SetRevisitTriggers({price});
+  Exposition e = Scrape();
+  EXPECT_THAT(e.Get("understudy_revisit_trigger", {{"trigger", "price_change"}}), Optional(1.0));
+  EXPECT_THAT(e.Get("understudy_revisit_trigger", {{"trigger", "volume_growth"}}), Optional(0.0));
+  metrics_.SetRevisitTriggers({});
+  EXPECT_THAT(Scrape().Get("understudy_revisit_trigger", {{"trigger", "price_change"}}),
+              Optional(0.0));
+
+  v1::EvalRun run;
+  run.set_start_unix_micros(1'800'000'000'000'000);
+  v1::EvalArmSummary* arm = run.add_arms();
+  arm->set_arm(v1::ARM_CANDIDATE);
+  (*arm->mutable_metrics())["reask_agreement"] = 0.25;
+  (*run.mutable_metrics())["agreement_rate"] = 0.5;
+  v1::EvalRegression* r = run.add_regressions();
+  r->set_arm(v1::ARM_CANDIDATE);
+  r->set_metric("reask_agreement");
+  metrics_.ObserveEvalRun(run);
+  e = Scrape();
+  EXPECT_THAT(e.Get("understudy_eval_runs_total", {{"result", "ok"}}), Optional(1.0));
+  EXPECT_THAT(e.Get("understudy_eval_last_run_timestamp_seconds"), Optional(1.8e9));
+  EXPECT_THAT(e.Get("understudy_eval_metric", {{"arm", "candidate"}, {"metric", "reask_agreement"}}),
+              Optional(0.25));
+  EXPECT_THAT(e.Get("understudy_eval_metric", {{"arm", "both"}, {"metric", "agreement_rate"}}),
+              Optional(0.5));
+  EXPECT_THAT(
+      e.Get("understudy_eval_regressions", {{"arm", "candidate"}, {"metric", "reask_agreement"}}),
+      Optional(1.0));
+  run.clear_regressions();
+  run.set_failed(true);
+  metrics_.ObserveEvalRun(run);
+  e = Scrape();
+  EXPECT_THAT(e.Get("understudy_eval_runs_total", {{"result", "failed"}}), Optional(1.0));
+  EXPECT_THAT(
+      e.Get("understudy_eval_regressions", {{"arm", "candidate"}, {"metric", "reask_agreement"}}),
+      Optional(0.0));
+}
+
 // Skip reasons are a bounded label: past kMaxLabelValues they become
 // "other", and odd characters never reach the exposition.
 TEST_F(MetricsTest, FreeFormLabelsAreBoundedAndSanitised) {

@@ -484,5 +484,56 @@ TEST_F(ReportTest, DeprecationDateFiresWithinItsNotice) {
   EXPECT_THAT(j["revisit"]["fired"][0].get<std::string>(), HasSubstr("in 10 days"));
 }
 
+// Scheduled eval runs: each metric's trend across runs, the latest run's
+// regression against its baseline run (which metric, by how much) and a
+// fired eval_regression trigger; the sidecar's own trigger list wins.
+TEST_F(ReportTest, ScheduledEvalsShowTrendAndFlagTheLatestRegression) {
+  auto run = [&](double reask, bool regressed) {
+    v1::EvalRun r;
+    r.set_start_unix_micros(absl::ToUnixMicros(clock_.Now()));
+    r.set_dataset("golden.jsonl");
+    v1::EvalArmSummary* a = r.add_arms();
+    a->set_arm(v1::ARM_CANDIDATE);
+    (*a->mutable_metrics())["error_rate"] = 0;
+    if (reask >= 0) {
+      (*a->mutable_metrics())["reask_agreement"] = reask;
+      r.set_baseline_start_unix_micros(absl::ToUnixMicros(clock_.Now() - absl::Hours(6)));
+    }
+    if (regressed) {
+      v1::EvalRegression* g = r.add_regressions();
+      g->set_arm(v1::ARM_CANDIDATE);
+      g->set_metric("reask_agreement");
+      g->set_baseline(1);
+      g->set_latest(reask);
+      g->set_detail("candidate reask_agreement fell from 1.000 to 0.400");
+    }
+    clock_.Advance(absl::Hours(6));
+    return r;
+  };
+  ASSERT_OK(store_->PutEvalRun(run(-1, false)));
+  ASSERT_OK(store_->PutEvalRun(run(1, false)));
+  ASSERT_OK(store_->PutEvalRun(run(0.4, true)));
+  const std::string md = Render("md");
+  EXPECT_THAT(md, HasSubstr("## Scheduled evals"));
+  EXPECT_THAT(md, HasSubstr("3 run(s) of golden.jsonl"));
+  EXPECT_THAT(md, HasSubstr("- → 1 → 0.4"));
+  EXPECT_THAT(md, HasSubstr("REGRESSION: candidate reask_agreement fell from 1.000 to 0.400"));
+  nlohmann::json j = nlohmann::json::parse(Render("json"));
+  EXPECT_EQ(j["evals"]["runs"].size(), 3u);
+  ASSERT_EQ(j["evals"]["regressions"].size(), 1u);
+  EXPECT_EQ(j["evals"]["regressions"][0]["metric"], "reask_agreement");
+  ASSERT_EQ(j["revisit"]["triggers"].size(), 1u);
+  EXPECT_EQ(j["revisit"]["triggers"][0]["kind"], "eval_regression");
+  EXPECT_THAT(j["revisit"]["fired"][0].get<std::string>(), HasSubstr("eval_regression: "));
+
+  ReportInputs in = Inputs();
+  v1::RevisitTrigger price;
+  price.set_kind("price_change");
+  in.revisit_fired = std::vector<v1::RevisitTrigger>{price};
+  j = nlohmann::json::parse(*RenderReport(*store_, in, "json"));
+  ASSERT_EQ(j["revisit"]["triggers"].size(), 1u);
+  EXPECT_EQ(j["revisit"]["triggers"][0]["kind"], "price_change");
+}
+
 }  // namespace
 }  // namespace understudy::report

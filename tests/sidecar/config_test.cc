@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "tests/common/test_util.h"
@@ -164,6 +165,56 @@ capture: {decode_max_bytes: 2048, decode_max_ratio: 20}
               StatusIs(absl::StatusCode::kInvalidArgument, "routes[0].api"));
   EXPECT_THAT(Parse("capture: {decode_max_ratio: 1}\n"),
               StatusIs(absl::StatusCode::kInvalidArgument, "capture.decode_max_ratio"));
+}
+
+}  // namespace
+}  // namespace understudy::sidecar
+
+namespace understudy::sidecar {
+namespace {
+
+// The scheduled eval (`eval:`) and the revisit thresholds (`revisit:`):
+// read when valid, and every bad input named by its key path.
+TEST(SidecarConfigTest, EvalAndRevisitSectionsAreValidated) {
+  const std::string dataset = ::testing::TempDir() + "config_test_golden.jsonl";
+  {
+    std::ofstream out(dataset);
+    out << R"({"id":"q1","request":{"model":"m","messages":[]}})" << "\n";
+  }
+  const std::string upstreams =
+      "upstreams: {production: {url: 'http://127.0.0.1:1'}}\n";
+  auto c = Parse(upstreams + "eval: {dataset: " + dataset +
+                 ", interval: 2h, arms: [production], concurrency: 3}\n"
+                 "revisit: {volume_growth: 4}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->eval.enabled);
+  EXPECT_EQ(c->eval.interval, absl::Hours(2));
+  EXPECT_EQ(c->eval.arms, std::vector<understudy::v1::Arm>{understudy::v1::ARM_PRODUCTION});
+  EXPECT_EQ(c->eval.concurrency, 3);
+  EXPECT_EQ(c->revisit.volume_growth, 4.0);
+  EXPECT_FALSE(Parse("other: 1\n").value_or(SidecarConfig()).eval.enabled);
+
+  const struct {
+    std::string yaml;
+    std::string message;
+  } bad[] = {
+      {"eval: {interval: 1h}\n", "eval.dataset: is required"},
+      {"eval: {dataset: /nonexistent/golden.jsonl}\n", "eval.dataset: /nonexistent/golden.jsonl"},
+      {"eval: {dataset: " + dataset + ", interval: 0s}\n", "eval.interval: must be at least 1s"},
+      {"eval: {dataset: " + dataset + ", arms: [staging]}\n", "eval.arms[0]: must be production"},
+      {"eval: {dataset: " + dataset + ", arms: [production, production]}\n", "listed twice"},
+      {"eval: {dataset: " + dataset + ", arms: [candidate]}\n",
+       "eval.arms: asks candidate, which needs upstreams.candidate.url"},
+      {"eval: {dataset: " + dataset + ", schedule: 1h}\n", "schedule"},
+      {"revisit: {volume_growth: 1}\n", "revisit.volume_growth"},
+  };
+  for (const auto& b : bad) {
+    auto r = Parse(upstreams + b.yaml);
+    ASSERT_FALSE(r.ok()) << b.yaml;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << b.yaml;
+    EXPECT_NE(std::string(r.status().message()).find(b.message), std::string::npos)
+        << r.status().message() << " / want " << b.message;
+  }
 }
 
 }  // namespace

@@ -229,6 +229,42 @@ absl::StatusOr<v1::JudgeEvidence> FakeStore::LoadJudgeEvidence() {
   return *evidence_;
 }
 
+// Eval runs are stored unscrubbed: the fake keeps what it is given.
+absl::Status FakeStore::PutEvalRun(v1::EvalRun run) {
+  absl::MutexLock lock(&mu_);
+  if (run.start_unix_micros() <= 0) {
+    return absl::InvalidArgumentError("storage: an eval run needs its start time");
+  }
+  if (absl::Status s = TakeFailure(1); !s.ok()) return s;
+  const int64_t ms = run.start_unix_micros() / 1000;
+  evals_[ms] = std::move(run);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<v1::EvalRun>> FakeStore::ListEvalRuns(absl::Time since, size_t limit) {
+  absl::MutexLock lock(&mu_);
+  std::vector<v1::EvalRun> out;
+  for (auto it = evals_.rbegin(); it != evals_.rend() && out.size() < limit; ++it) {
+    if (absl::FromUnixMillis(it->first) < since) break;
+    out.push_back(it->second);
+  }
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+absl::Status FakeStore::SaveRevisitState(const v1::RevisitState& state) {
+  absl::MutexLock lock(&mu_);
+  if (absl::Status s = TakeFailure(1); !s.ok()) return s;
+  revisit_ = state;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::RevisitState> FakeStore::LoadRevisitState() {
+  absl::MutexLock lock(&mu_);
+  if (!revisit_.has_value()) return absl::NotFoundError("storage: no revisit state stored");
+  return *revisit_;
+}
+
 absl::Status FakeStore::AppendDecision(const v1::Decision& decision) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = TakeFailure(1); !s.ok()) return s;

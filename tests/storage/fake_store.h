@@ -55,6 +55,10 @@ class FakeStore final : public Store {
   absl::Status CommitTransition(const v1::RolloutState& state, const v1::Decision& decision) override;
   absl::Status Visit(RecordKind kind, absl::Time since,
                      const std::function<bool(const google::protobuf::Message&)>& fn) override;
+  absl::Status PutEvalRun(v1::EvalRun run) override;
+  absl::StatusOr<std::vector<v1::EvalRun>> ListEvalRuns(absl::Time since, size_t limit) override;
+  absl::Status SaveRevisitState(const v1::RevisitState& state) override;
+  absl::StatusOr<v1::RevisitState> LoadRevisitState() override;
   absl::Status EnforceRetention() override { return absl::OkStatus(); }
   StoreStats Stats() const override;
 
@@ -78,6 +82,8 @@ class FakeStore final : public Store {
   std::map<Key, v1::Decision> decisions_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::RolloutState> state_ ABSL_GUARDED_BY(mu_);
   std::optional<v1::JudgeEvidence> evidence_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, v1::EvalRun> evals_ ABSL_GUARDED_BY(mu_);  // by start millisecond
+  std::optional<v1::RevisitState> revisit_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace understudy::storage

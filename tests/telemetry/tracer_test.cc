@@ -240,6 +240,30 @@ TEST_P(TracerTest, ShadowAndCompareSpansAreChildrenOfTheExchangeSpan) {
   }
 }
 
+// The revisit triggers fired at a decision (docs/drift.md) are events on
+// its span, after the gates, with kind, detail and what to do next.
+TEST_P(TracerTest, DecisionSpanCarriesFiredRevisitTriggers) {
+  v1::Decision d;
+  d.set_time_unix_micros(kStartMicros + 60000000);
+  d.set_action(v1::ACTION_PROMOTE);
+  d.add_gates()->set_gate("error_rate");
+  v1::RevisitTrigger t;
+  t.set_kind("price_change");
+  t.set_detail("compare.prices changed since the decision");
+  t.set_action("re-run the cost comparison");
+  tracer_->OnDecision(d, {t});
+
+  std::vector<ReceivedSpan> spans = rx_->WaitForSpans(1);
+  const ReceivedSpan* ds = rx_->FindSpan(spans, "understudy.rollout.decision");
+  ASSERT_NE(ds, nullptr);
+  ASSERT_EQ(ds->span.events_size(), 2);
+  const otlp_trace::Span::Event& e = ds->span.events(1);
+  EXPECT_EQ(e.name(), "understudy.revisit");
+  EXPECT_EQ(Attr(e.attributes(), "understudy.revisit.kind").string_value(), "price_change");
+  EXPECT_EQ(Attr(e.attributes(), "understudy.revisit.action").string_value(),
+            "re-run the cost comparison");
+}
+
 // A decision is a trace of its own, with one event per gate carrying the
 // judge's numbers and links to the exchanges that triggered it.
 TEST_P(TracerTest, DecisionSpanHasOneEventPerGateAndLinksToTriggers) {
