@@ -61,6 +61,8 @@ class JudgeTest : public ::testing::Test {
     }
     return nullptr;
   }
+  // A pointer into a temporary verdict dangles: hold the verdict first.
+  static const GateEvaluation* Gate(JudgeVerdict&& v, const std::string& name) = delete;
 
   Evidence Fresh() {
     Evidence ev(config_);
@@ -208,7 +210,8 @@ TEST_F(JudgeTest, LatencyAtTheMustCatchRatioFailsAndEqualPasses) {
     Fill(ev, ARM_PRODUCTION, 20000, 0);
     Fill(ev, ARM_CANDIDATE, 3000, 0, 800 * factor);
     Judge judge(config_);
-    const GateEvaluation* g = Gate(Evaluate(judge, ev), "latency_p95");
+    const JudgeVerdict v = Evaluate(judge, ev);
+    const GateEvaluation* g = Gate(v, "latency_p95");
     ASSERT_NE(g, nullptr);
     EXPECT_EQ(g->outcome(), factor > 1 ? GATE_FAIL : GATE_PASS) << factor << ": " << g->detail();
     EXPECT_NEAR(g->candidate_value() / g->production_value(), factor, 0.1);
@@ -273,24 +276,29 @@ TEST_F(JudgeTest, EvidenceCarriesAcrossStagesAndRestartsOnRequest) {
   Fill(ev, ARM_PRODUCTION, 5000, 50);
   Fill(ev, ARM_CANDIDATE, 1000, 30);
   Judge judge(config_);
-  const GateEvaluation first = *Gate(Evaluate(judge, ev), "error_rate");
+  const JudgeVerdict first_verdict = Evaluate(judge, ev);
+  const GateEvaluation first = *Gate(first_verdict, "error_rate");
   // Evaluating again adds nothing.
-  const GateEvaluation again = *Gate(Evaluate(judge, ev), "error_rate");
+  const JudgeVerdict again_verdict = Evaluate(judge, ev);
+  const GateEvaluation again = *Gate(again_verdict, "error_rate");
   EXPECT_DOUBLE_EQ(again.effect(), first.effect());
   EXPECT_DOUBLE_EQ(again.effect_se(), first.effect_se());
   // A new stage: the same data arrive again and count as new evidence.
   ev.FoldStage(CandidateTraffic::kLive);
   EXPECT_EQ(ev.window(EvidenceArm::kCandidate).c.requests, 0);
-  const GateEvaluation folded = *Gate(Evaluate(judge, ev), "error_rate");
+  const JudgeVerdict folded_verdict = Evaluate(judge, ev);
+  const GateEvaluation folded = *Gate(folded_verdict, "error_rate");
   EXPECT_NEAR(folded.effect(), first.effect(), 1e-9);
   EXPECT_EQ(folded.candidate_samples(), 1000);
   Fill(ev, ARM_PRODUCTION, 5000, 50);
   Fill(ev, ARM_CANDIDATE, 1000, 30);
-  const GateEvaluation more = *Gate(Evaluate(judge, ev), "error_rate");
+  const JudgeVerdict more_verdict = Evaluate(judge, ev);
+  const GateEvaluation more = *Gate(more_verdict, "error_rate");
   EXPECT_EQ(more.candidate_samples(), 2000);
   EXPECT_LT(more.effect_se(), first.effect_se());
   ev.Restart();
-  EXPECT_EQ(Gate(Evaluate(judge, ev), "error_rate")->candidate_samples(), 0);
+  const JudgeVerdict restarted = Evaluate(judge, ev);
+  EXPECT_EQ(Gate(restarted, "error_rate")->candidate_samples(), 0);
 }
 
 // Alpha is the whole plan's false-rollback budget, split evenly over the
@@ -312,7 +320,9 @@ TEST_F(JudgeTest, CriticalIgnoresASharedOutageButCatchesACandidateFailingAlone) 
     Fill(ev, ARM_PRODUCTION, 9000, shared ? 8000 : 90);
     Fill(ev, ARM_CANDIDATE, 1000, shared ? 890 : 500);
     Judge judge(config_);
-    const GateEvaluation* g = Gate(Evaluate(judge, ev), "critical");
+    const JudgeVerdict v = Evaluate(judge, ev);
+    const GateEvaluation* g = Gate(v, "critical");
+    ASSERT_NE(g, nullptr);
     EXPECT_EQ(g->outcome(), shared ? GATE_PASS : GATE_FAIL) << g->detail();
   }
 }
