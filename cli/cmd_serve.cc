@@ -55,6 +55,11 @@ int RunServe(const ServeArgs& args) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   const absl::Duration drain = config->drain_timeout;
+  // The admin API's address as configured (the port may be 0: picked below).
+  std::string admin_host = "127.0.0.1";
+  int configured_port = 0;
+  (void)admin::ParseHostPort(config->admin.listen, &admin_host, &configured_port);
+  if (admin_host.find(':') != std::string::npos) admin_host = "[" + admin_host + "]";
   SidecarOptions options;
   options.log_exchanges = args.log_exchanges;
   options.reset_rollout = args.reset_rollout;
@@ -65,7 +70,8 @@ int RunServe(const ServeArgs& args) {
   }
   std::printf("understudy: ext_proc listening on port %d\n", (*sidecar)->extproc_port());
   if ((*sidecar)->admin_port() != 0) {
-    std::printf("understudy: admin listening on 127.0.0.1:%d\n", (*sidecar)->admin_port());
+    std::printf("understudy: admin listening on %s:%d\n", admin_host.c_str(),
+                (*sidecar)->admin_port());
   }
   std::printf("understudy: %s\n", (*sidecar)->StartupSummary().c_str());
   std::fflush(stdout);

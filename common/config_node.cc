@@ -2,10 +2,14 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -254,6 +258,49 @@ absl::Status ConfigNode::CheckKeys(const std::vector<std::string>& allowed) cons
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<ConfigNode::Secret> ConfigNode::GetSecret(std::string_view env_key,
+                                                         std::string_view file_key) const {
+  absl::StatusOr<std::string> env = GetString(env_key, "");
+  if (!env.ok()) return env.status();
+  absl::StatusOr<std::string> file = GetString(file_key, "");
+  if (!file.ok()) return file.status();
+  Secret out;
+  if (!env->empty() && !file->empty()) {
+    return Error(file_key, absl::StrCat("set ", Av(env_key), " or ", Av(file_key), ", not both"));
+  }
+  std::string_view key = env_key;
+  if (!env->empty()) {
+    const char* value = std::getenv(env->c_str());
+    out.value = value == nullptr ? "" : std::string(absl::StripAsciiWhitespace(value));
+    if (out.value.empty()) {
+      return Error(env_key, absl::StrCat("$", *env, " is unset or empty (set it, or remove ",
+                                         Av(env_key), ")"));
+    }
+    out.source = absl::StrCat("env ", *env);
+  } else if (!file->empty()) {
+    key = file_key;
+    std::ifstream in(*file, std::ios::binary);
+    if (!in) {
+      const int err = errno;
+      return Error(file_key, absl::StrCat("cannot read ", *file, ": ",
+                                          err != 0 ? std::strerror(err) : "error"));
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    if (in.bad()) return Error(file_key, absl::StrCat("cannot read ", *file));
+    out.value = std::string(absl::StripAsciiWhitespace(ss.str()));
+    if (out.value.empty()) return Error(file_key, absl::StrCat(*file, " is empty"));
+    out.source = absl::StrCat("file ", *file);
+  }
+  for (char c : out.value) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Error(key, absl::StrCat("the value from ", out.source,
+                                     " contains a control character (a line break or NUL?)"));
+    }
+  }
+  return out;
 }
 
 }  // namespace understudy

@@ -79,6 +79,24 @@ class ConfigNode {
   [[nodiscard]] absl::StatusOr<std::string> AsString() const;
   [[nodiscard]] absl::StatusOr<double> AsDouble() const;
 
+  // A secret named by the config, never held in it (configs live in
+  // ConfigMaps and logs): `value` is "" when neither key is set; `source` is
+  // "env NAME" or "file PATH", for logs.
+  struct Secret {
+    std::string value;
+    std::string source;
+  };
+  // GetSecret reads the secret that `env_key` (an environment variable's
+  // name) or `file_key` (a file's path; the value is the file with
+  // surrounding whitespace trimmed) points to; at most one may be set. A key
+  // that is set must yield a value: an unset or empty variable, or a
+  // missing, unreadable or empty file, is an error naming the key, so a
+  // typo cannot quietly switch a credential off. Errors never contain the
+  // value; a value with a control character is refused (it goes into
+  // headers).
+  [[nodiscard]] absl::StatusOr<Secret> GetSecret(std::string_view env_key,
+                                                 std::string_view file_key) const;
+
   // CheckKeys fails on any key not in `allowed` (catches typos such as
   // "rollot:"), naming the unknown key's path.
   [[nodiscard]] absl::Status CheckKeys(const std::vector<std::string>& allowed) const;

@@ -1,11 +1,8 @@
 #include "coordination/config.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "common/status_macros.h"
 
 namespace understudy::coordination {
@@ -16,29 +13,8 @@ namespace {
 // itself, which is often in a ConfigMap). A named source that is unset,
 // unreadable or empty is an error.
 absl::StatusOr<std::string> Password(const ConfigNode& auth) {
-  ASSIGN_OR_RETURN(std::string env, auth.GetString("password_env", ""));
-  ASSIGN_OR_RETURN(std::string file, auth.GetString("password_file", ""));
-  if (!env.empty() && !file.empty()) {
-    return auth.Error("password_file", "set password_env or password_file, not both");
-  }
-  if (!env.empty()) {
-    const char* v = std::getenv(env.c_str());
-    if (v == nullptr || *v == '\0') {
-      return auth.Error("password_env", absl::StrCat("variable ", env, " is unset or empty"));
-    }
-    return std::string(v);
-  }
-  if (!file.empty()) {
-    std::ifstream in(file);
-    std::ostringstream ss;
-    if (!in || !(ss << in.rdbuf())) {
-      return auth.Error("password_file", absl::StrCat("cannot read \"", file, "\""));
-    }
-    std::string p(absl::StripTrailingAsciiWhitespace(ss.str()));
-    if (p.empty()) return auth.Error("password_file", absl::StrCat("\"", file, "\" is empty"));
-    return p;
-  }
-  return std::string();
+  ASSIGN_OR_RETURN(ConfigNode::Secret password, auth.GetSecret("password_env", "password_file"));
+  return std::move(password.value);
 }
 
 }  // namespace

@@ -30,7 +30,8 @@ using Mode = envoy::extensions::filters::http::ext_proc::v3::ProcessingMode;
 constexpr const char* kHeaderNames[] = {":method", ":path", ":status", "x-request-id", "x-user-id",
                                         "content-type", "content-encoding", "content-length",
                                         "authorization", "traceparent", "x-understudy-arm",
-                                        "grpc-status", "x-api-key", "x-envoy-attempt-count"};
+                                        "grpc-status", "x-api-key", "x-envoy-attempt-count",
+                                        "x-understudy-feedback-token"};
 constexpr const char* kHeaderValues[] = {"POST", "GET", "/v1/chat/completions", "/v1/messages",
                                          "/understudy/feedback", "/v1/responses", "/v1/embeddings",
                                          "200", "500", "application/json", "text/event-stream",
@@ -69,7 +70,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (in.ConsumeBool()) {
     options.feedback_path = "/understudy/feedback";
     options.feedback_max_body_bytes = 128;
-    options.on_feedback = [](std::string_view body, std::string_view) {
+    options.on_feedback = [](std::string_view body, std::string_view, std::string_view) {
       return us::ParseFeedbackJson(body).status();
     };
   }
@@ -87,6 +88,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     candidate->request.set_json = {{"model", "\"m2\""}};
     if (in.ConsumeBool()) candidate->request.path = "/v2/chat";
     options.candidate_upstream = std::move(candidate);
+  }
+  // Signed feedback tokens: answers get one, feedback must bring it.
+  static const auto* signer =
+      new us::FeedbackSigner(std::string(32, 'f'), absl::Hours(1), clock);
+  if (in.ConsumeBool()) {
+    options.feedback_signer = std::shared_ptr<const us::FeedbackSigner>(signer, [](auto*) {});
+    if (options.on_feedback) {
+      options.on_feedback = [](std::string_view body, std::string_view, std::string_view token) {
+        absl::StatusOr<understudy::v1::Feedback> f = us::ParseFeedbackJson(body);
+        return f.ok() ? signer->Verify(f->request_id(), token) : f.status();
+      };
+    }
   }
   understudy::rollout::Router router("salt", in.ConsumeIntegralInRange<int32_t>(0, 10000));
   us::ExtProcStats stats;

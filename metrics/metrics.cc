@@ -122,7 +122,8 @@ constexpr std::array<v1::GateOutcome, 3> kGateOutcomes = {v1::GATE_PASS, v1::GAT
                                                           v1::GATE_INCONCLUSIVE};
 
 // understudy_feedback_rejected_total's reasons, in FeedbackCounters' order.
-constexpr std::array<const char*, 3> kFeedbackReasons = {"invalid", "duplicate", "rate_limited"};
+constexpr std::array<const char*, 4> kFeedbackReasons = {"invalid", "duplicate", "rate_limited",
+                                                          "bad_token"};
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(d); }
 
@@ -445,7 +446,8 @@ struct Metrics::Impl {
         feedback_rejected(prometheus::BuildCounter()
                               .Name("understudy_feedback_rejected_total")
                               .Help("Feedback scores refused, by reason: invalid, duplicate "
-                                    "(the first score for a request wins), rate_limited")
+                                    "(the first score for a request wins), rate_limited, bad_token "
+                                    "(no valid feedback token)")
                               .Register(r)),
         otlp_spans(prometheus::BuildCounter()
                        .Name("understudy_otlp_spans_total")
@@ -970,7 +972,7 @@ void Metrics::SetFeedbackStats(const FeedbackCounters& c) {
   auto clamp = [](int64_t v) { return static_cast<uint64_t>(std::max<int64_t>(v, 0)); };
   absl::MutexLock lock(&impl_->mu);
   const std::array<int64_t, kFeedbackReasons.size()> values = {c.invalid, c.duplicate,
-                                                               c.rate_limited};
+                                                               c.rate_limited, c.bad_token};
   for (size_t i = 0; i < values.size(); ++i) {
     impl_->feedback_rejected_sync[i].Sync(clamp(values[i]));
   }

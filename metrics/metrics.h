@@ -128,11 +128,13 @@
 //   SetStoreStats
 //     understudy_store_records_written_total, understudy_store_write_failures_total
 //   SetFeedbackStats
-//     understudy_feedback_rejected_total{reason=invalid|duplicate|rate_limited}
+//     understudy_feedback_rejected_total{reason=invalid|duplicate|rate_limited|bad_token}
 //         scores refused, by either door (admin API, feedback path):
 //         invalid (bad JSON, score or request id; 400), duplicate (the
 //         request id already has a score: the first wins; 409),
-//         rate_limited (over feedback.max_per_client_per_minute; 429)
+//         rate_limited (over feedback.max_per_client_per_minute; 429),
+//         bad_token (feedback.signing_key set and the POST's token missing,
+//         expired or not this request's; 403)
 //   SetTracingStats
 //     understudy_otlp_spans_total{outcome=exported|dropped|failed|rejected}
 //         dropped: queue full or left at shutdown; failed: in batches given
@@ -252,6 +254,7 @@ struct FeedbackCounters {
   int64_t invalid = 0;
   int64_t duplicate = 0;
   int64_t rate_limited = 0;
+  int64_t bad_token = 0;
 };
 
 // TracingCounters is a plain copy of the span exporter's counters

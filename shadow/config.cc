@@ -1,13 +1,9 @@
 // ParseShadowConfig: the `upstreams:` and `shadow:` sections.
 #include <re2/re2.h>
 
-#include <cerrno>
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -152,37 +148,9 @@ absl::Status ParseUpstream(const ConfigNode& n, UpstreamConfig* u) {
     return n.Error("auth_scheme", "must be one word such as Bearer, or \"\" for the bare key");
   }
 
-  ASSIGN_OR_RETURN(std::string env, n.GetString("api_key_env", ""));
-  ASSIGN_OR_RETURN(std::string file, n.GetString("api_key_file", ""));
-  if (!env.empty() && !file.empty()) {
-    return n.Error("api_key_file", "set only one of api_key_env and api_key_file");
-  }
   // The key's value never goes into an error message; only where it came from.
-  if (!env.empty()) {
-    const char* v = std::getenv(env.c_str());
-    if (v == nullptr) {
-      return n.Error("api_key_env", absl::StrCat("environment variable ", env, " is not set"));
-    }
-    u->api_key = v;
-    if (u->api_key.empty()) {
-      return n.Error("api_key_env", absl::StrCat("environment variable ", env, " is empty"));
-    }
-  } else if (!file.empty()) {
-    std::ifstream in(file, std::ios::binary);
-    std::ostringstream ss;
-    if (in) ss << in.rdbuf();
-    if (!in || in.bad()) {
-      return n.Error("api_key_file",
-                     absl::StrCat("cannot read ", file, ": ", std::strerror(errno)));
-    }
-    u->api_key = std::string(absl::StripAsciiWhitespace(ss.str()));
-    if (u->api_key.empty()) return n.Error("api_key_file", absl::StrCat(file, " is empty"));
-  }
-  if (HasControlChars(u->api_key)) {
-    const char* key = env.empty() ? "api_key_file" : "api_key_env";
-    u->api_key.clear();
-    return n.Error(key, "the key contains a line break or NUL");
-  }
+  ASSIGN_OR_RETURN(ConfigNode::Secret key, n.GetSecret("api_key_env", "api_key_file"));
+  u->api_key = std::move(key.value);
   return absl::OkStatus();
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "sidecar/feedback.h"
 #include "coordination/config.h"
 
 namespace understudy::sidecar {
@@ -123,7 +124,8 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   RETURN_IF_ERROR(ParseRouting(root.Child("routing"), &c));
   RETURN_IF_ERROR(ParseCapture(root.Child("capture"), &c));
   const ConfigNode feedback = root.Child("feedback");
-  RETURN_IF_ERROR(feedback.CheckKeys({"path", "max_body_bytes", "max_per_client_per_minute"}));
+  RETURN_IF_ERROR(feedback.CheckKeys({"path", "max_body_bytes", "max_per_client_per_minute",
+                                      "signing_key_env", "signing_key_file", "token_ttl"}));
   ASSIGN_OR_RETURN(c.feedback.path, feedback.GetString("path", c.feedback.path));
   if (!c.feedback.path.empty() && c.feedback.path[0] != '/') {
     return feedback.Error("path", "must start with '/' (or be empty to disable)");
@@ -133,6 +135,23 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   ASSIGN_OR_RETURN(c.feedback.max_per_client_per_minute,
                    feedback.GetInt("max_per_client_per_minute",
                                    c.feedback.max_per_client_per_minute, 0, 1000000));
+  ASSIGN_OR_RETURN(ConfigNode::Secret key, feedback.GetSecret("signing_key_env", "signing_key_file"));
+  if (!key.value.empty() && key.value.size() < FeedbackSigner::kMinKeyBytes) {
+    return feedback.Error(
+        feedback.Child("signing_key_env").IsDefined() ? "signing_key_env" : "signing_key_file",
+        absl::StrCat("the key from ", key.source, " is shorter than ", FeedbackSigner::kMinKeyBytes,
+                     " bytes (e.g. `openssl rand -hex 32`)"));
+  }
+  c.feedback.signing_key = std::move(key.value);
+  c.feedback.signing_key_source = std::move(key.source);
+  ASSIGN_OR_RETURN(c.feedback.token_ttl, feedback.GetDuration("token_ttl", c.feedback.token_ttl));
+  if (c.feedback.token_ttl < absl::Seconds(1) || c.feedback.token_ttl > absl::Hours(24 * 90)) {
+    return feedback.Error("token_ttl", "must be between 1s and 90 days");
+  }
+  if (!c.feedback.signing_key.empty() && c.feedback.path.empty()) {
+    return feedback.Error("signing_key_env", "signs tokens for the feedback path, which is off "
+                                             "(feedback.path is empty)");
+  }
   ASSIGN_OR_RETURN(c.compare, compare::ParseCompareOptions(root.Child("compare")));
   ASSIGN_OR_RETURN(c.rollout, rollout::ParseRolloutConfig(root.Child("rollout")));
   ASSIGN_OR_RETURN(c.storage, storage::ParseStorageConfig(root.Child("storage")));

@@ -60,6 +60,13 @@ struct FeedbackConfig {
   // At most this many feedback POSTs per client (the routing.sticky_header
   // value) per minute on `path`; more get 429. 0 = no limit.
   int64_t max_per_client_per_minute = 60;
+  // Signed feedback tokens (sidecar/feedback.h): with a key, every answer
+  // carries x-understudy-feedback-token and feedback on `path` must bring
+  // it back (403 otherwise). The admin API's POST /v1/feedback, behind the
+  // admin token, needs none. Never log the key.
+  std::string signing_key;
+  std::string signing_key_source;  // "env NAME" or "file PATH"
+  absl::Duration token_ttl = absl::Hours(24);
 };
 
 struct SidecarConfig {

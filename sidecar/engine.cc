@@ -363,6 +363,7 @@ struct Engine::Impl {
       stats_feedback_pending{0}, stats_feedback_rejected{0}, stats_store_failures{0},
       stats_ticks{0}, stats_tick_failures{0};
   std::atomic<int64_t> stats_feedback_duplicates{0}, stats_feedback_rate_limited{0};
+  std::atomic<int64_t> stats_feedback_bad_token{0};
 };
 
 Engine::Engine(EngineOptions options, rollout::Controller& controller, storage::Store& store,
@@ -495,7 +496,7 @@ absl::Status Engine::SubmitFeedbackJson(std::string_view body, v1::FeedbackSourc
 }
 
 absl::Status Engine::SubmitFeedbackJson(std::string_view body, v1::FeedbackSource source,
-                                        std::string_view client) {
+                                        std::string_view client, std::string_view token) {
   // Checked first, before parsing or touching the store: a client over its
   // budget costs a hash look-up.
   if (!impl_->feedback_limiter.Allow(client)) {
@@ -504,7 +505,19 @@ absl::Status Engine::SubmitFeedbackJson(std::string_view body, v1::FeedbackSourc
         "feedback: more than ", impl_->options.feedback_max_per_client_per_minute,
         " scores per minute from this client (feedback.max_per_client_per_minute)"));
   }
-  return SubmitFeedbackJson(body, source);
+  absl::StatusOr<v1::Feedback> f = ParseFeedbackJson(body);
+  if (!f.ok()) {
+    impl_->stats_feedback_rejected.fetch_add(1);
+    return f.status();
+  }
+  if (impl_->options.feedback_signer != nullptr) {
+    if (absl::Status s = impl_->options.feedback_signer->Verify(f->request_id(), token); !s.ok()) {
+      impl_->stats_feedback_bad_token.fetch_add(1);
+      return s;
+    }
+  }
+  f->set_source(source);
+  return SubmitFeedback(*std::move(f));
 }
 
 absl::StatusOr<v1::Decision> Engine::Tick() {
@@ -626,6 +639,7 @@ EngineStats Engine::Stats() const {
   s.feedback_rejected = impl_->stats_feedback_rejected.load();
   s.feedback_duplicates = impl_->stats_feedback_duplicates.load();
   s.feedback_rate_limited = impl_->stats_feedback_rate_limited.load();
+  s.feedback_bad_token = impl_->stats_feedback_bad_token.load();
   s.store_failures = impl_->stats_store_failures.load();
   s.ticks = impl_->stats_ticks.load();
   s.tick_failures = impl_->stats_tick_failures.load();

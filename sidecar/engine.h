@@ -40,6 +40,7 @@
 #include "compare/compare.h"
 #include "rollout/rollout.h"
 #include "shadow/answer.h"
+#include "sidecar/feedback.h"
 #include "sidecar/pipeline.h"
 #include "storage/store.h"
 #include "understudy/v1/compare.pb.h"
@@ -115,6 +116,10 @@ struct EngineOptions {
   // many POSTs per client per minute (feedback.max_per_client_per_minute);
   // 0 = no limit.
   int64_t feedback_max_per_client_per_minute = 60;
+  // Signed feedback tokens (feedback.signing_key_env): feedback through
+  // Envoy must carry a token this signer issued for its request id. Null:
+  // none needed.
+  std::shared_ptr<const FeedbackSigner> feedback_signer;
   // The routing sticky header (routing.sticky_header, lower-case): the
   // judge's unit is the bucket of its value on each exchange ("" → the
   // request id, as routing does).
@@ -146,6 +151,7 @@ struct EngineStats {
   int64_t feedback_rejected = 0;      // invalid (bad JSON, score, request id)
   int64_t feedback_duplicates = 0;    // a second score for a request id
   int64_t feedback_rate_limited = 0;  // over the per-client limit
+  int64_t feedback_bad_token = 0;     // no valid feedback token (feedback_signer)
   int64_t store_failures = 0;
   int64_t ticks = 0;
   int64_t tick_failures = 0;
@@ -185,12 +191,15 @@ class Engine final : public ExchangeSink {
   [[nodiscard]] absl::Status SubmitFeedbackJson(std::string_view body,
                                                 understudy::v1::FeedbackSource source);
   // Same, for feedback POSTed through Envoy by `client` (the sticky header's
-  // value, "" when absent: those clients share one budget). Over
+  // value, "" when absent: those clients share one budget) with the
+  // request's feedback `token`. Over
   // options.feedback_max_per_client_per_minute it is ResourceExhausted
-  // before anything else is looked at.
+  // before anything else is looked at; with options.feedback_signer, a
+  // token that is missing, expired or not the body's request id's is
+  // PermissionDenied before anything is stored.
   [[nodiscard]] absl::Status SubmitFeedbackJson(std::string_view body,
                                                 understudy::v1::FeedbackSource source,
-                                                std::string_view client);
+                                                std::string_view client, std::string_view token);
 
   // Tick runs the judge once, stores a health snapshot when due and the
   // judge's evidence always, and tells the observer. The ticker calls it

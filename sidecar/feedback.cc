@@ -1,13 +1,20 @@
 #include "sidecar/feedback.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include <algorithm>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/json_util.h"
 #include "common/status_macros.h"
+#include "common/strings.h"
 
 namespace understudy::sidecar {
 
@@ -80,6 +87,52 @@ bool FeedbackLimiter::Allow(std::string_view client) {
     order_.pop_front();
   }
   return allowed;
+}
+
+FeedbackSigner::FeedbackSigner(std::string key, absl::Duration ttl, const Clock& clock)
+    : key_(std::move(key)), ttl_(ttl), clock_(clock) {}
+
+std::string FeedbackSigner::Signature(std::string_view request_id, int64_t expiry) const {
+  // The version and a separator that cannot occur in an expiry keep
+  // (id, expiry) pairs from colliding.
+  const std::string message = absl::StrCat("understudy-feedback-v1\n", expiry, "\n", Av(request_id));
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int mac_len = 0;
+  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &mac_len);
+  return absl::WebSafeBase64Escape(
+      absl::string_view(reinterpret_cast<const char*>(mac), mac_len));
+}
+
+std::string FeedbackSigner::Sign(std::string_view request_id) const {
+  const int64_t expiry = absl::ToUnixSeconds(clock_.Now() + ttl_);
+  return absl::StrCat("v1.", expiry, ".", Signature(request_id, expiry));
+}
+
+absl::Status FeedbackSigner::Verify(std::string_view request_id, std::string_view token) const {
+  auto denied = [](std::string_view why) {
+    return absl::PermissionDeniedError(absl::StrCat("feedback: ", Av(why)));
+  };
+  if (token.empty()) {
+    return denied(absl::StrCat("no ", Av(kFeedbackTokenHeader),
+                               " header: send the token from the answer's headers"));
+  }
+  if (!absl::StartsWith(Av(token), "v1.")) return denied("malformed feedback token");
+  std::string_view rest = token.substr(3);
+  const size_t dot = rest.find('.');
+  int64_t expiry = 0;
+  if (dot == std::string_view::npos || !absl::SimpleAtoi(Av(rest.substr(0, dot)), &expiry)) {
+    return denied("malformed feedback token");
+  }
+  const std::string_view given = rest.substr(dot + 1);
+  const std::string want = Signature(request_id, expiry);
+  if (given.size() != want.size() || CRYPTO_memcmp(given.data(), want.data(), want.size()) != 0) {
+    return denied("the feedback token was not issued for this request id");
+  }
+  if (absl::FromUnixSeconds(expiry) < clock_.Now()) {
+    return denied("the feedback token has expired (feedback.token_ttl)");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace understudy::sidecar

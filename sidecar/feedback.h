@@ -14,8 +14,18 @@
 //   FeedbackLimiter limiter(/*per_minute=*/60, RealClock::Default());
 //   if (!limiter.Allow("user-7")) return absl::ResourceExhaustedError("over the limit");
 //
+// FeedbackSigner issues and checks feedback tokens: the sidecar adds one to
+// each answer (header x-understudy-feedback-token), and feedback through
+// Envoy must bring it back, so only a client that got the answer can rate
+// it (docs/operations.md, "Feedback").
+//
+// Example (given const std::string& key):
+//   FeedbackSigner signer(key, absl::Hours(24), RealClock::Default());
+//   std::string token = signer.Sign("r1");        // on the answer
+//   absl::Status ok = signer.Verify("r1", token);  // on the feedback POST
+//
 // Thread safety: ParseFeedbackJson is a pure function; FeedbackLimiter's
-// methods may be called concurrently.
+// and FeedbackSigner's methods may be called concurrently.
 #ifndef UNDERSTUDY_SIDECAR_FEEDBACK_H_
 #define UNDERSTUDY_SIDECAR_FEEDBACK_H_
 
@@ -33,6 +43,10 @@
 #include "understudy/v1/exchange.pb.h"
 
 namespace understudy::sidecar {
+
+// The answer header that carries a feedback token, and the feedback
+// request header that brings it back.
+inline constexpr std::string_view kFeedbackTokenHeader = "x-understudy-feedback-token";
 
 // ParseFeedbackJson reads {"request_id": "...", "score": 0.8, "comment":
 // "..."}; score may also be true/false or "up"/"down" (1/0). request_id is
@@ -65,6 +79,32 @@ class FeedbackLimiter {
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, Bucket> buckets_ ABSL_GUARDED_BY(mu_);
   std::deque<std::string> order_ ABSL_GUARDED_BY(mu_);  // insertion order, for eviction
+};
+
+// FeedbackSigner: a token is "v1.<expiry, unix seconds>.<signature>", the
+// signature being HMAC-SHA256 under the key of the request id and the
+// expiry, base64url without padding (docs/operations.md). Stateless: any
+// replica holding the key checks any replica's tokens, across restarts.
+class FeedbackSigner {
+ public:
+  // The key must be at least kMinKeyBytes long (checked by the config).
+  static constexpr size_t kMinKeyBytes = 32;
+  // `clock` must outlive the signer.
+  FeedbackSigner(std::string key, absl::Duration ttl, const Clock& clock);
+
+  // Sign returns the token for `request_id`, valid for the ttl from now.
+  [[nodiscard]] std::string Sign(std::string_view request_id) const;
+  // Verify is OK when `token` was signed for `request_id` under this key
+  // and has not expired; else PermissionDenied saying which (missing,
+  // malformed, expired, or not this request's). The comparison takes the
+  // same time wherever the signatures differ.
+  [[nodiscard]] absl::Status Verify(std::string_view request_id, std::string_view token) const;
+
+ private:
+  std::string Signature(std::string_view request_id, int64_t expiry) const;
+  const std::string key_;
+  const absl::Duration ttl_;
+  const Clock& clock_;
 };
 
 }  // namespace understudy::sidecar

@@ -164,6 +164,7 @@ struct Sidecar::Impl {
   std::unique_ptr<shadow::UpstreamClient> shadow_client;
   std::unique_ptr<shadow::Mirror> mirror;
   std::unique_ptr<ShadowAdapter> shadow_port;
+  std::shared_ptr<const FeedbackSigner> feedback_signer;  // feedback.signing_key_env
   std::unique_ptr<Engine> engine;
   std::unique_ptr<ExtProcService> service;
   std::unique_ptr<ExtProcServer> server;
@@ -200,7 +201,8 @@ std::string Sidecar::Impl::MetricsText() {
   if (engine) {
     const EngineStats es = engine->Stats();
     metrics.SetFeedbackStats(
-        {es.feedback_rejected, es.feedback_duplicates, es.feedback_rate_limited});
+        {es.feedback_rejected, es.feedback_duplicates, es.feedback_rate_limited,
+         es.feedback_bad_token});
   }
   const storage::StoreStats ss = store->Stats();
   metrics.SetStoreStats(static_cast<uint64_t>(ss.records_written),
@@ -416,6 +418,12 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   eo.compare = m.config.compare;
   eo.decode_limits = m.config.capture.decode_limits;
   eo.feedback_max_per_client_per_minute = m.config.feedback.max_per_client_per_minute;
+  if (!m.config.feedback.signing_key.empty()) {
+    // One signer for both ends: the answers' tokens and the feedback check.
+    m.feedback_signer = std::make_shared<const FeedbackSigner>(
+        m.config.feedback.signing_key, m.config.feedback.token_ttl, *m.clock);
+    eo.feedback_signer = m.feedback_signer;
+  }
   eo.sticky_header = m.config.routing.sticky_header;
   eo.snapshot_interval = std::max(m.config.rollout.tick_interval, absl::Seconds(1));
   if (m.fleet) {
@@ -454,12 +462,14 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   // 6. The ext_proc server, last: from here on traffic flows.
   SessionOptions session = m.config.session;
   Engine* engine = m.engine.get();
-  session.on_feedback = [engine](std::string_view body, std::string_view client) {
-    return engine->SubmitFeedbackJson(body, v1::FEEDBACK_SOURCE_ENVOY, client);
+  session.on_feedback = [engine](std::string_view body, std::string_view client,
+                                  std::string_view token) {
+    return engine->SubmitFeedbackJson(body, v1::FEEDBACK_SOURCE_ENVOY, client, token);
   };
   // Plans for the candidate's fallback to production live as long as the
   // service (sidecar/fallback.h); cheap when no attempt filter is set up.
   session.fallback = std::make_shared<FallbackRegistry>(*m.clock);
+  session.feedback_signer = m.feedback_signer;
   m.service = std::make_unique<ExtProcService>(std::move(session), *m.router, *m.engine,
                                                *m.clock, m.stats);
   ASSIGN_OR_RETURN(m.server, ExtProcServer::Start(m.config.extproc, *m.service));
@@ -490,9 +500,19 @@ int Sidecar::admin_port() const { return impl_->admin ? impl_->admin->port() : 0
 
 std::string Sidecar::StartupSummary() const {
   const v1::RolloutState st = impl_->controller->State();
-  return absl::StrFormat("%s: stage %d of %d, weight %.2f%%, data in %s", impl_->restored,
-                         st.stage_index(), impl_->config.rollout.stages.size(),
-                         st.weight_basis_points() / 100.0, impl_->config.storage.path);
+  std::string summary =
+      absl::StrFormat("%s: stage %d of %d, weight %.2f%%, data in %s", impl_->restored,
+                      st.stage_index(), impl_->config.rollout.stages.size(),
+                      st.weight_basis_points() / 100.0, impl_->config.storage.path);
+  // Where the secrets came from, never what they are.
+  if (!impl_->config.admin.token_source.empty()) {
+    absl::StrAppend(&summary, "; admin token from ", impl_->config.admin.token_source);
+  }
+  if (!impl_->config.feedback.signing_key_source.empty()) {
+    absl::StrAppend(&summary, "; feedback tokens signed with the key from ",
+                    impl_->config.feedback.signing_key_source);
+  }
+  return summary;
 }
 
 Engine& Sidecar::engine() { return *impl_->engine; }

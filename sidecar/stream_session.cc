@@ -28,7 +28,8 @@ absl::StatusOr<StreamRole> ParseStreamRole(std::string_view value) {
 
 bool IsSecretHeader(std::string_view name, const std::vector<std::string>& extra) {
   static constexpr std::string_view kBuiltIn[] = {
-      "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key"};
+      "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "api-key",
+      kFeedbackTokenHeader};
   for (std::string_view s : kBuiltIn) {
     if (name == s) return true;
   }
@@ -68,6 +69,13 @@ StreamSession::StreamSession(StreamRole role, const SessionOptions& options,
     : role_(role), options_(options), router_(router), clock_(clock), stats_(stats) {
   req_.mode = options.request_body_mode;
   resp_.mode = options.response_body_mode;
+  if (role_ == StreamRole::kRoute) {
+    // The route filter is headers-only (examples/envoy/envoy.yaml); an Envoy
+    // without protocol_config does not say so, and a mode_override must
+    // not turn its bodies on.
+    req_.mode = ProcessingMode::NONE;
+    resp_.mode = ProcessingMode::NONE;
+  }
   exchange_.set_source(understudy::v1::SOURCE_LIVE);
   exchange_.set_response_headers_offset_micros(-1);
   exchange_.set_first_body_byte_offset_micros(-1);
@@ -190,6 +198,7 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
       else if (key == ":authority") exchange_.set_authority(value);
       else if (key == kRequestIdHeader) request_id = value;
       else if (key == "traceparent") exchange_.set_traceparent(value);
+      else if (key == kFeedbackTokenHeader) feedback_token_ = value;
       else if (key == kArmHeader && role_ == StreamRole::kObserve) {
         exchange_.set_arm(value == rollout::ArmName(understudy::v1::ARM_CANDIDATE)
                               ? understudy::v1::ARM_CANDIDATE
@@ -263,6 +272,7 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
   if (!request_dir && translated_ && reply) {
     ep::HeadersResponse* hr = replies->emplace_back().mutable_response_headers();
     TranslateResponseHeaders(hr->mutable_response()->mutable_header_mutation());
+    if (sign_answer_) SignAnswer(hr->mutable_response()->mutable_header_mutation());
     if (d.ended) {
       exchange_.set_end_offset_micros(OffsetMicros());
       msg->set_complete(true);
@@ -280,6 +290,7 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
     ep::HeadersResponse* hr =
         request_dir ? out->mutable_request_headers() : out->mutable_response_headers();
     hr->mutable_response();  // an empty CommonResponse: continue unchanged
+    if (!request_dir && sign_answer_) SignAnswer(hr->mutable_response()->mutable_header_mutation());
   }
   if (request_dir && role_ != StreamRole::kObserve) {
     // The route decision: a hash and an atomic load. Out of scope always
@@ -313,6 +324,9 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
       // The router assigns production or candidate, never ARM_UNSPECIFIED.
       option->mutable_header()->set_raw_value(std::string(rollout::ArmName(now)));
       if (now == understudy::v1::ARM_CANDIDATE) RecordPlan(common->header_mutation(), nullptr);
+      if (!out_of_scope_ && options_.feedback_signer != nullptr && !request_id.empty()) {
+        AskForAnswerHeaders(out);
+      }
     }
   }
   return absl::OkStatus();
@@ -381,6 +395,26 @@ understudy::v1::Arm StreamSession::ShapeRequestHeaders(understudy::v1::Arm arm,
   }
   // STREAMED and BUFFERED filters send the body as configured.
   return arm;
+}
+
+void StreamSession::AskForAnswerHeaders(ep::ProcessingResponse* out) {
+  sign_answer_ = true;
+  if (role_ != StreamRole::kRoute) return;  // a full filter sends response headers
+  // A complete override: header modes DEFAULT would mean SEND, but body
+  // modes are literal (docs/extproc.md §3.9), so they keep what is in force.
+  ProcessingMode* m = out->mutable_mode_override();
+  if (m->request_header_mode() == ProcessingMode::DEFAULT) {
+    m->set_request_header_mode(ProcessingMode::SEND);
+    m->set_request_body_mode(req_.mode);
+    m->set_response_body_mode(resp_.mode);
+    m->set_request_trailer_mode(ProcessingMode::SKIP);
+    m->set_response_trailer_mode(ProcessingMode::SKIP);
+  }
+  m->set_response_header_mode(ProcessingMode::SEND);
+}
+
+void StreamSession::SignAnswer(ep::HeaderMutation* mutation) {
+  SetHeader(mutation, kFeedbackTokenHeader, options_.feedback_signer->Sign(exchange_.request_id()));
 }
 
 void StreamSession::RecordPlan(const ep::HeaderMutation& mutation,
@@ -694,7 +728,7 @@ absl::Status StreamSession::OnBody(bool request_dir, const ep::HttpBody& b, bool
       replies->emplace_back().mutable_request_body()->mutable_response();
       return absl::OkStatus();
     }
-    absl::Status accepted = options_.on_feedback(feedback_body_, feedback_client_);
+    absl::Status accepted = options_.on_feedback(feedback_body_, feedback_client_, feedback_token_);
     if (accepted.ok()) {
       ImmediateReply(204, "", "", replies);
     } else {
@@ -703,6 +737,7 @@ absl::Status StreamSession::OnBody(bool request_dir, const ep::HttpBody& b, bool
       int status = 400;
       switch (accepted.code()) {
         case absl::StatusCode::kAlreadyExists: status = 409; break;
+        case absl::StatusCode::kPermissionDenied: status = 403; break;
         case absl::StatusCode::kResourceExhausted: status = 429; break;
         case absl::StatusCode::kUnavailable: status = 503; break;
         default: break;

@@ -28,6 +28,7 @@
 #include "shadow/shaping.h"
 #include "translate/translate.h"
 #include "sidecar/fallback.h"
+#include "sidecar/feedback.h"
 #include "sidecar/stats.h"
 #include "sidecar/traffic_scope.h"
 #include "understudy/v1/exchange.pb.h"
@@ -83,7 +84,16 @@ struct SessionOptions {
   // is the sticky header's value ("" when absent). Its status becomes the
   // reply: AlreadyExists 409, ResourceExhausted 429, Unavailable 503,
   // anything else 400.
-  std::function<absl::Status(std::string_view body, std::string_view client)> on_feedback;
+  // `token` is the request's x-understudy-feedback-token ("" when absent).
+  std::function<absl::Status(std::string_view body, std::string_view client,
+                             std::string_view token)>
+      on_feedback;
+  // Signed feedback tokens (sidecar/feedback.h): with a signer, the route
+  // (or full) stream adds x-understudy-feedback-token to the answer of every
+  // in-scope request. The route filter skips response headers, so its
+  // request_headers reply asks for them (a complete mode_override; needs
+  // allow_mode_override, docs/extproc.md §3.9). Null: no tokens.
+  std::shared_ptr<const FeedbackSigner> feedback_signer;
   // Which requests are model calls (sidecar/traffic_scope.h). A request out
   // of scope is routed to production (the arm header is still set, so a
   // client-sent one never routes), is not recorded, and is counted by
@@ -167,6 +177,10 @@ class StreamSession {
     return role_ != StreamRole::kRoute && role_ != StreamRole::kAttempt && !feedback_ &&
            !out_of_scope_;
   }
+  // AskForAnswerHeaders marks the answer for a feedback token and, on the
+  // route role, asks Envoy for its headers in the request_headers reply.
+  void AskForAnswerHeaders(ProcessingResponse* out);
+  void SignAnswer(envoy::service::ext_proc::v3::HeaderMutation* mutation);
   // RecordPlan adds the candidate-arm edits in `mutation` (and the client's
   // body, when the candidate's differs) to this request's fallback plan.
   void RecordPlan(const envoy::service::ext_proc::v3::HeaderMutation& mutation,
@@ -236,6 +250,8 @@ class StreamSession {
   } answer_;
   std::string feedback_body_;
   std::string feedback_client_;      // the sticky header's value on a feedback POST
+  std::string feedback_token_;       // x-understudy-feedback-token on the request
+  bool sign_answer_ = false;         // add a feedback token to the answer
   // Fallback (sidecar/fallback.h): the client's request headers of a
   // candidate-arm request (route role), the plan so far, and on the attempt
   // role the attempt number and the client's body to put back.

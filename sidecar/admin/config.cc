@@ -1,11 +1,5 @@
 // ParseAdminConfig: the `admin:` section, and host:port parsing.
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <sstream>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
@@ -50,53 +44,15 @@ bool IsValidToken(std::string_view token) {
   return !token.empty();
 }
 
-struct TokenSource {
-  std::string token;   // "" when neither key is set
-  std::string source;  // "env NAME" or "file PATH"
-};
-
-// ReadToken reads the token named by `env_key` (a variable) or `file_key` (a
-// file), at most one of them. A key that is set must yield a token: an
-// unset or empty variable, or a missing, unreadable or empty file, is an
-// error naming the key, so a typo cannot switch auth off.
-absl::StatusOr<TokenSource> ReadToken(const ConfigNode& section, const char* env_key,
-                                      const char* file_key) {
-  ASSIGN_OR_RETURN(std::string env, section.GetString(env_key, ""));
-  ASSIGN_OR_RETURN(std::string file, section.GetString(file_key, ""));
-  TokenSource out;
-  if (!env.empty() && !file.empty()) {
-    return section.Error(file_key, absl::StrCat("set ", env_key, " or ", file_key, ", not both"));
-  }
-  if (!env.empty()) {
-    const char* value = std::getenv(env.c_str());
-    out.token = value == nullptr ? "" : std::string(absl::StripAsciiWhitespace(value));
-    if (out.token.empty()) {
-      return section.Error(env_key,
-                           absl::StrCat("$", env, " is unset or empty (set it, or remove ",
-                                        env_key, " to run without this token)"));
-    }
-    if (!IsValidToken(out.token)) {
-      return section.Error(
-          env_key, absl::StrCat("the token in $", env, " must be printable ASCII without spaces"));
-    }
-    out.source = absl::StrCat("env ", env);
-  } else if (!file.empty()) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      int err = errno;
-      return section.Error(file_key, absl::StrCat("cannot read ", file, ": ",
-                                                  err != 0 ? std::strerror(err) : "error"));
-    }
-    std::ostringstream ss;
-    ss << in.rdbuf();
-    if (in.bad()) return section.Error(file_key, absl::StrCat("cannot read ", file));
-    out.token = std::string(absl::StripAsciiWhitespace(ss.str()));
-    if (out.token.empty()) return section.Error(file_key, absl::StrCat(file, " is empty"));
-    if (!IsValidToken(out.token)) {
-      return section.Error(file_key, absl::StrCat("the token in ", file,
-                                                  " must be printable ASCII without spaces"));
-    }
-    out.source = absl::StrCat("file ", file);
+// ReadToken reads the token named by `env_key` or `file_key`
+// (ConfigNode::GetSecret), which goes into a header: visible ASCII only.
+absl::StatusOr<ConfigNode::Secret> ReadToken(const ConfigNode& section, const char* env_key,
+                                             const char* file_key) {
+  ASSIGN_OR_RETURN(ConfigNode::Secret out, section.GetSecret(env_key, file_key));
+  if (!out.value.empty() && !IsValidToken(out.value)) {
+    return section.Error(section.Child(env_key).IsDefined() ? env_key : file_key,
+                         absl::StrCat("the token from ", out.source,
+                                      " must be printable ASCII without spaces"));
   }
   return out;
 }
@@ -124,21 +80,22 @@ absl::StatusOr<AdminConfig> ParseAdminConfig(const ConfigNode& section) {
                    section.GetInt("max_body_bytes", config.max_body_bytes, 1024, 64 << 20));
   ASSIGN_OR_RETURN(config.metrics_public, section.GetBool("metrics_public", false));
 
-  ASSIGN_OR_RETURN(TokenSource admin, ReadToken(section, "token_env", "token_file"));
-  config.token = std::move(admin.token);
+  ASSIGN_OR_RETURN(ConfigNode::Secret admin, ReadToken(section, "token_env", "token_file"));
+  config.token = std::move(admin.value);
   config.token_source = std::move(admin.source);
-  ASSIGN_OR_RETURN(TokenSource read, ReadToken(section, "read_token_env", "read_token_file"));
-  if (!read.token.empty()) {
+  ASSIGN_OR_RETURN(ConfigNode::Secret read,
+                   ReadToken(section, "read_token_env", "read_token_file"));
+  if (!read.value.empty()) {
     const char* key = section.Child("read_token_env").IsDefined() ? "read_token_env"
                                                                   : "read_token_file";
     if (config.token.empty()) {
       return section.Error(key, "a read-only token needs an admin token (token_env or token_file)");
     }
-    if (read.token == config.token) {
+    if (read.value == config.token) {
       return section.Error(key, "the read-only token must differ from the admin token");
     }
   }
-  config.read_token = std::move(read.token);
+  config.read_token = std::move(read.value);
   config.read_token_source = std::move(read.source);
   return config;
 }

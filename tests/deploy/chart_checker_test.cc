@@ -260,6 +260,52 @@ TEST_F(RenderedChartTest, GeneratesMountsAndConfiguresTheAdminToken) {
   EXPECT_THAT(notes.out, ::testing::Not(HasSubstr("WARNING")));
 }
 
+// Signed feedback tokens are opt-in: off, nothing is rendered; on, the chart
+// makes a random key Secret (or mounts the user's) and the config reads it
+// from the mounted file.
+TEST_F(RenderedChartTest, SignedFeedbackTokensMountAKeySecret) {
+  Rendered off = Render("secret-feedback-key.yaml", Values());
+  ASSERT_EQ(off.exit_code, 0) << off.out;
+  EXPECT_TRUE(YAML::Load(off.out).IsNull()) << off.out;
+  Rendered off_config = Render("configmap-understudy.yaml", Values(), "understudy.yaml");
+  ASSERT_EQ(off_config.exit_code, 0) << off_config.out;
+  EXPECT_FALSE(YAML::Load(off_config.out)["feedback"]["signing_key_file"]);
+
+  const std::string on = Values("config:\n  feedback: {signedTokens: true, tokenTtl: 2h}\n");
+  Rendered secret = Render("secret-feedback-key.yaml", on);
+  ASSERT_EQ(secret.exit_code, 0) << secret.out;
+  YAML::Node doc = YAML::Load(secret.out);
+  EXPECT_EQ(doc["metadata"]["name"].as<std::string>(), "understudy-feedback-key");
+  EXPECT_GE(doc["data"]["feedback-key"].as<std::string>().size(), 64u);  // base64 of 64 chars
+  Rendered config = Render("configmap-understudy.yaml", on, "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  YAML::Node feedback = YAML::Load(config.out)["feedback"];
+  EXPECT_EQ(feedback["signing_key_file"].as<std::string>(), "/etc/understudy-secrets/feedback/key");
+  EXPECT_EQ(feedback["token_ttl"].as<std::string>(), "2h");
+  Rendered sts = Render("statefulset.yaml", on);
+  ASSERT_EQ(sts.exit_code, 0) << sts.out;
+  YAML::Node pod = YAML::Load(sts.out)["spec"]["template"]["spec"];
+  YAML::Node volume = Named(pod["volumes"], "feedback-key");
+  ASSERT_FALSE(volume.IsNull()) << sts.out;
+  EXPECT_EQ(volume["secret"]["secretName"].as<std::string>(), "understudy-feedback-key");
+  EXPECT_EQ(volume["secret"]["items"][0]["path"].as<std::string>(), "key");
+  EXPECT_EQ(Named(Container(YAML::Load(sts.out), "understudy")["volumeMounts"], "feedback-key")
+                ["mountPath"].as<std::string>(),
+            "/etc/understudy-secrets/feedback");
+
+  const std::string mine = Values(
+      "config:\n  feedback: {signedTokens: true}\n"
+      "secrets:\n  feedbackKey: {existingSecret: my-key, key: k}\n");
+  Rendered none = Render("secret-feedback-key.yaml", mine);
+  ASSERT_EQ(none.exit_code, 0) << none.out;
+  EXPECT_TRUE(YAML::Load(none.out).IsNull()) << none.out;
+  sts = Render("statefulset.yaml", mine);
+  ASSERT_EQ(sts.exit_code, 0) << sts.out;
+  volume = Named(YAML::Load(sts.out)["spec"]["template"]["spec"]["volumes"], "feedback-key");
+  EXPECT_EQ(volume["secret"]["secretName"].as<std::string>(), "my-key");
+  EXPECT_EQ(volume["secret"]["items"][0]["key"].as<std::string>(), "k");
+}
+
 // A Secret the user made replaces the generated one; pod-local admin (no
 // httpGet probes) probes with the CLI and the mounted token.
 TEST_F(RenderedChartTest, AnExistingSecretIsMountedInstead) {

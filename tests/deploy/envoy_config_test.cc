@@ -339,7 +339,7 @@ class LoadedChainTest : public ::testing::TestWithParam<const char*> {
     example_ = std::move(*ex);
     options_.sticky_header = "x-user-id";
     options_.feedback_path = example_.feedback_path;
-    options_.on_feedback = [this](std::string_view body, std::string_view) {
+    options_.on_feedback = [this](std::string_view body, std::string_view, std::string_view) {
       absl::MutexLock lock(&feedback_mu_);
       feedback_.emplace_back(body);
       return absl::OkStatus();
@@ -550,7 +550,9 @@ TEST(EnvoyConfigTest, TwoFilterFeedbackNeedsAllowModeOverride) {
 
   sidecar::SessionOptions options;
   options.feedback_path = ex->feedback_path;
-  options.on_feedback = [](std::string_view, std::string_view) { return absl::OkStatus(); };
+  options.on_feedback = [](std::string_view, std::string_view, std::string_view) {
+    return absl::OkStatus();
+  };
   rollout::Router router;
   sidecar::ExtProcStats stats;
   RecordingSink sink;

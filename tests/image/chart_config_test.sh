@@ -14,7 +14,8 @@
 #      Secrets: the `coordination:` section check-config accepts (exit 0,
 #      no warning), naming the mounted files;
 #   5. fleet mode with the bundled etcd: its Service as the endpoint;
-#   6. replicaCount > 1 without coordination: the chart refuses to render.
+#   6. replicaCount > 1 without coordination: the chart refuses to render;
+#   7. signed feedback tokens: the mounted key file is read (exit 0).
 # Runs the build's binary directly (no root, no image): the image test
 # (image_test.sh) repeats case 1 inside the image, with the chart's mounts.
 #
@@ -175,6 +176,13 @@ render_rc=0
 [ "$render_rc" = 1 ] || fail "render exited $render_rc, want 1 (the chart's fail)"
 grep -qF 'replicaCount > 1 needs coordination' "$TMP/replicas-err" ||
   fail "no guard message: $(cat "$TMP/replicas-err")"
+
+echo "=== 7. signed feedback tokens"
+printf 'config:\n  feedback: {signedTokens: true}\n' >"$TMP/signed.yaml"
+render "$TMP/signed.yaml" "$TMP/signed-config.yaml"
+grep -q 'signing_key_file: ' "$TMP/signed-config.yaml" || fail "no signing_key_file rendered"
+check "$TMP/signed-config.yaml"
+[ "$rc" = 0 ] || fail "check-config exited $rc: $err"
 
 if [ "$failures" -gt 0 ]; then
   echo "chart config test: $failures failure(s)"

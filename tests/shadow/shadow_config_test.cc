@@ -173,10 +173,10 @@ TEST_F(ShadowConfigTest, CredentialErrorsSayWhereTheKeyWasExpected) {
   absl::StatusOr<ShadowConfig> c = ParseYaml(
       "upstreams: {production: {url: 'http://a', api_key_env: UNDERSTUDY_NO_SUCH_VAR_X}}\n");
   EXPECT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument,
-                          "environment variable UNDERSTUDY_NO_SUCH_VAR_X is not set"));
+                          "api_key_env: $UNDERSTUDY_NO_SUCH_VAR_X is unset or empty"));
   c = ParseYaml(absl::StrCat("upstreams: {production: {url: 'http://a', api_key_env: ", env_name_,
                              ", api_key_file: /x}}\n"));
-  EXPECT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument, "only one of"));
+  EXPECT_THAT(c, StatusIs(absl::StatusCode::kInvalidArgument, "not both"));
 }
 
 // Error messages never contain a key's value.

@@ -78,6 +78,38 @@ TEST(SidecarConfigTest, FeedbackPerClientLimit) {
               StatusIs(absl::StatusCode::kInvalidArgument, "feedback.max_per_client_per_minute"));
 }
 
+// The feedback signing key comes from a variable or a file, must be long
+// enough, and its errors name the key and never show it.
+TEST(SidecarConfigTest, FeedbackSigningKey) {
+  const std::string var = "UNDERSTUDY_TEST_FEEDBACK_KEY_" + std::to_string(::getpid());
+  ::setenv(var.c_str(), "0123456789abcdef0123456789abcdef", 1);
+  auto c = Parse("feedback: {signing_key_env: " + var + ", token_ttl: 2h}");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->feedback.signing_key, "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(c->feedback.token_ttl, absl::Hours(2));
+  EXPECT_EQ(Parse("{}")->feedback.signing_key, "");
+  EXPECT_EQ(Parse("{}")->feedback.token_ttl, absl::Hours(24));
+  ::setenv(var.c_str(), "short-secret-key", 1);
+  absl::StatusOr<SidecarConfig> short_key = Parse("feedback: {signing_key_env: " + var + "}");
+  EXPECT_THAT(short_key, StatusIs(absl::StatusCode::kInvalidArgument,
+                                  "feedback.signing_key_env: the key from env " + var +
+                                      " is shorter than 32 bytes"));
+  EXPECT_THAT(std::string(short_key.status().message()),
+              ::testing::Not(::testing::HasSubstr("short-secret")));
+  ::unsetenv(var.c_str());
+  EXPECT_THAT(Parse("feedback: {signing_key_env: " + var + "}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "feedback.signing_key_env: $" + var + " is unset or empty"));
+  EXPECT_THAT(Parse("feedback: {signing_key_file: /nonexistent/feedback-key}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.signing_key_file: cannot read"));
+  EXPECT_THAT(Parse("feedback: {token_ttl: 0s}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.token_ttl"));
+  ::setenv(var.c_str(), "0123456789abcdef0123456789abcdef", 1);
+  EXPECT_THAT(Parse("feedback: {path: '', signing_key_env: " + var + "}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.path is empty"));
+  ::unsetenv(var.c_str());
+}
+
 // A token source that yields no token stops the whole config (serve and
 // check-config), naming the key: auth is never switched off by a typo.
 TEST(SidecarConfigTest, ConfiguredButEmptyTokenSourceIsAnError) {

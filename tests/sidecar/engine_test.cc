@@ -96,9 +96,11 @@ class EngineTest : public ::testing::Test {
     return c;
   }
 
-  std::unique_ptr<Engine> Make(ShadowPort* shadow = nullptr, int64_t feedback_per_minute = 60) {
+  std::unique_ptr<Engine> Make(ShadowPort* shadow = nullptr, int64_t feedback_per_minute = 60,
+                               std::shared_ptr<const FeedbackSigner> signer = nullptr) {
     EngineOptions o;
     o.feedback_max_per_client_per_minute = feedback_per_minute;
+    o.feedback_signer = std::move(signer);
     o.compare.prices["gpt-4o"] = {2.5, 10.0};
     o.compare.noise_min_samples = 1;
     EXPECT_OK(compare::CompileRefusalPatterns(&o.compare));
@@ -320,12 +322,12 @@ TEST_F(EngineTest, FeedbackIsBoundedPerClient) {
   auto score = [&](const std::string& client, int i) {
     return engine->SubmitFeedbackJson(
         absl::StrCat(R"({"request_id":")", client, "-", i, R"(","score":1})"),
-        v1::FEEDBACK_SOURCE_ENVOY, client);
+        v1::FEEDBACK_SOURCE_ENVOY, client, /*token=*/"");
   };
   for (int i = 0; i < 3; ++i) EXPECT_OK(score("alice", i));
   EXPECT_THAT(score("alice", 3), StatusIs(absl::StatusCode::kResourceExhausted,
                                           "feedback.max_per_client_per_minute"));
-  EXPECT_THAT(engine->SubmitFeedbackJson("not json", v1::FEEDBACK_SOURCE_ENVOY, "alice"),
+  EXPECT_THAT(engine->SubmitFeedbackJson("not json", v1::FEEDBACK_SOURCE_ENVOY, "alice", ""),
               StatusIs(absl::StatusCode::kResourceExhausted, ""));
   EXPECT_OK(score("bob", 0));
   EXPECT_EQ(store_.FeedbackFor("alice-3")->size(), 0u);
@@ -340,6 +342,29 @@ TEST_F(EngineTest, FeedbackIsBoundedPerClient) {
                                                       R"(","score":1})"),
                                          v1::FEEDBACK_SOURCE_ADMIN));
   }
+}
+
+// With signed tokens, feedback through Envoy must bring the token issued for
+// its request id; anything else is PermissionDenied, counted, and stores
+// nothing. The admin API's door (behind the admin token) needs none.
+TEST_F(EngineTest, SignedFeedbackNeedsTheTokenOfItsRequest) {
+  auto signer = std::make_shared<const FeedbackSigner>(std::string(32, 's'), absl::Hours(24),
+                                                       clock_);
+  auto engine = Make(nullptr, 60, signer);
+  const std::string body = R"({"request_id":"r1","score":1})";
+  EXPECT_THAT(engine->SubmitFeedbackJson(body, v1::FEEDBACK_SOURCE_ENVOY, "alice", ""),
+              StatusIs(absl::StatusCode::kPermissionDenied, "x-understudy-feedback-token"));
+  EXPECT_THAT(engine->SubmitFeedbackJson(body, v1::FEEDBACK_SOURCE_ENVOY, "alice",
+                                         signer->Sign("r2")),
+              StatusIs(absl::StatusCode::kPermissionDenied, "not issued for this request id"));
+  EXPECT_EQ(store_.FeedbackFor("r1")->size(), 0u);
+  EXPECT_EQ(engine->Stats().feedback_bad_token, 2);
+  EXPECT_OK(engine->SubmitFeedbackJson(body, v1::FEEDBACK_SOURCE_ENVOY, "alice",
+                                       signer->Sign("r1")));
+  EXPECT_EQ(store_.FeedbackFor("r1")->size(), 1u);
+  EXPECT_OK(engine->SubmitFeedbackJson(R"({"request_id":"r9","score":0})",
+                                       v1::FEEDBACK_SOURCE_ADMIN));
+  EXPECT_EQ(engine->Stats().feedback_bad_token, 2);
 }
 
 // FeedbackLimiter: a token bucket per client that refills continuously,

@@ -7,6 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/status_macros.h"
+#include "sidecar/feedback.h"
 #include "tests/common/test_util.h"
 #include "tools/envoy_driver/envoy_driver.h"
 #include "tools/envoy_driver/extproc_stream.h"
@@ -267,12 +269,18 @@ class FeedbackPathTest : public ExtProcServiceTest,
   void SetUp() override {
     options_.feedback_path = "/understudy/feedback";
     options_.sticky_header = "x-user-id";
-    options_.on_feedback = [this](std::string_view body, std::string_view client) -> absl::Status {
+    options_.on_feedback = [this](std::string_view body, std::string_view client,
+                                  std::string_view token) -> absl::Status {
       absl::MutexLock lock(&mu_);
       bodies_.emplace_back(body);
       clients_.emplace_back(client);
       if (body.find("\"score\"") == std::string_view::npos) {
         return absl::InvalidArgumentError("feedback.score: required");
+      }
+      if (options_.feedback_signer != nullptr) {  // as the engine checks it
+        absl::StatusOr<v1::Feedback> f = ParseFeedbackJson(body);
+        if (!f.ok()) return f.status();
+        RETURN_IF_ERROR(options_.feedback_signer->Verify(f->request_id(), token));
       }
       // What the engine answers for a second score, a client over its
       // limit, and a store that cannot take it.
@@ -383,6 +391,70 @@ TEST_P(FeedbackPathTest, RefusalsGetTheirOwnStatusAndTheClientIsPassed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(SetUps, FeedbackPathTest,
+                         ::testing::Values("two-filter", "streamed", "buffered"));
+
+// Signed feedback tokens: every in-scope answer carries one (the route
+// filter asks for the answer's headers; a full filter has them), JSON and
+// SSE alike, on either arm; the model never sees it and it is not recorded.
+// Feedback with the token of its request is taken; without, or with
+// another request's, it is 403.
+class SignedFeedbackTest : public FeedbackPathTest {
+ protected:
+  void SetUp() override {
+    options_.feedback_signer = std::make_shared<const FeedbackSigner>(
+        std::string(32, 'q'), absl::Hours(1), RealClock::Default());
+    FeedbackPathTest::SetUp();
+  }
+  static std::string Token(const ed::DriverResult& r) {
+    for (const auto& [k, v] : r.response_headers) {
+      if (k == kFeedbackTokenHeader) return v;
+    }
+    return "";
+  }
+};
+
+TEST_P(SignedFeedbackTest, AnswersCarryATokenThatOnlyRatesTheirOwnRequest) {
+  router_.SetWeightBasisPoints(5000);
+  ed::EnvoyDriver driver = Driver(Chain());
+  std::vector<ed::DriverResult> answers;
+  for (int i = 0; i < 6; ++i) {
+    auto r = driver.Send(ChatRequest(/*stream=*/i % 2 == 1, absl::StrCat("user-", i)));
+    ASSERT_OK(r);
+    EXPECT_THAT(r->violations, ::testing::IsEmpty());
+    EXPECT_EQ(r->status, 200);
+    const std::string token = Token(*r);
+    ASSERT_FALSE(token.empty()) << "answer " << i << " has no feedback token";
+    EXPECT_OK(options_.feedback_signer->Verify(r->request_id, token));
+    for (const auto& [k, v] : r->upstream_headers) EXPECT_NE(k, kFeedbackTokenHeader);
+    answers.push_back(*std::move(r));
+  }
+  EXPECT_GT(production_http_.requests(), 0);
+  EXPECT_GT(candidate_http_.requests(), 0);
+  for (const v1::Exchange& e : sink_->WaitFor(answers.size())) {
+    for (const auto& h : e.response().headers()) EXPECT_NE(h.key(), kFeedbackTokenHeader);
+  }
+
+  auto rate = [&](const std::string& request_id, const std::string& token) {
+    ed::HttpRequest req = Feedback(absl::StrCat(R"({"request_id":")", request_id,
+                                                R"(","score":1})"));
+    if (!token.empty()) req.headers.emplace_back(std::string(kFeedbackTokenHeader), token);
+    auto r = driver.Send(req);
+    EXPECT_OK(r);
+    return r.ok() ? *std::move(r) : ed::DriverResult{};
+  };
+  const ed::DriverResult none = rate(answers[0].request_id, "");
+  EXPECT_EQ(none.status, 403);
+  EXPECT_THAT(none.body, ::testing::HasSubstr("PERMISSION_DENIED"));
+  const ed::DriverResult other = rate(answers[0].request_id, Token(answers[1]));
+  EXPECT_EQ(other.status, 403);
+  EXPECT_THAT(other.body, ::testing::HasSubstr("not issued for this request id"));
+  EXPECT_EQ(rate(answers[0].request_id, Token(answers[0])).status, 204);
+  EXPECT_EQ(rate(answers[1].request_id, Token(answers[1])).status, 204);
+  EXPECT_EQ(production_http_.requests() + candidate_http_.requests(),
+            static_cast<int>(answers.size()));
+}
+
+INSTANTIATE_TEST_SUITE_P(SetUps, SignedFeedbackTest,
                          ::testing::Values("two-filter", "streamed", "buffered"));
 
 }  // namespace

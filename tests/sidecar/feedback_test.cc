@@ -48,5 +48,46 @@ TEST_F(FeedbackJsonTest, RefusesOutOfRangeScoresAndUnknownFields) {
               StatusIs(absl::StatusCode::kInvalidArgument, "stars"));
 }
 
+// A feedback token rates one request, under one key, until it expires; a
+// token for another request, under another key, tampered with, malformed or
+// missing is PermissionDenied and says which.
+TEST(FeedbackSignerTest, ATokenRatesItsOwnRequestUntilItExpires) {
+  ManualClock clock(absl::FromUnixSeconds(1700000000));
+  const std::string key(32, 'k');
+  FeedbackSigner signer(key, absl::Hours(1), clock);
+  const std::string token = signer.Sign("req-1");
+  EXPECT_THAT(token, ::testing::StartsWith("v1.1700003600."));
+  EXPECT_EQ(token.find_first_of(" +/=\r\n"), std::string::npos) << token;  // header-safe
+  EXPECT_TRUE(signer.Verify("req-1", token).ok());
+  // Stateless: another replica (or a restarted one) with the key agrees.
+  EXPECT_TRUE(FeedbackSigner(key, absl::Minutes(1), clock).Verify("req-1", token).ok());
+
+  EXPECT_THAT(signer.Verify("req-2", token),
+              StatusIs(absl::StatusCode::kPermissionDenied, "not issued for this request id"));
+  EXPECT_THAT(FeedbackSigner(std::string(32, 'x'), absl::Hours(1), clock).Verify("req-1", token),
+              StatusIs(absl::StatusCode::kPermissionDenied, "not issued for this request id"));
+  EXPECT_THAT(signer.Verify("req-1", ""),
+              StatusIs(absl::StatusCode::kPermissionDenied, "no x-understudy-feedback-token"));
+  for (std::string bad : {"v2.1.abc", "v1.", "v1.notanumber.abc", "garbage", "v1.1700003600"}) {
+    EXPECT_THAT(signer.Verify("req-1", bad),
+                StatusIs(absl::StatusCode::kPermissionDenied, "malformed")) << bad;
+  }
+  // A later expiry with the old signature is not this request's token.
+  std::string stretched = token;
+  stretched.replace(3, 10, "1800000000");
+  EXPECT_THAT(signer.Verify("req-1", stretched),
+              StatusIs(absl::StatusCode::kPermissionDenied, "not issued"));
+  std::string flipped = token;
+  flipped.back() = flipped.back() == 'A' ? 'B' : 'A';
+  EXPECT_THAT(signer.Verify("req-1", flipped),
+              StatusIs(absl::StatusCode::kPermissionDenied, "not issued"));
+
+  clock.Advance(absl::Hours(1));  // the last second it is valid
+  EXPECT_TRUE(signer.Verify("req-1", token).ok());
+  clock.Advance(absl::Seconds(1));
+  EXPECT_THAT(signer.Verify("req-1", token),
+              StatusIs(absl::StatusCode::kPermissionDenied, "expired"));
+}
+
 }  // namespace
 }  // namespace understudy::sidecar

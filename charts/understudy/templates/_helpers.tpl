@@ -57,6 +57,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* The Secret holding the feedback signing key: the user's, or the chart's. */}}
+{{- define "understudy.feedbackKeySecret" -}}
+{{- if .Values.secrets.feedbackKey.existingSecret -}}
+{{- .Values.secrets.feedbackKey.existingSecret -}}
+{{- else -}}
+{{- printf "%s-feedback-key" (include "understudy.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Fleet mode: "true" when the sidecars coordinate through etcd (an
 existing one at coordination.etcd.endpoints, or the bundled one), else "". */}}
 {{- define "understudy.coordinated" -}}
