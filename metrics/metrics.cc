@@ -777,7 +777,7 @@ struct Metrics::Impl {
   ExtProcCounters ext ABSL_GUARDED_BY(mu);
   SyncedCounter store_written_sync ABSL_GUARDED_BY(mu);
   SyncedCounter store_failures_sync ABSL_GUARDED_BY(mu);
-  std::array<SyncedCounter, 3> feedback_rejected_sync ABSL_GUARDED_BY(mu);
+  std::array<SyncedCounter, kFeedbackReasons.size()> feedback_rejected_sync ABSL_GUARDED_BY(mu);
   std::array<SyncedCounter, kOtlpOutcomes.size()> otlp_outcomes ABSL_GUARDED_BY(mu);
   SyncedCounter otlp_retries_sync ABSL_GUARDED_BY(mu);
 };

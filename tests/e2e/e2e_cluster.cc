@@ -185,6 +185,12 @@ void Cluster::UseCandidatePort(int port) {
 }
 
 absl::Status Cluster::WriteConfig(const SidecarKnobs& k) {
+  std::string feedback_key;
+  if (!k.feedback_signing_key.empty()) {
+    const std::string path = dir_ + "/feedback-key";
+    if (absl::Status s = WriteFile(path, k.feedback_signing_key + "\n"); !s.ok()) return s;
+    feedback_key = absl::StrCat("\n  signing_key_file: ", path);
+  }
   std::string yaml = absl::StrCat(R"(extproc:
   listen: 127.0.0.1:0
   drain_timeout: 1s
@@ -200,7 +206,7 @@ capture:
   queue_capacity: 4096
   workers: 2
 feedback:
-  path: /understudy/feedback
+  path: /understudy/feedback)", feedback_key, R"(
 upstreams:
   production:
     url: http://127.0.0.1:)", prod_port_, R"(
@@ -317,10 +323,12 @@ absl::StatusOr<DriverResult> Cluster::SendRequest(envoy_driver::HttpRequest req)
   return driver_->Send(req);
 }
 
-absl::StatusOr<DriverResult> Cluster::SendFeedback(const std::string& body) {
+absl::StatusOr<DriverResult> Cluster::SendFeedback(const std::string& body,
+                                                  const std::string& token) {
   envoy_driver::HttpRequest req;
   req.path = "/understudy/feedback";
   req.headers = {{"content-type", "application/json"}, {"x-user-id", "feedback-user"}};
+  if (!token.empty()) req.headers.emplace_back("x-understudy-feedback-token", token);
   req.body_chunks = {body};
   return driver_->Send(req);
 }

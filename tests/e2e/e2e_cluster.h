@@ -90,6 +90,8 @@ struct SidecarKnobs {
   std::string candidate_model = "gpt-5-mini";
   // routing.fallback (docs/extproc.md, "Fallback to production").
   bool fallback = true;
+  // feedback.signing_key_file's contents ("" = no feedback tokens).
+  std::string feedback_signing_key;
 };
 
 class Cluster {
@@ -135,8 +137,10 @@ class Cluster {
   // unless `req` carries an authorization header already. FailedPrecondition
   // before StartSidecar.
   absl::StatusOr<DriverResult> SendRequest(envoy_driver::HttpRequest req);
-  // SendFeedback POSTs `body` to /understudy/feedback through the chain.
-  absl::StatusOr<DriverResult> SendFeedback(const std::string& body);
+  // SendFeedback POSTs `body` to /understudy/feedback through the chain,
+  // with x-understudy-feedback-token: `token` unless it is empty.
+  absl::StatusOr<DriverResult> SendFeedback(const std::string& body,
+                                            const std::string& token = "");
 
   // Admin calls the admin API; every call carries the token unless
   // `with_token` is false.

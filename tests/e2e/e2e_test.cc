@@ -14,6 +14,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -306,6 +307,63 @@ TEST_F(E2eTest, FeedbackThroughBothPathsReachesTheJudge) {
       << c_.Rollout()["health"].dump();
   EXPECT_NEAR(health("candidate")["satisfaction_mean"].get<double>(), 3.5 / 6, 1e-9);
   EXPECT_EQ(Int(health("production")["feedback_count"]), 0);
+}
+
+// With feedback.signing_key_file, the real sidecar hands every answer a
+// feedback token, JSON and SSE, on both arms; feedback through Envoy counts
+// only with its own answer's token (403 and counted otherwise), and the
+// admin API needs none.
+TEST_F(E2eTest, SignedFeedbackRatesOnlyTheAnswerItCameWith) {
+  ASSERT_OK(c_.StartFakes());
+  SidecarKnobs knobs;
+  knobs.feedback_signing_key = "e2e-feedback-key-0123456789abcdef0123456789";
+  ASSERT_OK(c_.StartSidecar(knobs));
+  EXPECT_EXIT_CODE(Cli({"set-weight", "50", "--actor", "e2e-operator"}), 0);
+
+  auto token_of = [](const DriverResult& r) {
+    for (const auto& [k, v] : r.response_headers) {
+      if (k == "x-understudy-feedback-token") return v;
+    }
+    return std::string();
+  };
+  std::vector<DriverResult> answers;
+  std::set<std::string> clusters;
+  for (int i = 0; i < 12; ++i) {
+    envoy_driver::HttpRequest req;
+    req.headers = {{"content-type", "application/json"}, {"x-user-id", absl::StrCat("tok-", i)}};
+    req.body_chunks = {absl::StrCat(R"({"model":"gpt-4o","stream":)", i % 2 ? "true" : "false",
+                                    R"(,"messages":[{"role":"user","content":"hi )", i, R"("}]})")};
+    absl::StatusOr<DriverResult> r = c_.SendRequest(req);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->status, 200) << r->body;
+    EXPECT_THAT(r->violations, ::testing::IsEmpty());
+    EXPECT_THAT(token_of(*r), ::testing::StartsWith("v1.")) << "answer " << i;
+    clusters.insert(r->cluster);
+    answers.push_back(*std::move(r));
+  }
+  EXPECT_EQ(clusters, (std::set<std::string>{"candidate", "production"}));
+  auto feedback = [&](const DriverResult& answer, const std::string& token) {
+    absl::StatusOr<DriverResult> r = c_.SendFeedback(
+        absl::StrCat(R"({"request_id":")", answer.request_id, R"(","score":1})"), token);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->status : 0;
+  };
+  EXPECT_EQ(feedback(answers[0], ""), 403);
+  EXPECT_EQ(feedback(answers[0], token_of(answers[1])), 403);
+  EXPECT_EQ(feedback(answers[0], token_of(answers[0])), 204);
+  EXPECT_EQ(feedback(answers[1], token_of(answers[1])), 204);
+  EXPECT_EQ(feedback(answers[1], token_of(answers[1])), 409);  // the first score wins
+  HttpReply admin = c_.Admin("POST", "/v1/feedback",
+                             absl::StrCat(R"({"request_id":")", answers[2].request_id,
+                                          R"(","score":0})"));
+  EXPECT_EQ(admin.status, 202) << admin.body;
+  ASSERT_TRUE(PollUntil(absl::Seconds(15), [&] {
+    const json h = c_.Rollout()["health"];
+    return Int(h["production"]["feedback_count"]) + Int(h["candidate"]["feedback_count"]) == 3;
+  })) << c_.Rollout()["health"].dump();
+  HttpReply metrics = c_.Admin("GET", "/metrics");
+  EXPECT_THAT(metrics.body,
+              ::testing::HasSubstr("understudy_feedback_rejected_total{reason=\"bad_token\"} 2"));
 }
 
 // ---------------------------------------------------------------- 4 ----
