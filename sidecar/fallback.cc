@@ -72,6 +72,20 @@ std::optional<FallbackStatus> FallbackRegistry::FellBack(std::string_view reques
   return FallbackStatus{it->second.candidate_status};
 }
 
+void FallbackRegistry::Done(std::string_view request_id) {
+  if (request_id.empty()) return;
+  absl::MutexLock lock(&mu_);
+  auto it = entries_.find(std::string(request_id));
+  if (it == entries_.end()) return;
+  body_bytes_ -= it->second.body_bytes;
+  if (!it->second.fell_back) {
+    entries_.erase(it);  // its place in order_ is skipped as stale
+    return;
+  }
+  it->second.body_bytes = 0;
+  it->second.plan.reset();
+}
+
 int FallbackRegistry::CandidateStatus(std::string_view request_id) const {
   absl::MutexLock lock(&mu_);
   auto it = entries_.find(std::string(request_id));

@@ -75,6 +75,11 @@ class FallbackRegistry {
   int CandidateStatus(std::string_view request_id) const;
   // FellBack reports whether Begin was called for the request.
   std::optional<FallbackStatus> FellBack(std::string_view request_id) const;
+  // Done: the answer has reached the downstream filters, so no retry can
+  // follow. The plan (the client's headers and body) is dropped at once, and
+  // a request that did not fall back is forgotten; one that did keeps its
+  // status for the route stream, which sees the answer last.
+  void Done(std::string_view request_id);
 
   size_t size() const;
 

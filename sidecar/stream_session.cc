@@ -268,6 +268,9 @@ absl::Status StreamSession::OnHeaders(bool request_dir, const ep::HttpHeaders& h
       translated_ = false;
       if (Records()) exchange_.mutable_fallback()->set_candidate_status(f->candidate_status);
     }
+    // The recording stream sees the final answer first (it sits after the
+    // route filter): no retry can follow, so the plan is no longer needed.
+    if (Records()) options_.fallback->Done(exchange_.request_id());
   }
   if (!request_dir && translated_ && reply) {
     ep::HeadersResponse* hr = replies->emplace_back().mutable_response_headers();

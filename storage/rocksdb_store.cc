@@ -20,8 +20,10 @@
 #include "absl/synchronization/mutex.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "rocksdb/cache.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
+#include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 #include "rollout/rollout.h"
 #include "storage/keys.h"
@@ -166,6 +168,15 @@ class RocksStore final : public Store {
     // so the sidecar's RSS levels off under steady load (bench/soak).
     options.write_buffer_size = 8 << 20;
     options.db_write_buffer_size = 32 << 20;
+    // And whatever the database's size (retention may keep gigabytes): the
+    // tables' index and filter blocks live in one 16 MiB block cache rather
+    // than resident per table file, and at most 256 table files are open.
+    rocksdb::BlockBasedTableOptions table;
+    table.block_cache = rocksdb::NewLRUCache(size_t{16} << 20);
+    table.cache_index_and_filter_blocks = true;
+    table.pin_l0_filter_and_index_blocks_in_cache = true;
+    options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+    options.max_open_files = 256;
 
     std::error_code ec;
     if (read_only_) {
@@ -626,8 +637,9 @@ class RocksStore final : public Store {
   // refuses every write until its background error is cleared. Try that
   // at most once a second, so the store recovers by itself once space
   // returns (docs/operations.md, "Disk full").
-  // CheckSpace refuses a write while the disk is nearly full (the free
-  // space is read at most every 200 ms).
+  // CheckSpace refuses a write while the disk is nearly full or mounted
+  // read-only (the file system is looked at at most every 200 ms), before
+  // RocksDB meets the error half-way through a write.
   absl::Status CheckSpace() {
     const absl::Time now = clock_->Now();
     absl::MutexLock lock(&stats_mu_);
@@ -637,10 +649,16 @@ class RocksStore final : public Store {
       if (statvfs(config_.path.c_str(), &st) == 0) {
         const int64_t total = static_cast<int64_t>(st.f_blocks) * static_cast<int64_t>(st.f_frsize);
         free_bytes_ = static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+        fs_read_only_ = (st.f_flag & ST_RDONLY) != 0;
         reserve_bytes_ = config_.min_free_bytes > 0
                              ? config_.min_free_bytes
                              : std::clamp<int64_t>(total / 20, int64_t{16} << 20, int64_t{1} << 30);
       }
+    }
+    if (fs_read_only_) {
+      return absl::UnavailableError(absl::StrCat(
+          "storage: ", config_.path, ": the file system is mounted read-only; writes resume when "
+          "it is writable again"));
     }
     if (free_bytes_ >= reserve_bytes_) return absl::OkStatus();
     return absl::UnavailableError(absl::StrCat(
@@ -853,6 +871,7 @@ class RocksStore final : public Store {
   absl::Time space_checked_ ABSL_GUARDED_BY(stats_mu_) = absl::InfinitePast();
   int64_t free_bytes_ ABSL_GUARDED_BY(stats_mu_) = std::numeric_limits<int64_t>::max();
   int64_t reserve_bytes_ ABSL_GUARDED_BY(stats_mu_) = 0;
+  bool fs_read_only_ ABSL_GUARDED_BY(stats_mu_) = false;  // mounted read-only
   std::unique_ptr<Scrubber> scrubber_;
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;

@@ -609,12 +609,14 @@ TEST_F(FallbackTest, RetryIsRestoredToTheClientsRequestAndRecorded) {
 // A candidate request whose answer was fine is not marked.
 TEST_F(FallbackTest, NoRetryNoFallbackMark) {
   RouteCandidate("f2");
+  EXPECT_EQ(options_.fallback->size(), 1u);
   auto observe = NewSession(StreamRole::kObserve);
   Send(*observe, Observed(Headers(true, {{":path", "/v1/chat"}, {"x-request-id", "f2"}}, true)));
   Send(*observe, Observed(Headers(false, {{":status", "200"}}, true)));
   std::optional<understudy::v1::Exchange> e = observe->TakeCompletedExchange();
   ASSERT_TRUE(e.has_value());
   EXPECT_FALSE(e->has_fallback());
+  EXPECT_EQ(options_.fallback->size(), 0u);  // the answer is out: the plan is dropped
 }
 
 // A retry this sidecar has no plan for still carries the candidate's key
@@ -669,6 +671,31 @@ TEST(FallbackRegistryTest, EvictsByCountAgeAndBodyBytes) {
   reg.Plan("a", {});
   EXPECT_TRUE(reg.Begin("a").has_value());
   EXPECT_LE(reg.size(), 2u);
+}
+
+// Once the answer reaches the downstream filters no retry can follow: a
+// request that did not fall back is forgotten at once (memory follows the
+// requests in flight, not the last ten minutes of traffic); one that did
+// keeps its status but not the client's headers and body.
+TEST(FallbackRegistryTest, DoneForgetsWhatNoRetryCanNeed) {
+  ManualClock clock;
+  FallbackRegistry reg(clock);
+  FallbackPlan plan;
+  plan.body = "client body";
+  plan.headers.emplace_back("authorization", "Bearer client-key");
+  reg.Plan("served", plan);
+  reg.Plan("retried", plan);
+  reg.NoteCandidateStatus("retried", 503);
+  ASSERT_TRUE(reg.Begin("retried").has_value());
+  reg.Done("served");
+  reg.Done("retried");
+  reg.Done("unknown");
+  EXPECT_EQ(reg.size(), 1u);
+  EXPECT_FALSE(reg.FellBack("served").has_value());
+  EXPECT_FALSE(reg.Begin("served").has_value());
+  ASSERT_TRUE(reg.FellBack("retried").has_value());
+  EXPECT_EQ(reg.FellBack("retried")->candidate_status, 503);
+  EXPECT_FALSE(reg.Begin("retried").has_value());  // the plan is gone
 }
 
 }  // namespace
