@@ -125,7 +125,8 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   RETURN_IF_ERROR(ParseCapture(root.Child("capture"), &c));
   const ConfigNode feedback = root.Child("feedback");
   RETURN_IF_ERROR(feedback.CheckKeys({"path", "max_body_bytes", "max_per_client_per_minute",
-                                      "signing_key_env", "signing_key_file", "token_ttl"}));
+                                      "signing_key_env", "signing_key_file", "verify_key_env",
+                                      "verify_key_file", "token_ttl"}));
   ASSIGN_OR_RETURN(c.feedback.path, feedback.GetString("path", c.feedback.path));
   if (!c.feedback.path.empty() && c.feedback.path[0] != '/') {
     return feedback.Error("path", "must start with '/' (or be empty to disable)");
@@ -135,15 +136,31 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   ASSIGN_OR_RETURN(c.feedback.max_per_client_per_minute,
                    feedback.GetInt("max_per_client_per_minute",
                                    c.feedback.max_per_client_per_minute, 0, 1000000));
-  ASSIGN_OR_RETURN(ConfigNode::Secret key, feedback.GetSecret("signing_key_env", "signing_key_file"));
-  if (!key.value.empty() && key.value.size() < FeedbackSigner::kMinKeyBytes) {
+  // A key from `<name>_env` or `<name>_file`, at least kMinKeyBytes long.
+  auto read_key = [&feedback](const std::string& name) -> absl::StatusOr<ConfigNode::Secret> {
+    const std::string env = name + "_env";
+    const std::string file = name + "_file";
+    ASSIGN_OR_RETURN(ConfigNode::Secret key, feedback.GetSecret(env, file));
+    if (!key.value.empty() && key.value.size() < FeedbackSigner::kMinKeyBytes) {
+      return feedback.Error(feedback.Child(env).IsDefined() ? env : file,
+                            absl::StrCat("the key from ", key.source, " is shorter than ",
+                                         FeedbackSigner::kMinKeyBytes,
+                                         " bytes (e.g. `openssl rand -hex 32`)"));
+    }
+    return key;
+  };
+  ASSIGN_OR_RETURN(ConfigNode::Secret key, read_key("signing_key"));
+  ASSIGN_OR_RETURN(ConfigNode::Secret verify_key, read_key("verify_key"));
+  if (!verify_key.value.empty() && key.value.empty()) {
     return feedback.Error(
-        feedback.Child("signing_key_env").IsDefined() ? "signing_key_env" : "signing_key_file",
-        absl::StrCat("the key from ", key.source, " is shorter than ", FeedbackSigner::kMinKeyBytes,
-                     " bytes (e.g. `openssl rand -hex 32`)"));
+        feedback.Child("verify_key_env").IsDefined() ? "verify_key_env" : "verify_key_file",
+        "a key that only checks tokens needs a signing key beside it (feedback.signing_key_env "
+        "or feedback.signing_key_file)");
   }
   c.feedback.signing_key = std::move(key.value);
   c.feedback.signing_key_source = std::move(key.source);
+  c.feedback.verify_key = std::move(verify_key.value);
+  c.feedback.verify_key_source = std::move(verify_key.source);
   ASSIGN_OR_RETURN(c.feedback.token_ttl, feedback.GetDuration("token_ttl", c.feedback.token_ttl));
   if (c.feedback.token_ttl < absl::Seconds(1) || c.feedback.token_ttl > absl::Hours(24 * 90)) {
     return feedback.Error("token_ttl", "must be between 1s and 90 days");

@@ -66,6 +66,10 @@ struct FeedbackConfig {
   // admin token, needs none. Never log the key.
   std::string signing_key;
   std::string signing_key_source;  // "env NAME" or "file PATH"
+  // A second key whose tokens are accepted, never signed with: for rotating
+  // the key across a fleet (docs/operations.md, "Rotating the key").
+  std::string verify_key;
+  std::string verify_key_source;
   absl::Duration token_ttl = absl::Hours(24);
 };
 

@@ -89,16 +89,18 @@ bool FeedbackLimiter::Allow(std::string_view client) {
   return allowed;
 }
 
-FeedbackSigner::FeedbackSigner(std::string key, absl::Duration ttl, const Clock& clock)
-    : key_(std::move(key)), ttl_(ttl), clock_(clock) {}
+FeedbackSigner::FeedbackSigner(std::string key, absl::Duration ttl, const Clock& clock,
+                               std::string verify_key)
+    : key_(std::move(key)), verify_key_(std::move(verify_key)), ttl_(ttl), clock_(clock) {}
 
-std::string FeedbackSigner::Signature(std::string_view request_id, int64_t expiry) const {
+std::string FeedbackSigner::Signature(std::string_view key, std::string_view request_id,
+                                      int64_t expiry) {
   // The version and a separator that cannot occur in an expiry keep
   // (id, expiry) pairs from colliding.
   const std::string message = absl::StrCat("understudy-feedback-v1\n", expiry, "\n", Av(request_id));
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
-  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
        reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &mac_len);
   return absl::WebSafeBase64Escape(
       absl::string_view(reinterpret_cast<const char*>(mac), mac_len));
@@ -106,7 +108,7 @@ std::string FeedbackSigner::Signature(std::string_view request_id, int64_t expir
 
 std::string FeedbackSigner::Sign(std::string_view request_id) const {
   const int64_t expiry = absl::ToUnixSeconds(clock_.Now() + ttl_);
-  return absl::StrCat("v1.", expiry, ".", Signature(request_id, expiry));
+  return absl::StrCat("v1.", expiry, ".", Signature(key_, request_id, expiry));
 }
 
 absl::Status FeedbackSigner::Verify(std::string_view request_id, std::string_view token) const {
@@ -125,8 +127,12 @@ absl::Status FeedbackSigner::Verify(std::string_view request_id, std::string_vie
     return denied("malformed feedback token");
   }
   const std::string_view given = rest.substr(dot + 1);
-  const std::string want = Signature(request_id, expiry);
-  if (given.size() != want.size() || CRYPTO_memcmp(given.data(), want.data(), want.size()) != 0) {
+  auto signed_with = [&](std::string_view key) {
+    const std::string want = Signature(key, request_id, expiry);
+    return given.size() == want.size() &&
+           CRYPTO_memcmp(given.data(), want.data(), want.size()) == 0;
+  };
+  if (!signed_with(key_) && (verify_key_.empty() || !signed_with(verify_key_))) {
     return denied("the feedback token was not issued for this request id");
   }
   if (absl::FromUnixSeconds(expiry) < clock_.Now()) {

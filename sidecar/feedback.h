@@ -85,24 +85,30 @@ class FeedbackLimiter {
 // signature being HMAC-SHA256 under the key of the request id and the
 // expiry, base64url without padding (docs/operations.md). Stateless: any
 // replica holding the key checks any replica's tokens, across restarts.
+//
+// A second key, `verify_key`, is only checked, never signed with: it lets a
+// fleet rotate its key without refusing the tokens already handed out
+// (docs/operations.md, "Rotating the key").
 class FeedbackSigner {
  public:
-  // The key must be at least kMinKeyBytes long (checked by the config).
+  // Keys must be at least kMinKeyBytes long (checked by the config).
   static constexpr size_t kMinKeyBytes = 32;
-  // `clock` must outlive the signer.
-  FeedbackSigner(std::string key, absl::Duration ttl, const Clock& clock);
+  // `clock` must outlive the signer. An empty `verify_key` means none.
+  FeedbackSigner(std::string key, absl::Duration ttl, const Clock& clock,
+                 std::string verify_key = "");
 
   // Sign returns the token for `request_id`, valid for the ttl from now.
   [[nodiscard]] std::string Sign(std::string_view request_id) const;
-  // Verify is OK when `token` was signed for `request_id` under this key
-  // and has not expired; else PermissionDenied saying which (missing,
+  // Verify is OK when `token` was signed for `request_id` under the key or
+  // the verify key and has not expired; else PermissionDenied saying which (missing,
   // malformed, expired, or not this request's). The comparison takes the
   // same time wherever the signatures differ.
   [[nodiscard]] absl::Status Verify(std::string_view request_id, std::string_view token) const;
 
  private:
-  std::string Signature(std::string_view request_id, int64_t expiry) const;
+  static std::string Signature(std::string_view key, std::string_view request_id, int64_t expiry);
   const std::string key_;
+  const std::string verify_key_;
   const absl::Duration ttl_;
   const Clock& clock_;
 };

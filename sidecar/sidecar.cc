@@ -421,7 +421,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(SidecarConfig config,
   if (!m.config.feedback.signing_key.empty()) {
     // One signer for both ends: the answers' tokens and the feedback check.
     m.feedback_signer = std::make_shared<const FeedbackSigner>(
-        m.config.feedback.signing_key, m.config.feedback.token_ttl, *m.clock);
+        m.config.feedback.signing_key, m.config.feedback.token_ttl, *m.clock,
+        m.config.feedback.verify_key);
     eo.feedback_signer = m.feedback_signer;
   }
   eo.sticky_header = m.config.routing.sticky_header;
@@ -511,6 +512,10 @@ std::string Sidecar::StartupSummary() const {
   if (!impl_->config.feedback.signing_key_source.empty()) {
     absl::StrAppend(&summary, "; feedback tokens signed with the key from ",
                     impl_->config.feedback.signing_key_source);
+  }
+  if (!impl_->config.feedback.verify_key_source.empty()) {
+    absl::StrAppend(&summary, "; feedback tokens also accepted under the key from ",
+                    impl_->config.feedback.verify_key_source);
   }
   return summary;
 }

@@ -304,6 +304,30 @@ TEST_F(RenderedChartTest, SignedFeedbackTokensMountAKeySecret) {
   volume = Named(YAML::Load(sts.out)["spec"]["template"]["spec"]["volumes"], "feedback-key");
   EXPECT_EQ(volume["secret"]["secretName"].as<std::string>(), "my-key");
   EXPECT_EQ(volume["secret"]["items"][0]["key"].as<std::string>(), "k");
+  EXPECT_EQ(volume["secret"]["items"].size(), 1u) << "no verify key unless asked";
+  config = Render("configmap-understudy.yaml", mine, "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  EXPECT_FALSE(YAML::Load(config.out)["feedback"]["verify_key_file"]) << config.out;
+
+  // Rotation: a second item of the same Secret, mounted beside the key and
+  // read as the verify key.
+  const std::string rotating = Values(
+      "config:\n  feedback: {signedTokens: true}\n"
+      "secrets:\n  feedbackKey: {existingSecret: my-key, key: new, verifyKey: old}\n");
+  sts = Render("statefulset.yaml", rotating);
+  ASSERT_EQ(sts.exit_code, 0) << sts.out;
+  volume = Named(YAML::Load(sts.out)["spec"]["template"]["spec"]["volumes"], "feedback-key");
+  ASSERT_EQ(volume["secret"]["items"].size(), 2u) << sts.out;
+  EXPECT_EQ(volume["secret"]["items"][0]["key"].as<std::string>(), "new");
+  EXPECT_EQ(volume["secret"]["items"][0]["path"].as<std::string>(), "key");
+  EXPECT_EQ(volume["secret"]["items"][1]["key"].as<std::string>(), "old");
+  EXPECT_EQ(volume["secret"]["items"][1]["path"].as<std::string>(), "verify-key");
+  config = Render("configmap-understudy.yaml", rotating, "understudy.yaml");
+  ASSERT_EQ(config.exit_code, 0) << config.out;
+  feedback = YAML::Load(config.out)["feedback"];
+  EXPECT_EQ(feedback["signing_key_file"].as<std::string>(), "/etc/understudy-secrets/feedback/key");
+  EXPECT_EQ(feedback["verify_key_file"].as<std::string>(),
+            "/etc/understudy-secrets/feedback/verify-key");
 }
 
 // A Secret the user made replaces the generated one; pod-local admin (no

@@ -191,6 +191,11 @@ absl::Status Cluster::WriteConfig(const SidecarKnobs& k) {
     if (absl::Status s = WriteFile(path, k.feedback_signing_key + "\n"); !s.ok()) return s;
     feedback_key = absl::StrCat("\n  signing_key_file: ", path);
   }
+  if (!k.feedback_verify_key.empty()) {
+    const std::string path = dir_ + "/feedback-verify-key";
+    if (absl::Status s = WriteFile(path, k.feedback_verify_key + "\n"); !s.ok()) return s;
+    absl::StrAppend(&feedback_key, "\n  verify_key_file: ", path);
+  }
   std::string yaml = absl::StrCat(R"(extproc:
   listen: 127.0.0.1:0
   drain_timeout: 1s

@@ -92,6 +92,8 @@ struct SidecarKnobs {
   bool fallback = true;
   // feedback.signing_key_file's contents ("" = no feedback tokens).
   std::string feedback_signing_key;
+  // feedback.verify_key_file's contents ("" = none).
+  std::string feedback_verify_key;
 };
 
 class Cluster {

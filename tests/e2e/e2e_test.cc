@@ -364,6 +364,28 @@ TEST_F(E2eTest, SignedFeedbackRatesOnlyTheAnswerItCameWith) {
   HttpReply metrics = c_.Admin("GET", "/metrics");
   EXPECT_THAT(metrics.body,
               ::testing::HasSubstr("understudy_feedback_rejected_total{reason=\"bad_token\"} 2"));
+
+  // Rotating the key (docs/operations.md, "Rotating the key"): restarted
+  // with a new signing key and the old one to verify, the sidecar takes
+  // tokens handed out before the restart and signs new answers with the
+  // new key; without the old key, the old tokens are refused.
+  const std::string old_key = knobs.feedback_signing_key;
+  knobs.feedback_signing_key = "e2e-feedback-key-rotated-0123456789abcdef";
+  knobs.feedback_verify_key = old_key;
+  ASSERT_TRUE(c_.StopSidecar().has_value());
+  ASSERT_OK(c_.StartSidecar(knobs));
+  EXPECT_EQ(feedback(answers[3], token_of(answers[3])), 204) << "an old key's token";
+  envoy_driver::HttpRequest req;
+  req.headers = {{"content-type", "application/json"}, {"x-user-id", "tok-rotated"}};
+  req.body_chunks = {R"({"model":"gpt-4o","messages":[{"role":"user","content":"again"}]})"};
+  absl::StatusOr<DriverResult> fresh = c_.SendRequest(req);
+  ASSERT_OK(fresh);
+  ASSERT_EQ(fresh->status, 200) << fresh->body;
+  knobs.feedback_verify_key.clear();
+  ASSERT_TRUE(c_.StopSidecar().has_value());
+  ASSERT_OK(c_.StartSidecar(knobs));
+  EXPECT_EQ(feedback(answers[4], token_of(answers[4])), 403) << "the old key is gone";
+  EXPECT_EQ(feedback(*fresh, token_of(*fresh)), 204) << "signed with the new key";
 }
 
 // ---------------------------------------------------------------- 4 ----

@@ -110,6 +110,41 @@ TEST(SidecarConfigTest, FeedbackSigningKey) {
   ::unsetenv(var.c_str());
 }
 
+// The verify key (for rotation) is read and checked like the signing key,
+// and means nothing without one.
+TEST(SidecarConfigTest, FeedbackVerifyKey) {
+  const std::string sign = "UNDERSTUDY_TEST_FEEDBACK_SIGN_" + std::to_string(::getpid());
+  const std::string verify = "UNDERSTUDY_TEST_FEEDBACK_VERIFY_" + std::to_string(::getpid());
+  ::setenv(sign.c_str(), "0123456789abcdef0123456789abcdef", 1);
+  ::setenv(verify.c_str(), "fedcba9876543210fedcba9876543210", 1);
+  auto c = Parse("feedback: {signing_key_env: " + sign + ", verify_key_env: " + verify + "}");
+  ASSERT_OK(c);
+  EXPECT_EQ(c->feedback.signing_key, "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(c->feedback.verify_key, "fedcba9876543210fedcba9876543210");
+  EXPECT_EQ(c->feedback.verify_key_source, "env " + verify);
+  EXPECT_EQ(Parse("feedback: {signing_key_env: " + sign + "}")->feedback.verify_key, "");
+
+  EXPECT_THAT(Parse("feedback: {verify_key_env: " + verify + "}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "feedback.verify_key_env: a key that only checks tokens needs a signing key"));
+  ::setenv(verify.c_str(), "short-verify-key", 1);
+  absl::StatusOr<SidecarConfig> short_key =
+      Parse("feedback: {signing_key_env: " + sign + ", verify_key_env: " + verify + "}");
+  EXPECT_THAT(short_key, StatusIs(absl::StatusCode::kInvalidArgument,
+                                  "feedback.verify_key_env: the key from env " + verify +
+                                      " is shorter than 32 bytes"));
+  EXPECT_THAT(std::string(short_key.status().message()),
+              ::testing::Not(::testing::HasSubstr("short-verify")));
+  ::unsetenv(verify.c_str());
+  EXPECT_THAT(Parse("feedback: {signing_key_env: " + sign + ", verify_key_env: " + verify + "}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "feedback.verify_key_env: $" + verify + " is unset or empty"));
+  EXPECT_THAT(Parse("feedback: {signing_key_env: " + sign +
+                    ", verify_key_file: /nonexistent/verify-key}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.verify_key_file: cannot read"));
+  ::unsetenv(sign.c_str());
+}
+
 // A token source that yields no token stops the whole config (serve and
 // check-config), naming the key: auth is never switched off by a typo.
 TEST(SidecarConfigTest, ConfiguredButEmptyTokenSourceIsAnError) {

@@ -89,5 +89,45 @@ TEST(FeedbackSignerTest, ATokenRatesItsOwnRequestUntilItExpires) {
               StatusIs(absl::StatusCode::kPermissionDenied, "expired"));
 }
 
+// Rotating the key: a signer with a verify key accepts tokens under either
+// key and signs with its own only, so replicas that already sign with the
+// new key and replicas still on the old one accept each other's tokens.
+TEST(FeedbackSignerTest, AVerifyKeyAcceptsTheOtherKeysTokensAndNeverSigns) {
+  ManualClock clock(absl::FromUnixSeconds(1700000000));
+  const std::string old_key(32, 'o'), new_key(32, 'n');
+  FeedbackSigner old_only(old_key, absl::Hours(1), clock);
+  FeedbackSigner old_accepting_new(old_key, absl::Hours(1), clock, new_key);  // step 1
+  FeedbackSigner new_accepting_old(new_key, absl::Hours(1), clock, old_key);  // step 2
+  FeedbackSigner new_only(new_key, absl::Hours(1), clock);                    // step 3
+
+  const std::string from_old = old_accepting_new.Sign("req-1");
+  EXPECT_EQ(from_old, old_only.Sign("req-1")) << "signs with its own key, not the verify key";
+  const std::string from_new = new_accepting_old.Sign("req-1");
+  EXPECT_EQ(from_new, new_only.Sign("req-1"));
+  EXPECT_NE(from_old, from_new);
+
+  for (const FeedbackSigner* s : {&old_accepting_new, &new_accepting_old}) {
+    EXPECT_TRUE(s->Verify("req-1", from_old).ok());
+    EXPECT_TRUE(s->Verify("req-1", from_new).ok());
+    // Either key still binds the token to its request and its expiry.
+    EXPECT_THAT(s->Verify("req-2", from_old),
+                StatusIs(absl::StatusCode::kPermissionDenied, "not issued for this request id"));
+    EXPECT_THAT(s->Verify("req-2", from_new),
+                StatusIs(absl::StatusCode::kPermissionDenied, "not issued for this request id"));
+  }
+  EXPECT_THAT(old_only.Verify("req-1", from_new),
+              StatusIs(absl::StatusCode::kPermissionDenied, "not issued"));
+  EXPECT_THAT(new_only.Verify("req-1", from_old),
+              StatusIs(absl::StatusCode::kPermissionDenied, "not issued"));
+  const std::string from_third = FeedbackSigner(std::string(32, 't'), absl::Hours(1), clock)
+                                     .Sign("req-1");
+  EXPECT_THAT(new_accepting_old.Verify("req-1", from_third),
+              StatusIs(absl::StatusCode::kPermissionDenied, "not issued"));
+
+  clock.Advance(absl::Hours(1) + absl::Seconds(1));
+  EXPECT_THAT(new_accepting_old.Verify("req-1", from_old),
+              StatusIs(absl::StatusCode::kPermissionDenied, "expired"));
+}
+
 }  // namespace
 }  // namespace understudy::sidecar

@@ -328,7 +328,9 @@ TEST(RouterTest, AssignmentIsStickyAndMonotone) {
   int n1 = 0, n5 = 0;
   for (int i = 0; i < 20000; ++i) {
     bool c = router.Assign("user-" + std::to_string(i)) == understudy::v1::ARM_CANDIDATE;
-    if (at1[i]) EXPECT_TRUE(c) << "user-" << i << " left the candidate when the weight rose";
+    if (at1[i]) {
+      EXPECT_TRUE(c) << "user-" << i << " left the candidate when the weight rose";
+    }
     n1 += at1[i];
     n5 += c;
   }
