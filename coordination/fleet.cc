@@ -380,7 +380,7 @@ struct Fleet::Impl {
       }
       const int64_t rev = Sync();
       if (rev == 0) {
-        Sleep(backoff);
+        BackOff(backoff);
         backoff = std::min(backoff * 2, absl::Seconds(2));
         continue;
       }
@@ -424,6 +424,21 @@ struct Fleet::Impl {
       if (put && e.kv().version() == 1) ++members_count;
       if (!put) members_count = std::max<int64_t>(0, members_count - 1);
     }
+  }
+
+  // BackOff sleeps `d` after a failed sync, but wakes as soon as another
+  // call (the session's keep-alive, at least once a second) gets through
+  // to etcd after an outage: the replica then resyncs at once instead of
+  // lagging the fleet by the rest of its backoff. It wakes only when the
+  // state turns reachable, so a sync that fails while etcd answers still
+  // waits its time.
+  void BackOff(absl::Duration d) {
+    absl::MutexLock lock(&mu);
+    const bool was_reachable = reachable;
+    auto done = [this, was_reachable]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+      return stopping || (!was_reachable && reachable);
+    };
+    mu.AwaitWithTimeout(absl::Condition(&done), d);
   }
 
   void Sleep(absl::Duration d) {
