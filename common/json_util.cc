@@ -25,7 +25,12 @@ int64_t JsonInt64(const nlohmann::json& object, std::string_view key, int64_t de
   auto it = object.find(std::string(key));
   if (it == object.end()) return def;
   if (it->is_number_integer()) return it->get<int64_t>();
-  if (it->is_number()) return static_cast<int64_t>(it->get<double>());
+  if (it->is_number()) {
+    // Out of int64's range (or not finite) the cast would be undefined.
+    const double d = it->get<double>();
+    if (!(d >= -9.2e18 && d <= 9.2e18)) return def;
+    return static_cast<int64_t>(d);
+  }
   if (it->is_string()) {
     int64_t v = 0;
     if (absl::SimpleAtoi(it->get_ref<const std::string&>(), &v)) return v;

@@ -39,7 +39,7 @@ std::string DumpJson(const nlohmann::json& j, int indent = -1);
                                                              const char* key);
 
 // JsonInt64 reads an int64 that the proto JSON mapping wrote as a string
-// (or a number); `def` when absent or malformed.
+// (or a number); `def` when absent, malformed or out of int64's range.
 int64_t JsonInt64(const nlohmann::json& object, std::string_view key, int64_t def = 0);
 // JsonDouble reads a number; `def` when absent or not a number.
 double JsonDouble(const nlohmann::json& object, std::string_view key, double def = 0);

@@ -1,4 +1,6 @@
 // Whole JSON answers: Anthropic message ⇄ OpenAI chat.completion.
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -14,13 +16,7 @@ namespace {
 using json = nlohmann::json;
 using internal::Malformed;
 using internal::Refuse;
-
-int64_t IntField(const json& j, const char* key) {
-  if (!j.is_object()) return 0;
-  auto it = j.find(key);
-  if (it == j.end() || !it->is_number()) return 0;
-  return it->is_number_integer() ? it->get<int64_t>() : static_cast<int64_t>(it->get<double>());
-}
+using internal::TokenCountField;
 
 absl::StatusOr<std::string> AnthropicToOpenAI(const json& in, const AnswerOptions& options) {
   const std::string type = internal::StringField(in, "type");
@@ -78,12 +74,12 @@ absl::StatusOr<std::string> AnthropicToOpenAI(const json& in, const AnswerOption
   if (!calls.empty()) message["tool_calls"] = std::move(calls);
 
   const json usage_in = in.contains("usage") ? in["usage"] : json::object();
-  const int64_t cache_read = IntField(usage_in, "cache_read_input_tokens");
+  const int64_t cache_read = TokenCountField(usage_in, "cache_read_input_tokens");
   // OpenAI's prompt_tokens counts cached tokens too; Anthropic's
   // input_tokens does not.
-  const int64_t prompt = IntField(usage_in, "input_tokens") +
-                         IntField(usage_in, "cache_creation_input_tokens") + cache_read;
-  const int64_t completion = IntField(usage_in, "output_tokens");
+  const int64_t prompt = TokenCountField(usage_in, "input_tokens") +
+                         TokenCountField(usage_in, "cache_creation_input_tokens") + cache_read;
+  const int64_t completion = TokenCountField(usage_in, "output_tokens");
   json usage = {{"prompt_tokens", prompt},
                 {"completion_tokens", completion},
                 {"total_tokens", prompt + completion}};
@@ -175,11 +171,11 @@ absl::StatusOr<std::string> OpenAIToAnthropic(const json& in, const AnswerOption
   }
   const json usage_in = in.contains("usage") ? in["usage"] : json::object();
   const int64_t cached =
-      IntField(usage_in.contains("prompt_tokens_details") ? usage_in["prompt_tokens_details"]
+      TokenCountField(usage_in.contains("prompt_tokens_details") ? usage_in["prompt_tokens_details"]
                                                           : json::object(),
                "cached_tokens");
-  json usage = {{"input_tokens", IntField(usage_in, "prompt_tokens") - cached},
-                {"output_tokens", IntField(usage_in, "completion_tokens")}};
+  json usage = {{"input_tokens", std::max<int64_t>(0, TokenCountField(usage_in, "prompt_tokens") - cached)},
+                {"output_tokens", TokenCountField(usage_in, "completion_tokens")}};
   if (cached > 0) usage["cache_read_input_tokens"] = cached;
   const std::string model = internal::StringField(in, "model");
   json out = {{"id", internal::StringField(in, "id")},

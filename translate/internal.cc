@@ -1,5 +1,9 @@
 #include "translate/internal.h"
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
 #include "translate/translate.h"
@@ -168,6 +172,23 @@ std::string StringField(const nlohmann::json& j, const char* key) {
   if (!j.is_object()) return "";
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+int64_t ClampTokenCount(int64_t n) { return std::clamp<int64_t>(n, 0, kMaxTokenCount); }
+
+int64_t TokenCountField(const nlohmann::json& j, const char* key) {
+  if (!j.is_object()) return 0;
+  auto it = j.find(key);
+  if (it == j.end() || !it->is_number()) return 0;
+  if (it->is_number_unsigned()) {
+    return static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), kMaxTokenCount));
+  }
+  if (it->is_number_integer()) return ClampTokenCount(it->get<int64_t>());
+  // A float: compared as a double first, since converting one outside
+  // int64's range is undefined.
+  const double d = it->get<double>();
+  if (!std::isfinite(d) || d != std::floor(d) || d <= 0) return 0;
+  return d >= static_cast<double>(kMaxTokenCount) ? kMaxTokenCount : static_cast<int64_t>(d);
 }
 
 bool BoolField(const nlohmann::json& j, const char* key, bool def) {

@@ -6,6 +6,7 @@
 #define UNDERSTUDY_TRANSLATE_INTERNAL_H_
 
 #include <nlohmann/json.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -72,6 +73,16 @@ std::string Dump(const nlohmann::json& j);
 // StringField returns the string at `key` of an object, "" when `j` is not
 // an object or the member is absent or not a string.
 std::string StringField(const nlohmann::json& j, const char* key);
+
+// Token counts from an upstream's `usage` are clamped to [0,
+// kMaxTokenCount], so the sums and differences the translators make of them
+// cannot overflow, whatever number an upstream sends.
+inline constexpr int64_t kMaxTokenCount = int64_t{1} << 50;
+int64_t ClampTokenCount(int64_t n);
+// TokenCountField reads a token count at `key` of an object: an integer,
+// or an integral float in range; 0 when absent, not a number, fractional or
+// not finite; clamped as above.
+int64_t TokenCountField(const nlohmann::json& j, const char* key);
 // BoolField returns the boolean at `key`, `def` when absent or not a boolean.
 bool BoolField(const nlohmann::json& j, const char* key, bool def);
 

@@ -2,6 +2,7 @@
 // events. Each upstream event is translated as soon as it is complete; the
 // output is written by hand around the upstream's own JSON string tokens
 // (already escaped), because this is the throughput-bound path.
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,6 +29,12 @@ using internal::JsonNode;
 using internal::JsonScan;
 using internal::SseEvent;
 using internal::StringIs;
+
+// ReadTokenCount sets *field when `n` holds an integer, clamped as every
+// token count is (translate/internal.h), so the sums below cannot overflow.
+void ReadTokenCount(const JsonNode* n, int64_t* field) {
+  if (std::optional<int64_t> v = IntegerOf(n)) *field = internal::ClampTokenCount(*v);
+}
 
 absl::Status Broken(std::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("upstream stream: ", Av(what)));
@@ -285,10 +292,10 @@ class AnthropicToOpenAI final : public EventTranslator {
 
   void ReadUsage(const JsonNode* usage) {
     if (usage == nullptr || usage->kind != JsonKind::kObject) return;
-    if (auto v = IntegerOf(scan_.Get(usage, "input_tokens"))) input_tokens_ = *v;
-    if (auto v = IntegerOf(scan_.Get(usage, "output_tokens"))) output_tokens_ = *v;
-    if (auto v = IntegerOf(scan_.Get(usage, "cache_creation_input_tokens"))) cache_creation_ = *v;
-    if (auto v = IntegerOf(scan_.Get(usage, "cache_read_input_tokens"))) cache_read_ = *v;
+    ReadTokenCount(scan_.Get(usage, "input_tokens"), &input_tokens_);
+    ReadTokenCount(scan_.Get(usage, "output_tokens"), &output_tokens_);
+    ReadTokenCount(scan_.Get(usage, "cache_creation_input_tokens"), &cache_creation_);
+    ReadTokenCount(scan_.Get(usage, "cache_read_input_tokens"), &cache_read_);
   }
 
   void AppendContent(const JsonNode& text, std::string* out) {
@@ -345,12 +352,10 @@ class OpenAIToAnthropic final : public EventTranslator {
     const JsonNode* usage = scan_.Get(root, "usage");
     if (usage != nullptr && usage->kind == JsonKind::kObject) {
       usage_seen_ = true;
-      if (auto v = IntegerOf(scan_.Get(usage, "prompt_tokens"))) prompt_tokens_ = *v;
-      if (auto v = IntegerOf(scan_.Get(usage, "completion_tokens"))) completion_tokens_ = *v;
-      if (auto v =
-              IntegerOf(scan_.Get(scan_.Get(usage, "prompt_tokens_details"), "cached_tokens"))) {
-        cached_tokens_ = *v;
-      }
+      ReadTokenCount(scan_.Get(usage, "prompt_tokens"), &prompt_tokens_);
+      ReadTokenCount(scan_.Get(usage, "completion_tokens"), &completion_tokens_);
+      ReadTokenCount(scan_.Get(scan_.Get(usage, "prompt_tokens_details"), "cached_tokens"),
+                     &cached_tokens_);
     }
     const JsonNode* choices = scan_.Get(root, "choices");
     if (!IsAbsentOrNull(choices) && choices->kind != JsonKind::kArray) {
@@ -520,7 +525,7 @@ class OpenAIToAnthropic final : public EventTranslator {
     *out += *stop_reason_;
     *out += "\",\"stop_sequence\":null},\"usage\":{\"input_tokens\":";
     // Anthropic's input_tokens leaves out cache reads; OpenAI's counts them.
-    AppendInt(out, prompt_tokens_ - cached_tokens_);
+    AppendInt(out, std::max<int64_t>(0, prompt_tokens_ - cached_tokens_));
     *out += ",\"output_tokens\":";
     AppendInt(out, completion_tokens_);
     if (cached_tokens_ > 0) {

@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "tests/common/test_util.h"
 #include "tests/translate/translate_test_util.h"
 #include "translate/translate.h"
@@ -127,6 +128,34 @@ TEST_F(AnswerTest, OpenAITextToAnthropic) {
   EXPECT_TRUE(out["stop_sequence"].is_null());
   EXPECT_EQ(out["usage"], Json(R"({"input_tokens":25,"output_tokens":8,
                                    "cache_read_input_tokens":100})"));
+}
+
+// Usage from an upstream is whatever it sends: huge, negative, fractional or
+// float counts are clamped into [0, 2^50] or read as 0, never cast out of
+// range or summed past int64 (translate_fuzzer found a 5e121 float).
+TEST_F(AnswerTest, OutlandishTokenCountsAreClampedNotOverflowed) {
+  constexpr int64_t kMax = int64_t{1} << 50;
+  json openai = Json(kOpenAIText);
+  openai["usage"] = Json(R"({"prompt_tokens":5.33333e121,"completion_tokens":-7,
+                             "prompt_tokens_details":{"cached_tokens":18446744073709551615}})");
+  json out = ToAnthropic(openai.dump());
+  EXPECT_EQ(out["usage"], Json(absl::StrCat(R"({"input_tokens":0,"output_tokens":0,)",
+                                            R"("cache_read_input_tokens":)", kMax, "}")));
+  openai["usage"] = Json(R"({"prompt_tokens":1e300,"completion_tokens":12.5,
+                             "prompt_tokens_details":{"cached_tokens":3.0}})");
+  out = ToAnthropic(openai.dump());
+  EXPECT_EQ(out["usage"], Json(absl::StrCat(R"({"input_tokens":)", kMax - 3,
+                                            R"(,"output_tokens":0,"cache_read_input_tokens":3})")));
+
+  json anthropic = Json(kAnthropicText);
+  anthropic["usage"] = Json(R"({"input_tokens":9223372036854775807,
+                                "cache_creation_input_tokens":9223372036854775807,
+                                "cache_read_input_tokens":9223372036854775807,
+                                "output_tokens":9223372036854775807})");
+  out = ToOpenAI(anthropic.dump());
+  EXPECT_EQ(out["usage"]["prompt_tokens"], 3 * kMax);
+  EXPECT_EQ(out["usage"]["completion_tokens"], kMax);
+  EXPECT_EQ(out["usage"]["total_tokens"], 4 * kMax);
 }
 
 // Every stop_reason with an OpenAI equivalent maps; pause_turn is refused.

@@ -469,6 +469,32 @@ TEST_F(StreamTest, OpenAITextBecomesAnthropicEvents) {
   EXPECT_EQ(e[6].json, Json(R"({"type":"message_stop"})"));
 }
 
+// Token counts in a stream are clamped like whole answers' (translate/
+// internal.h): int64's largest, summed, cannot overflow.
+TEST_F(StreamTest, HugeTokenCountsAreClamped) {
+  constexpr int64_t kMax = int64_t{1} << 50;
+  std::string upstream = kAnthropicText;
+  const std::string usage =
+      R"("usage":{"input_tokens":25,"cache_read_input_tokens":5,"output_tokens":1})";
+  const std::string huge =
+      R"("usage":{"input_tokens":9223372036854775807,"cache_read_input_tokens":9.2e18,)"
+      R"("cache_creation_input_tokens":9223372036854775807,"output_tokens":1})";
+  ASSERT_NE(upstream.find(usage), std::string::npos);
+  upstream.replace(upstream.find(usage), usage.size(), huge);
+  std::vector<OutEvent> e = ToOpenAI(upstream);
+  ASSERT_EQ(e.size(), 6u);
+  EXPECT_EQ(e[4].json["usage"]["prompt_tokens"], 3 * kMax) << e[4].data;
+  EXPECT_EQ(e[4].json["usage"]["total_tokens"], 3 * kMax + 15) << e[4].data;
+
+  std::string openai = kOpenAIText;
+  const std::string counts = R"("prompt_tokens":30,)";
+  ASSERT_NE(openai.find(counts), std::string::npos);
+  openai.replace(openai.find(counts), counts.size(), R"("prompt_tokens":-9223372036854775807,)");
+  e = ToAnthropic(openai);
+  ASSERT_EQ(e.size(), 7u);
+  EXPECT_EQ(e[5].json["usage"]["input_tokens"], 0) << e[5].data;  // not -2^63 - 5
+}
+
 // Two tool calls become two tool_use blocks with input_json_delta fragments.
 TEST_F(StreamTest, OpenAIToolCallsBecomeToolUseBlocks) {
   std::vector<OutEvent> e = ToAnthropic(kOpenAITools);
