@@ -170,11 +170,12 @@ absl::StatusOr<std::string> OpenAIToAnthropic(const json& in, const AnswerOption
     stop = !refusal.empty() && *mapped == "end_turn" ? "refusal" : std::string(*mapped);
   }
   const json usage_in = in.contains("usage") ? in["usage"] : json::object();
-  const int64_t cached =
-      TokenCountField(usage_in.contains("prompt_tokens_details") ? usage_in["prompt_tokens_details"]
-                                                          : json::object(),
-               "cached_tokens");
-  json usage = {{"input_tokens", std::max<int64_t>(0, TokenCountField(usage_in, "prompt_tokens") - cached)},
+  const json details = usage_in.contains("prompt_tokens_details")
+                           ? usage_in["prompt_tokens_details"]
+                           : json::object();
+  const int64_t cached = TokenCountField(details, "cached_tokens");
+  const int64_t input = TokenCountField(usage_in, "prompt_tokens") - cached;
+  json usage = {{"input_tokens", std::max<int64_t>(0, input)},
                 {"output_tokens", TokenCountField(usage_in, "completion_tokens")}};
   if (cached > 0) usage["cache_read_input_tokens"] = cached;
   const std::string model = internal::StringField(in, "model");
