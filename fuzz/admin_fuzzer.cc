@@ -2,12 +2,17 @@
 // AdminServer::ServeForTest: JSON bodies of every POST route (promote,
 // pause, resume, rollback, weight, feedback) and the query strings of the
 // GET routes, with and without tokens, against a real rollout controller
-// and an in-memory store. A reply is always a well-formed status.
+// and the real RocksDB store in a temporary directory (seeded with a few
+// records, so the GET routes' filters and limits have something to read; the
+// routes only read it, so it stays small). A reply is always a well-formed
+// status.
 //
 // Input: byte 0 picks the route, byte 1 the Authorization header; then the
 // query string up to the first newline, then the body.
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,7 +21,7 @@
 #include "rollout/rollout.h"
 #include "rollout/router.h"
 #include "sidecar/admin/admin.h"
-#include "tests/storage/fake_store.h"
+#include "storage/store.h"
 
 namespace {
 
@@ -28,16 +33,49 @@ struct World {
   rollout::Router router{"salt", 0};
   rollout::InMemoryTransitionLog log;
   std::unique_ptr<rollout::Controller> controller;
-  std::unique_ptr<understudy::storage::FakeStore> store;
+  std::string dir;  // the store's, removed at exit
+  std::unique_ptr<understudy::storage::Store> store;
   std::unique_ptr<admin::AdminServer> server;
 };
+
+// OpenSeededStore opens a RocksDB store in a new temporary directory and
+// writes one record of each kind the GET routes list; traps on failure.
+std::unique_ptr<understudy::storage::Store> OpenSeededStore(understudy::Clock& clock,
+                                                            std::string* dir) {
+  namespace v1 = understudy::v1;
+  std::string tmpl = (std::filesystem::temp_directory_path() / "admin-fuzzer-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) __builtin_trap();
+  *dir = tmpl;
+  understudy::storage::StorageConfig config;
+  config.path = *dir;
+  config.retention_interval = absl::ZeroDuration();
+  auto store = understudy::storage::OpenRocksStore(config, clock);
+  if (!store.ok()) __builtin_trap();
+  const int64_t now = absl::ToUnixMicros(clock.Now());
+  understudy::storage::RecordBatch batch;
+  v1::Comparison comparison;
+  comparison.set_request_id("r1");
+  comparison.set_time_unix_micros(now);
+  comparison.set_verdict(v1::VERDICT_MINOR_DIFF);
+  batch.Add(std::move(comparison));
+  v1::HealthSnapshot health;
+  health.set_time_unix_micros(now);
+  batch.Add(std::move(health));
+  if (!(*store)->Write(std::move(batch)).ok()) __builtin_trap();
+  v1::Decision decision;
+  decision.set_time_unix_micros(now);
+  decision.set_action(v1::ACTION_PAUSE);
+  decision.set_actor("fuzzer");
+  if (!(*store)->AppendDecision(decision).ok()) __builtin_trap();
+  return *std::move(store);
+}
 
 World& TheWorld() {
   static World* w = [] {
     auto* w = new World();
     w->controller = std::make_unique<rollout::Controller>(rollout::RolloutConfig(), w->clock,
                                                           w->router, w->log);
-    w->store = std::make_unique<understudy::storage::FakeStore>(w->clock);
+    w->store = OpenSeededStore(w->clock, &w->dir);
     admin::AdminConfig config;
     config.listen = "127.0.0.1:0";
     config.token = "admin-token";
@@ -58,6 +96,13 @@ World& TheWorld() {
     auto server = admin::AdminServer::Start(config, std::move(backend));
     if (!server.ok()) __builtin_trap();
     w->server = std::move(*server);
+    std::atexit([] {
+      World& world = TheWorld();
+      world.server.reset();
+      world.store.reset();
+      std::error_code ignored;
+      std::filesystem::remove_all(world.dir, ignored);
+    });
     return w;
   }();
   return *w;
