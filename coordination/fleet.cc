@@ -406,7 +406,7 @@ struct Fleet::Impl {
         if (stopping) return;
       }
       if (!absl::IsOutOfRange(why)) Note(why);
-      Sleep(absl::Milliseconds(100));
+      BackOff(absl::Milliseconds(100));
     }
   }
 
@@ -426,12 +426,12 @@ struct Fleet::Impl {
     }
   }
 
-  // BackOff sleeps `d` after a failed sync, but wakes as soon as another
-  // call (the session's keep-alive, at least once a second) gets through
-  // to etcd after an outage: the replica then resyncs at once instead of
-  // lagging the fleet by the rest of its backoff. It wakes only when the
-  // state turns reachable, so a sync that fails while etcd answers still
-  // waits its time.
+  // BackOff sleeps `d` after a failed sync or watch, or until Stop. It also
+  // wakes as soon as another call (the session's keep-alive, at least once
+  // a second) gets through to etcd after an outage, so the replica resyncs
+  // at once instead of lagging the fleet by the rest of its backoff. It
+  // wakes only when the state turns reachable: a sync that fails while etcd
+  // answers still waits its time.
   void BackOff(absl::Duration d) {
     absl::MutexLock lock(&mu);
     const bool was_reachable = reachable;
@@ -439,12 +439,6 @@ struct Fleet::Impl {
       return stopping || (!was_reachable && reachable);
     };
     mu.AwaitWithTimeout(absl::Condition(&done), d);
-  }
-
-  void Sleep(absl::Duration d) {
-    absl::MutexLock lock(&mu);
-    auto stop = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return stopping; };
-    mu.AwaitWithTimeout(absl::Condition(&stop), d);
   }
 
   // ------------------------------------------------------------ ticks

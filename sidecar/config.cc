@@ -136,13 +136,15 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   ASSIGN_OR_RETURN(c.feedback.max_per_client_per_minute,
                    feedback.GetInt("max_per_client_per_minute",
                                    c.feedback.max_per_client_per_minute, 0, 1000000));
+  // The config key a feedback key was given under: `<name>_env` or `<name>_file`.
+  auto key_source = [&feedback](const std::string& name) {
+    return feedback.Child(name + "_env").IsDefined() ? name + "_env" : name + "_file";
+  };
   // A key from `<name>_env` or `<name>_file`, at least kMinKeyBytes long.
-  auto read_key = [&feedback](const std::string& name) -> absl::StatusOr<ConfigNode::Secret> {
-    const std::string env = name + "_env";
-    const std::string file = name + "_file";
-    ASSIGN_OR_RETURN(ConfigNode::Secret key, feedback.GetSecret(env, file));
+  auto read_key = [&](const std::string& name) -> absl::StatusOr<ConfigNode::Secret> {
+    ASSIGN_OR_RETURN(ConfigNode::Secret key, feedback.GetSecret(name + "_env", name + "_file"));
     if (!key.value.empty() && key.value.size() < FeedbackSigner::kMinKeyBytes) {
-      return feedback.Error(feedback.Child(env).IsDefined() ? env : file,
+      return feedback.Error(key_source(name),
                             absl::StrCat("the key from ", key.source, " is shorter than ",
                                          FeedbackSigner::kMinKeyBytes,
                                          " bytes (e.g. `openssl rand -hex 32`)"));
@@ -152,10 +154,9 @@ absl::StatusOr<SidecarConfig> ParseSidecarConfig(const ConfigNode& root) {
   ASSIGN_OR_RETURN(ConfigNode::Secret key, read_key("signing_key"));
   ASSIGN_OR_RETURN(ConfigNode::Secret verify_key, read_key("verify_key"));
   if (!verify_key.value.empty() && key.value.empty()) {
-    return feedback.Error(
-        feedback.Child("verify_key_env").IsDefined() ? "verify_key_env" : "verify_key_file",
-        "a key that only checks tokens needs a signing key beside it (feedback.signing_key_env "
-        "or feedback.signing_key_file)");
+    return feedback.Error(key_source("verify_key"),
+                          "a key that only checks tokens needs a signing key beside it "
+                          "(feedback.signing_key_env or feedback.signing_key_file)");
   }
   c.feedback.signing_key = std::move(key.value);
   c.feedback.signing_key_source = std::move(key.source);

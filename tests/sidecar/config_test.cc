@@ -78,6 +78,29 @@ TEST(SidecarConfigTest, FeedbackPerClientLimit) {
               StatusIs(absl::StatusCode::kInvalidArgument, "feedback.max_per_client_per_minute"));
 }
 
+// ExpectFeedbackKeyErrors checks the errors of feedback.<name>_env|_file:
+// a key shorter than 32 bytes (named, never shown), an unset variable and
+// an unreadable file. `beside` is YAML put before the key in `feedback:`.
+void ExpectFeedbackKeyErrors(const std::string& name, const std::string& beside) {
+  SCOPED_TRACE(name);
+  const std::string var = "UNDERSTUDY_TEST_FEEDBACK_" + name + "_" + std::to_string(::getpid());
+  const std::string env_yaml = "feedback: {" + beside + name + "_env: " + var + "}";
+  ::setenv(var.c_str(), "short-secret-key", 1);
+  absl::StatusOr<SidecarConfig> short_key = Parse(env_yaml);
+  EXPECT_THAT(short_key, StatusIs(absl::StatusCode::kInvalidArgument,
+                                  "feedback." + name + "_env: the key from env " + var +
+                                      " is shorter than 32 bytes"));
+  EXPECT_THAT(std::string(short_key.status().message()),
+              ::testing::Not(::testing::HasSubstr("short-secret")));
+  ::unsetenv(var.c_str());
+  EXPECT_THAT(Parse(env_yaml), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        "feedback." + name + "_env: $" + var +
+                                            " is unset or empty"));
+  EXPECT_THAT(Parse("feedback: {" + beside + name + "_file: /nonexistent/feedback-key}"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       "feedback." + name + "_file: cannot read"));
+}
+
 // The feedback signing key comes from a variable or a file, must be long
 // enough, and its errors name the key and never show it.
 TEST(SidecarConfigTest, FeedbackSigningKey) {
@@ -89,22 +112,9 @@ TEST(SidecarConfigTest, FeedbackSigningKey) {
   EXPECT_EQ(c->feedback.token_ttl, absl::Hours(2));
   EXPECT_EQ(Parse("{}")->feedback.signing_key, "");
   EXPECT_EQ(Parse("{}")->feedback.token_ttl, absl::Hours(24));
-  ::setenv(var.c_str(), "short-secret-key", 1);
-  absl::StatusOr<SidecarConfig> short_key = Parse("feedback: {signing_key_env: " + var + "}");
-  EXPECT_THAT(short_key, StatusIs(absl::StatusCode::kInvalidArgument,
-                                  "feedback.signing_key_env: the key from env " + var +
-                                      " is shorter than 32 bytes"));
-  EXPECT_THAT(std::string(short_key.status().message()),
-              ::testing::Not(::testing::HasSubstr("short-secret")));
-  ::unsetenv(var.c_str());
-  EXPECT_THAT(Parse("feedback: {signing_key_env: " + var + "}"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       "feedback.signing_key_env: $" + var + " is unset or empty"));
-  EXPECT_THAT(Parse("feedback: {signing_key_file: /nonexistent/feedback-key}"),
-              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.signing_key_file: cannot read"));
+  ExpectFeedbackKeyErrors("signing_key", "");
   EXPECT_THAT(Parse("feedback: {token_ttl: 0s}"),
               StatusIs(absl::StatusCode::kInvalidArgument, "feedback.token_ttl"));
-  ::setenv(var.c_str(), "0123456789abcdef0123456789abcdef", 1);
   EXPECT_THAT(Parse("feedback: {path: '', signing_key_env: " + var + "}"),
               StatusIs(absl::StatusCode::kInvalidArgument, "feedback.path is empty"));
   ::unsetenv(var.c_str());
@@ -123,25 +133,14 @@ TEST(SidecarConfigTest, FeedbackVerifyKey) {
   EXPECT_EQ(c->feedback.verify_key, "fedcba9876543210fedcba9876543210");
   EXPECT_EQ(c->feedback.verify_key_source, "env " + verify);
   EXPECT_EQ(Parse("feedback: {signing_key_env: " + sign + "}")->feedback.verify_key, "");
-
   EXPECT_THAT(Parse("feedback: {verify_key_env: " + verify + "}"),
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "feedback.verify_key_env: a key that only checks tokens"));
-  ::setenv(verify.c_str(), "short-verify-key", 1);
-  absl::StatusOr<SidecarConfig> short_key =
-      Parse("feedback: {signing_key_env: " + sign + ", verify_key_env: " + verify + "}");
-  EXPECT_THAT(short_key, StatusIs(absl::StatusCode::kInvalidArgument,
-                                  "feedback.verify_key_env: the key from env " + verify +
-                                      " is shorter than 32 bytes"));
-  EXPECT_THAT(std::string(short_key.status().message()),
-              ::testing::Not(::testing::HasSubstr("short-verify")));
+  EXPECT_THAT(Parse("feedback: {verify_key_file: /nonexistent/verify-key}"),
+              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.verify_key_file: cannot read"))
+      << "an unreadable key is reported before the missing signing key";
+  ExpectFeedbackKeyErrors("verify_key", "signing_key_env: " + sign + ", ");
   ::unsetenv(verify.c_str());
-  EXPECT_THAT(Parse("feedback: {signing_key_env: " + sign + ", verify_key_env: " + verify + "}"),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       "feedback.verify_key_env: $" + verify + " is unset or empty"));
-  EXPECT_THAT(Parse("feedback: {signing_key_env: " + sign +
-                    ", verify_key_file: /nonexistent/verify-key}"),
-              StatusIs(absl::StatusCode::kInvalidArgument, "feedback.verify_key_file: cannot read"));
   ::unsetenv(sign.c_str());
 }
 
